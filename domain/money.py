@@ -1,0 +1,74 @@
+"""Money and rate arithmetic: Decimal amounts quantized to the fen (0.01 CNY), half-up.
+
+The one place money is rounded, parsed and formatted; every other module calls these helpers.
+"""
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+FEN = Decimal("0.01")
+RATE_PLACES = Decimal("0.000001")
+ZERO = Decimal("0.00")
+
+_MONEY_RE = re.compile(r"-?\d+(\.\d{1,2})?")
+
+
+def _as_decimal(x: Decimal | int | str, *, what: str) -> Decimal:
+    if isinstance(x, bool) or not isinstance(x, Decimal | int | str):
+        raise TypeError(f"{what}: expected Decimal, int or str, got {type(x).__name__}")
+    try:
+        value = Decimal(x.strip()) if isinstance(x, str) else Decimal(x)
+    except InvalidOperation:
+        raise ValueError(f"{what}: not a number: {x!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"{what}: not a finite number: {x!r}")
+    return value
+
+
+def to_fen(x: Decimal | int | str) -> Decimal:
+    """Round an amount to the fen, half-up (0.005 → 0.01). Floats are refused."""
+    q = _as_decimal(x, what="amount").quantize(FEN, rounding=ROUND_HALF_UP)
+    return q if q != 0 else ZERO  # no negative zero
+
+
+def fen_to_int(x: Decimal) -> int:
+    """Amount in yuan → integer fen (for storage); refuses amounts with sub-fen digits."""
+    value = _as_decimal(x, what="amount")
+    if value != value.quantize(FEN):
+        raise ValueError(f"amount: {value} has more than 2 decimal places")
+    return int(value.scaleb(2))
+
+
+def int_to_fen(n: int) -> Decimal:
+    """Integer fen (from storage) → amount in yuan with two decimals."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"fen: expected int, got {type(n).__name__}")
+    return to_fen(Decimal(n).scaleb(-2))
+
+
+def format_money(x: Decimal) -> str:
+    """'1234.50': two decimals, no thousands separator, half-up."""
+    return f"{to_fen(x):f}"
+
+
+def format_rate(x: Decimal) -> str:
+    """A rate as a fraction with six decimals, half-up: Decimal('0.128038018') → '0.128038'."""
+    q = _as_decimal(x, what="rate").quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+    return f"{q if q != 0 else Decimal('0.000000'):f}"
+
+
+def parse_money(s: str) -> Decimal:
+    """Parse user input such as '1234.5' into a fen amount; refuses anything that is not money.
+
+    Accepted: optional leading minus, digits, optionally a point and one or two decimals;
+    surrounding whitespace is ignored. Refused: empty text, exponents, separators, NaN, more
+    than two decimals (never silently rounded).
+    """
+    if not isinstance(s, str):
+        raise TypeError(f"money: expected str, got {type(s).__name__}")
+    text = s.strip()
+    if not _MONEY_RE.fullmatch(text):
+        if re.fullmatch(r"-?\d+\.\d{3,}", text):
+            raise ValueError(f"money: {s!r} has more than 2 decimal places")
+        raise ValueError(f"money: {s!r} is not an amount like 1234.56")
+    return to_fen(Decimal(text))
