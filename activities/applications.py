@@ -1,0 +1,54 @@
+"""Application activities: stage changes on the record, and the policy the workflow prices with."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio import activity
+
+from activities.records import append_audit
+from domain.lpr import LprRate, LprTable, default_lpr_table
+from loanops.db import session_scope
+from models.shapes import StageInput
+from models.tables import Application, Loan
+
+
+class ApplicationActivities:
+    def __init__(self, engine: Engine, lpr_table: LprTable | None = None) -> None:
+        self.engine = engine
+        self.lpr_table = lpr_table or default_lpr_table()
+
+    @activity.defn
+    def record_stage(self, inp: StageInput) -> None:
+        """Mirror the workflow's stage on the application row and append it to the timeline."""
+        with session_scope(self.engine) as s:
+            app = s.exec(
+                select(Application).where(Application.application_no == inp.application_no)
+            ).one()
+            if append_audit(
+                s,
+                key=f"{inp.application_no}/stage/{inp.seq}",
+                application_no=inp.application_no,
+                actor=inp.actor,
+                action="stage.entered",
+                occurred_at=inp.at,
+                detail={"stage": inp.stage, "reason": inp.reason},
+            ):
+                app.stage = inp.stage
+                app.updated_at = inp.at
+                loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).first()
+                if loan is not None and inp.stage in {
+                    "SETTLED",
+                    "WRITTEN_OFF",
+                    "WITHDRAWN",
+                    "EXPIRED",
+                    "REJECTED",
+                }:
+                    loan.status = inp.stage.lower()
+
+    @activity.defn
+    def lpr_in_force(self, on: date) -> LprRate:
+        """The one-year LPR in force on ``on`` (business date), from the dated LPR table."""
+        return self.lpr_table.in_force(on)

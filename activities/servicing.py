@@ -1,0 +1,170 @@
+"""Servicing activities: post payments, reminders and overdue notices, the daily refresh, settlement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.records import append_audit, enqueue_notice
+from domain.allocation import InstallmentBalance
+from domain.lifecycle import Role
+from domain.money import format_money
+from loanops.db import session_scope
+from models.shapes import RecordPaymentInput, ServicingEventInput, SettleInput
+from models.tables import Installment, Loan, Payment
+
+
+def _installment_status(b: InstallmentBalance, as_of: date) -> str:
+    if b.is_paid:
+        return "paid"
+    return "overdue" if b.due_date < as_of else "scheduled"
+
+
+def sync_installments(
+    session: Session, application_no: str, balances: Sequence[InstallmentBalance], as_of: date
+) -> None:
+    """Make the installment rows equal the workflow's balances (the engine's result)."""
+    rows = {
+        r.number: r
+        for r in session.exec(
+            select(Installment).where(Installment.application_no == application_no)
+        )
+    }
+    for b in balances:
+        row = rows[b.number]
+        row.principal_paid = b.principal_paid
+        row.interest_paid = b.interest_paid
+        row.fee_paid = b.fee_paid
+        row.penalty_accrued = b.penalty_accrued
+        row.penalty_paid = b.penalty_paid
+        status = _installment_status(b, as_of)
+        if status == "paid" and row.status != "paid":
+            row.paid_off_on = as_of
+        row.status = status
+
+
+class ServicingActivities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn
+    def record_payment(self, inp: RecordPaymentInput) -> None:
+        """Store the payment, where every fen went, and the new balances: once per external_ref."""
+        req = inp.request
+        with session_scope(self.engine) as s:
+            if s.exec(select(Payment.id).where(Payment.external_ref == req.external_ref)).first():
+                return
+            s.add(
+                Payment(
+                    application_no=inp.application_no,
+                    external_ref=req.external_ref,
+                    amount=req.amount,
+                    paid_at=req.paid_at,
+                    recorded_by=req.recorded_by,
+                    allocation=[
+                        {
+                            "installment": str(line.installment),
+                            "component": line.component.value,
+                            "amount": format_money(line.amount),
+                        }
+                        for line in inp.lines
+                    ],
+                    credit_after=inp.credit,
+                )
+            )
+            sync_installments(s, inp.application_no, inp.installments, req.paid_on)
+            loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
+            loan.credit = inp.credit
+            append_audit(
+                s,
+                key=f"{inp.application_no}/payment/{req.external_ref}",
+                application_no=inp.application_no,
+                actor=req.recorded_by,
+                action="payment.posted",
+                occurred_at=req.paid_at,
+                detail={
+                    "external_ref": req.external_ref,
+                    "amount": format_money(req.amount),
+                    "credit": format_money(inp.credit),
+                },
+            )
+
+    @activity.defn
+    def servicing_event(self, inp: ServicingEventInput) -> None:
+        """A reminder before a due date, an installment falling overdue, or the daily refresh."""
+        with session_scope(self.engine) as s:
+            if inp.installments:
+                sync_installments(s, inp.application_no, inp.installments, inp.business_date)
+            if inp.event == "overdue_refresh":
+                return
+            key = f"{inp.application_no}/installment/{inp.installment}/{inp.event}"
+            payload = {
+                "installment": inp.installment,
+                "business_date": inp.business_date.isoformat(),
+                "days_past_due": inp.days_past_due,
+            }
+            enqueue_notice(
+                s,
+                key=key,
+                application_no=inp.application_no,
+                channel="sms",
+                recipient="borrower",
+                template=f"installment_{inp.event}",
+                payload=payload,
+                created_at=inp.at,
+            )
+            if inp.event == "overdue":
+                enqueue_notice(
+                    s,
+                    key=f"{key}/staff",
+                    application_no=inp.application_no,
+                    channel="inbox",
+                    recipient=Role.OPERATIONS_SPECIALIST.value,
+                    template="installment_overdue_staff",
+                    payload=payload,
+                    created_at=inp.at,
+                )
+            append_audit(
+                s,
+                key=key,
+                application_no=inp.application_no,
+                actor="system",
+                action=f"installment.{inp.event}",
+                occurred_at=inp.at,
+                detail=payload,
+            )
+
+    @activity.defn
+    def settle_loan(self, inp: SettleInput) -> None:
+        """Close the loan as settled; an overpayment left as credit is queued for refund."""
+        with session_scope(self.engine) as s:
+            loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
+            if loan.settled_at is not None:
+                return
+            loan.settled_at = inp.at
+            loan.status = "settled"
+            loan.credit = inp.credit
+            if inp.credit > 0:
+                enqueue_notice(
+                    s,
+                    key=f"{inp.application_no}/refund",
+                    application_no=inp.application_no,
+                    channel="inbox",
+                    recipient=Role.OPERATIONS_SPECIALIST.value,
+                    template="refund_overpayment",
+                    payload={"amount": format_money(inp.credit)},
+                    created_at=inp.at,
+                )
+            append_audit(
+                s,
+                key=f"{inp.application_no}/settled",
+                application_no=inp.application_no,
+                actor="system",
+                action="loan.settled",
+                occurred_at=inp.at,
+                detail={"credit": format_money(inp.credit)},
+            )

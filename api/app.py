@@ -1,0 +1,59 @@
+"""The FastAPI application (``api.app:app``): routes under /api/v1, clients made once in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from api.deps import TemporalGateway
+from api.routes import applications, auth, health, loans, quotes, signing, tasks
+from loanops.db import make_engine
+from loanops.settings import Settings, get_settings
+from loanops.temporal import connect
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    temporal_client: Client | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.settings = settings
+        app.state.engine = engine or make_engine(settings.database_url)
+        # Connected lazily on first use, so the API starts (and /healthz reports) while
+        # Temporal is still coming up.
+        app.state.temporal = TemporalGateway(temporal_client, lambda: connect(settings))
+        yield
+        if own_engine:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="LoanOps",
+        version="0.1.0",
+        description="Back office of an online-lending operations department.",
+        lifespan=lifespan,
+    )
+    v1 = APIRouter(prefix="/api/v1")
+    for module in (auth, applications, tasks, loans, signing, quotes):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``api.app:app`` for uvicorn, built on first access so that importing this module is free."""
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

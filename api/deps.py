@@ -1,0 +1,120 @@
+"""Shared API dependencies: settings, database session, Temporal client, current user and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import anyio.from_thread
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from domain.lifecycle import Role
+from loanops.security import decode_access_token
+from loanops.settings import Settings
+from models.tables import User
+
+T = TypeVar("T")
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+class TemporalGateway:
+    """Calls into Temporal from sync route handlers, on the app's event loop.
+
+    Route handlers are plain ``def`` (they run in the threadpool and use sync sessions); the
+    Temporal client is async and bound to the loop that created it in the lifespan.
+    """
+
+    def __init__(self, client: Client | None, connect: Callable[[], Awaitable[Client]]) -> None:
+        self._client = client
+        self._connect = connect
+
+    async def client(self) -> Client:
+        if self._client is None:
+            self._client = await self._connect()
+        return self._client
+
+    def run(self, fn: Callable[[Client], Awaitable[T]]) -> T:
+        async def call() -> T:
+            return await fn(await self.client())
+
+        return anyio.from_thread.run(call)
+
+
+def get_temporal(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.temporal
+    return gateway
+
+
+@dataclass(frozen=True)
+class CurrentUserInfo:
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+
+    def has_any(self, *roles: Role) -> bool:
+        return any(r.value in self.roles for r in roles)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+
+
+def get_current_user(
+    token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep, settings: SettingsDep
+) -> CurrentUserInfo:
+    unauthorized = HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="invalid or expired token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    try:
+        claims = decode_access_token(token, secret=settings.secret_key)
+    except jwt.PyJWTError:
+        raise unauthorized from None
+    user = session.exec(select(User).where(User.username == claims["sub"])).first()
+    if user is None or not user.is_active:
+        raise unauthorized
+    return CurrentUserInfo(user.username, user.full_name, tuple(user.roles))
+
+
+CurrentUser = Annotated[CurrentUserInfo, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role) -> Any:
+    """A dependency that lets only these roles through (403 naming them otherwise)."""
+
+    def check(user: CurrentUser) -> CurrentUserInfo:
+        if not user.has_any(*roles):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"requires one of the roles: {', '.join(r.value for r in roles)}",
+            )
+        return user
+
+    return Depends(check)
+
+
+ALL_STAFF = tuple(Role)

@@ -1,0 +1,239 @@
+"""The loan as officers see it: built from the live workflow query or, once closed, from the DB."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from fastapi import HTTPException, status
+from sqlmodel import Session, col, select
+
+from api.deps import CurrentUserInfo, TemporalGateway
+from api.schemas import (
+    BalancesOut,
+    InstallmentOut,
+    LoanOut,
+    PendingTaskOut,
+    TermsOut,
+)
+from api.workflow_calls import query_loan
+from domain.allocation import InstallmentBalance, outstanding
+from domain.lifecycle import Role, Stage
+from domain.masking import mask_name
+from domain.penalty import PenaltyPolicy
+from loanops.security import signing_token
+from loanops.settings import Settings
+from models.shapes import LoanTerms
+from models.tables import Application, Borrower, Document, Installment, Loan
+
+
+@dataclass(frozen=True)
+class LoanRecord:
+    """What every loan view needs, from whichever source is authoritative now."""
+
+    application: Application
+    borrower: Borrower
+    stage: Stage
+    pending: PendingTaskOut | None
+    terms: TermsOut | None
+    annual_rate: Decimal | None
+    rate_cap: Decimal | None
+    start_date: date | None
+    installments: tuple[InstallmentBalance, ...]
+    credit: Decimal
+    contract_document_id: str | None
+    source: str
+
+
+def load_application(session: Session, application_no: str) -> tuple[Application, Borrower]:
+    app = session.exec(
+        select(Application).where(Application.application_no == application_no)
+    ).first()
+    if app is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"application {application_no} does not exist"
+        )
+    borrower = session.get(Borrower, app.borrower_id)
+    if borrower is None:  # the foreign key makes this impossible short of manual edits
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
+    return app, borrower
+
+
+def _terms_out(
+    terms: LoanTerms, apr: Decimal, apr_compound: Decimal, **totals: Decimal
+) -> TermsOut:
+    return TermsOut(
+        principal=terms.principal,
+        term_months=terms.term_months,
+        annual_rate=terms.annual_rate,
+        method=terms.method,
+        upfront_fee=terms.upfront_fee,
+        monthly_fee=terms.monthly_fee,
+        apr=apr,
+        apr_compound=apr_compound,
+        **totals,
+    )
+
+
+def load_record(session: Session, temporal: TemporalGateway, application_no: str) -> LoanRecord:
+    app, borrower = load_application(session, application_no)
+    stage = Stage(app.stage)
+    if not stage.is_terminal:
+        view = query_loan(temporal, application_no)
+        offer = view.offer
+        pending = view.pending_task
+        return LoanRecord(
+            application=app,
+            borrower=borrower,
+            stage=Stage(view.stage),
+            pending=PendingTaskOut(
+                id=pending.task_id,
+                kind=pending.kind,
+                candidate_role=pending.candidate_role,
+                priority=pending.priority,
+                due_at=pending.due_at,
+                expires_at=pending.expires_at,
+            )
+            if pending
+            else None,
+            terms=_terms_out(
+                offer.terms,
+                offer.apr,
+                offer.apr_compound,
+                total_interest=offer.total_interest,
+                total_payment=offer.total_payment,
+            )
+            if offer
+            else None,
+            annual_rate=offer.terms.annual_rate if offer else None,
+            rate_cap=offer.rate_cap if offer else None,
+            start_date=view.start_date,
+            installments=view.installments,
+            credit=view.credit,
+            contract_document_id=view.contract.document_id if view.contract else None,
+            source="workflow",
+        )
+    loan = session.exec(select(Loan).where(Loan.application_no == application_no)).first()
+    rows = session.exec(
+        select(Installment)
+        .where(Installment.application_no == application_no)
+        .order_by(col(Installment.number))
+    ).all()
+    contract = session.exec(
+        select(Document).where(
+            Document.application_no == application_no, Document.kind == "contract"
+        )
+    ).first()
+    terms = (
+        LoanTerms(
+            principal=loan.principal,
+            term_months=loan.term_months,
+            annual_rate=loan.annual_rate,
+            method=loan.method,
+            upfront_fee=loan.upfront_fee,
+            monthly_fee=loan.monthly_fee,
+        )
+        if loan
+        else None
+    )
+    return LoanRecord(
+        application=app,
+        borrower=borrower,
+        stage=stage,
+        pending=None,
+        terms=_terms_out(terms, loan.apr, loan.apr_compound) if terms and loan else None,
+        annual_rate=loan.annual_rate if loan else None,
+        rate_cap=None,
+        start_date=loan.start_date if loan else None,
+        installments=tuple(
+            InstallmentBalance(
+                number=r.number,
+                due_date=r.due_date,
+                principal_due=r.principal_due,
+                interest_due=r.interest_due,
+                fee_due=r.fee_due,
+                principal_paid=r.principal_paid,
+                interest_paid=r.interest_paid,
+                fee_paid=r.fee_paid,
+                penalty_accrued=r.penalty_accrued,
+                penalty_paid=r.penalty_paid,
+            )
+            for r in rows
+        ),
+        credit=loan.credit if loan else Decimal("0"),
+        contract_document_id=str(contract.id) if contract else None,
+        source="database",
+    )
+
+
+def _installment_out(b: InstallmentBalance, today: date) -> InstallmentOut:
+    paid = b.principal_paid + b.interest_paid + b.fee_paid + b.penalty_paid
+    return InstallmentOut(
+        number=b.number,
+        due_date=b.due_date,
+        principal=b.principal_due,
+        interest=b.interest_due,
+        fee=b.fee_due,
+        penalty=b.penalty_accrued,
+        paid=paid,
+        outstanding=b.total_outstanding,
+        status="paid" if b.is_paid else ("overdue" if b.due_date < today else "scheduled"),
+    )
+
+
+def loan_out(
+    record: LoanRecord,
+    *,
+    user: CurrentUserInfo,
+    settings: Settings,
+    today: date,
+) -> LoanOut:
+    balances = None
+    next_due = None
+    if record.installments and record.annual_rate is not None:
+        owed = outstanding(
+            installments=record.installments,
+            as_of=today,
+            annual_rate=record.annual_rate,
+            penalty_policy=PenaltyPolicy(
+                multiple=settings.penalty_multiple, grace_days=settings.penalty_grace_days
+            ),
+            max_annual_rate=record.rate_cap,
+        )
+        balances = BalancesOut(
+            principal_outstanding=sum(
+                (b.principal_outstanding for b in record.installments), Decimal("0.00")
+            ),
+            overdue_amount=owed.overdue_principal + owed.overdue_interest + owed.overdue_fee,
+            penalty=owed.penalty,
+            due_now=owed.due_now,
+            total_outstanding=owed.total_outstanding,
+            credit=record.credit,
+            days_past_due=owed.days_past_due,
+        )
+        if owed.next_due is not None:
+            next_due = _installment_out(owed.next_due, today)
+    signing_url = None
+    if record.stage == Stage.CONTRACT_SIGNING and record.contract_document_id:
+        token = signing_token(uuid.UUID(record.contract_document_id), secret=settings.secret_key)
+        signing_url = f"{settings.public_base_url.rstrip('/')}/api/v1/sign/{token}"
+    masked = user.has_any(Role.CUSTOMER_SERVICE) and not user.has_any(
+        Role.DEPARTMENT_MANAGER, Role.OPERATIONS_SPECIALIST, Role.BUSINESS_OFFICER
+    )
+    return LoanOut(
+        application_no=record.application.application_no,
+        stage=record.stage.value,
+        borrower_name=mask_name(record.borrower.name) if masked else record.borrower.name,
+        requested_amount=record.application.amount,
+        requested_term_months=record.application.term_months,
+        pending_task=record.pending,
+        terms=record.terms,
+        balances=balances,
+        next_due_installment=next_due,
+        installments=[_installment_out(b, today) for b in record.installments],
+        contract_document_id=record.contract_document_id,
+        signing_url=signing_url,
+        source=record.source,
+    )

@@ -1,0 +1,291 @@
+"""Loans: the live view, the managers' list, the timeline, the contract, payments, withdrawal
+and the payoff quote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from api.deps import (
+    ALL_STAFF,
+    CurrentUserInfo,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    require_roles,
+)
+from api.loan_views import load_application, load_record, loan_out
+from api.schemas import (
+    AllocationLineOut,
+    DecisionOut,
+    LoanOut,
+    LoanPage,
+    LoanSummary,
+    PaymentIn,
+    PaymentOut,
+    PayoffQuoteIn,
+    PayoffQuoteOut,
+    Timeline,
+    TimelineEntry,
+    WithdrawIn,
+)
+from api.workflow_calls import update_loan
+from domain.calendar import business_date
+from domain.lifecycle import Role, Stage
+from domain.masking import mask_name
+from domain.penalty import PenaltyPolicy
+from domain.prepayment import payoff_quote
+from models.shapes import DecisionRequest, DecisionResult, PaymentRequest, PaymentResult
+from models.tables import Application, AuditEvent, Borrower, Document, Payment
+from workflows.loan import LoanWorkflow
+
+router = APIRouter(prefix="/loans", tags=["loans"])
+
+
+@router.get("", response_model=LoanPage)
+def list_loans(
+    session: SessionDep,
+    stage: Stage | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    user: CurrentUserInfo = require_roles(*ALL_STAFF),
+) -> LoanPage:
+    """Any role: the managers' list, newest first, optionally by stage."""
+    where = [Application.stage == stage.value] if stage else []
+    total = session.exec(select(func.count()).select_from(Application).where(*where)).one()
+    rows = session.exec(
+        select(Application, Borrower)
+        .join(Borrower, col(Borrower.id) == col(Application.borrower_id))
+        .where(*where)
+        .order_by(col(Application.created_at).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    masked = user.has_any(Role.CUSTOMER_SERVICE) and not user.has_any(Role.DEPARTMENT_MANAGER)
+    return LoanPage(
+        items=[
+            LoanSummary(
+                application_no=a.application_no,
+                stage=a.stage,
+                borrower_name=mask_name(b.name) if masked else b.name,
+                amount=a.amount,
+                term_months=a.term_months,
+                submitted_by=a.submitted_by,
+                created_at=a.created_at,
+                updated_at=a.updated_at,
+            )
+            for a, b in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{application_no}", response_model=LoanOut)
+def get_loan(
+    application_no: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    user: CurrentUserInfo = require_roles(*ALL_STAFF),
+) -> LoanOut:
+    """Any role. Live from the workflow while it runs; from the database once it has closed."""
+    record = load_record(session, temporal, application_no)
+    today = business_date(datetime.now(UTC), settings.business_timezone)
+    return loan_out(record, user=user, settings=settings, today=today)
+
+
+@router.get("/{application_no}/timeline", response_model=Timeline)
+def get_timeline(
+    application_no: str,
+    session: SessionDep,
+    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+) -> Timeline:
+    """Any role: every recorded step (what, who, when), oldest first."""
+    load_application(session, application_no)
+    events = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.application_no == application_no)
+        .order_by(col(AuditEvent.occurred_at), col(AuditEvent.recorded_at))
+    ).all()
+    return Timeline(
+        application_no=application_no,
+        entries=[
+            TimelineEntry(at=e.occurred_at, actor=e.actor, action=e.action, detail=e.detail)
+            for e in events
+        ],
+    )
+
+
+@router.get("/{application_no}/contract.pdf", response_class=Response)
+def get_contract_pdf(
+    application_no: str,
+    session: SessionDep,
+    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+) -> Response:
+    """Any role: the contract as rendered (and, once signed, as signed: the hash is bound)."""
+    load_application(session, application_no)
+    doc = session.exec(
+        select(Document).where(
+            Document.application_no == application_no, Document.kind == "contract"
+        )
+    ).first()
+    if doc is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
+    return Response(
+        content=doc.content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{doc.filename}"',
+            "X-Content-SHA256": doc.sha256,
+        },
+    )
+
+
+def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
+    return PaymentOut(
+        external_ref=p.external_ref,
+        amount=p.amount,
+        paid_at=p.paid_at,
+        allocation=[
+            AllocationLineOut(
+                installment=int(line["installment"]),
+                component=line["component"],
+                amount=Decimal(line["amount"]),
+            )
+            for line in p.allocation
+        ],
+        credit=p.credit_after,
+        stage=stage,
+        duplicate=duplicate,
+    )
+
+
+@router.post("/{application_no}/payments", response_model=PaymentOut, status_code=201)
+def post_payment(
+    application_no: str,
+    body: PaymentIn,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    user: CurrentUserInfo = require_roles(Role.OPERATIONS_SPECIALIST),
+) -> PaymentOut:
+    """operations_specialist. The same external_ref twice records one payment (the second call
+    answers 200 with the first result); the same reference with other figures is a 409."""
+    app, _ = load_application(session, application_no)
+    existing = session.exec(
+        select(Payment).where(Payment.external_ref == body.external_ref)
+    ).first()
+    if existing is not None:
+        if existing.application_no != application_no or existing.amount != body.amount:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"external_ref {body.external_ref} was already used for another payment",
+            )
+        response.status_code = status.HTTP_200_OK
+        return _payment_out(existing, app.stage, duplicate=True)
+    result: PaymentResult = update_loan(
+        temporal,
+        application_no,
+        LoanWorkflow.post_payment,
+        PaymentRequest(
+            external_ref=body.external_ref,
+            amount=body.amount,
+            paid_at=body.paid_at,
+            paid_on=business_date(body.paid_at, settings.business_timezone),
+            recorded_by=user.username,
+        ),
+        update_id=f"payment-{body.external_ref}",
+    )
+    if result.duplicate:
+        response.status_code = status.HTTP_200_OK
+    return PaymentOut(
+        external_ref=result.external_ref,
+        amount=result.amount,
+        paid_at=body.paid_at,
+        allocation=[
+            AllocationLineOut(
+                installment=line.installment, component=line.component.value, amount=line.amount
+            )
+            for line in result.lines
+        ],
+        credit=result.credit,
+        stage=result.stage,
+        duplicate=result.duplicate,
+    )
+
+
+@router.post("/{application_no}/withdraw", response_model=DecisionOut)
+def withdraw(
+    application_no: str,
+    body: WithdrawIn,
+    session: SessionDep,
+    temporal: TemporalDep,
+    user: CurrentUserInfo = require_roles(Role.BUSINESS_OFFICER, Role.DEPARTMENT_MANAGER),
+) -> DecisionOut:
+    """business_officer or department_manager, before disbursement: the borrower walks away."""
+    load_application(session, application_no)
+    result: DecisionResult = update_loan(
+        temporal,
+        application_no,
+        LoanWorkflow.withdraw,
+        DecisionRequest(
+            task_id="withdraw",
+            decision="withdraw",
+            user=user.username,
+            roles=user.roles,
+            comment=body.reason,
+        ),
+    )
+    return DecisionOut(task_id=result.task_id, stage=result.stage)
+
+
+@router.post("/{application_no}/payoff-quote", response_model=PayoffQuoteOut)
+def get_payoff_quote(
+    application_no: str,
+    body: PayoffQuoteIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+) -> PayoffQuoteOut:
+    """Any role: what settles the loan on ``as_of`` (principal, interest to date, penalties)."""
+    record = load_record(session, temporal, application_no)
+    if record.stage != Stage.SERVICING or record.annual_rate is None or not record.start_date:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"a payoff quote needs a loan in SERVICING, not {record.stage.value}",
+        )
+    if body.as_of < record.start_date:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"as_of: must not be before the loan started ({record.start_date})",
+        )
+    quote = payoff_quote(
+        installments=record.installments,
+        as_of=body.as_of,
+        annual_rate=record.annual_rate,
+        start_date=record.start_date,
+        penalty_policy=PenaltyPolicy(
+            multiple=settings.penalty_multiple, grace_days=settings.penalty_grace_days
+        ),
+        max_annual_rate=record.rate_cap,
+    )
+    return PayoffQuoteOut(
+        application_no=application_no,
+        as_of=quote.as_of,
+        remaining_principal=quote.remaining_principal,
+        accrued_interest=quote.accrued_interest,
+        overdue_interest=quote.overdue_interest,
+        fees=quote.fees,
+        penalty=quote.penalty,
+        prepayment_fee=quote.prepayment_fee,
+        prepaid_credit=quote.prepaid_credit,
+        total=quote.total,
+    )

@@ -1,0 +1,57 @@
+"""Schedule quotes: what a loan on given terms costs, installment by installment, with its APR."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from api.deps import ALL_STAFF, CurrentUserInfo, require_roles
+from api.schemas import ScheduleLineOut, ScheduleQuoteIn, ScheduleQuoteOut
+from domain.disclosure import disclose_cost
+from domain.schedule import build_schedule
+
+router = APIRouter(prefix="/quotes", tags=["quotes"])
+
+
+@router.post("/schedule", response_model=ScheduleQuoteOut)
+def quote_schedule(
+    body: ScheduleQuoteIn, _: CurrentUserInfo = require_roles(*ALL_STAFF)
+) -> ScheduleQuoteOut:
+    """Any role. Pure calculation: nothing is recorded."""
+    if body.upfront_fee >= body.principal:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="upfront_fee: must be less than principal",
+        )
+    schedule = build_schedule(
+        principal=body.principal,
+        annual_rate=body.annual_rate,
+        term_months=body.term_months,
+        method=body.method,
+        start_date=body.start_date,
+        monthly_fee=body.monthly_fee,
+    )
+    cost = disclose_cost(
+        principal=body.principal,
+        upfront_fee=body.upfront_fee,
+        payments=[i.payment for i in schedule.installments],
+    )
+    return ScheduleQuoteOut(
+        installments=[
+            ScheduleLineOut(
+                number=i.number,
+                due_date=i.due_date,
+                principal=i.principal,
+                interest=i.interest,
+                fee=i.fee,
+                payment=i.payment,
+                remaining_principal=i.remaining_principal,
+            )
+            for i in schedule.installments
+        ],
+        total_principal=schedule.total_principal,
+        total_interest=schedule.total_interest,
+        total_fees=schedule.total_fees + body.upfront_fee,
+        total_payment=schedule.total_payment,
+        apr=cost.apr,
+        apr_compound=cost.apr_compound,
+    )

@@ -1,0 +1,143 @@
+"""The task inbox: list the caller's roles' tasks, claim and unclaim them, decide them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from api.deps import CurrentUser, CurrentUserInfo, SessionDep, TemporalDep
+from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
+from api.workflow_calls import update_loan
+from domain.lifecycle import Role, TaskKind, TaskStatus
+from models.shapes import DecisionRequest, DecisionResult
+from models.tables import Task
+from workflows.loan import LoanWorkflow
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+# Roles that see every task (read-only oversight); the others see their own roles' tasks.
+OVERSIGHT = (Role.DEPARTMENT_MANAGER, Role.AUDITOR)
+
+
+def _out(t: Task) -> TaskOut:
+    return TaskOut(
+        id=str(t.id),
+        kind=t.kind,
+        application_no=t.application_no,
+        candidate_role=t.candidate_role,
+        assignee=t.assignee,
+        status=t.status,
+        priority=t.priority,
+        due_at=t.due_at,
+        created_at=t.created_at,
+        escalated_at=t.escalated_at,
+        expires_at=t.expires_at,
+    )
+
+
+@router.get("", response_model=TaskPage)
+def list_tasks(
+    session: SessionDep,
+    user: CurrentUser,
+    task_status: TaskStatus = Query(TaskStatus.OPEN, alias="status"),
+    kind: TaskKind | None = None,
+    application_no: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> TaskPage:
+    """Any role: the tasks of the caller's roles (all tasks for managers and auditors), most
+    urgent first (priority, then due time)."""
+    where: list[Any] = [Task.status == task_status.value]
+    if not user.has_any(*OVERSIGHT):
+        where.append(col(Task.candidate_role).in_(user.roles))
+    if kind is not None:
+        where.append(Task.kind == kind.value)
+    if application_no is not None:
+        where.append(Task.application_no == application_no)
+    total = session.exec(select(func.count()).select_from(Task).where(*where)).one()
+    rows = session.exec(
+        select(Task)
+        .where(*where)
+        .order_by(col(Task.priority).desc(), col(Task.due_at), col(Task.created_at))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return TaskPage(items=[_out(t) for t in rows], total=total, limit=limit, offset=offset)
+
+
+def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"task {task_id} does not exist")
+    if task.candidate_role not in user.roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"a {task.kind} task is handled by a {task.candidate_role}",
+        )
+    if task.status != TaskStatus.OPEN:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"task {task_id} is {task.status}, not open"
+        )
+    return task
+
+
+@router.post("/{task_id}/claim", response_model=TaskOut)
+def claim_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TaskOut:
+    """The task's candidate role. Claiming a task another person holds is refused (409)."""
+    task = _task_for(session, task_id, user)
+    if task.assignee not in (None, user.username):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
+    task.assignee = user.username
+    session.add(task)
+    session.commit()
+    return _out(task)
+
+
+@router.post("/{task_id}/unclaim", response_model=TaskOut)
+def unclaim_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TaskOut:
+    """The person holding the task."""
+    task = _task_for(session, task_id, user)
+    if task.assignee != user.username:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="only the person holding the task can release it"
+            if task.assignee
+            else "the task is not claimed",
+        )
+    task.assignee = None
+    session.add(task)
+    session.commit()
+    return _out(task)
+
+
+@router.post("/{task_id}/decision", response_model=DecisionOut)
+def decide_task(
+    task_id: uuid.UUID,
+    body: DecisionIn,
+    session: SessionDep,
+    user: CurrentUser,
+    temporal: TemporalDep,
+) -> DecisionOut:
+    """The task's candidate role. The workflow's validator has the last word: wrong task, role,
+    decision or maker = checker are refused before anything is recorded."""
+    task = _task_for(session, task_id, user)
+    if task.assignee not in (None, user.username):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
+    result: DecisionResult = update_loan(
+        temporal,
+        task.application_no,
+        LoanWorkflow.decide,
+        DecisionRequest(
+            task_id=str(task.id),
+            decision=body.decision,
+            user=user.username,
+            roles=user.roles,
+            comment=body.comment,
+            data=body.data,
+        ),
+    )
+    return DecisionOut(task_id=result.task_id, stage=result.stage)

@@ -1,0 +1,279 @@
+"""Request and response shapes of the HTTP API. Money travels as strings with two decimals,
+rates as strings with six; inputs are validated here and a failure names the field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+from domain.money import format_money, format_rate
+from domain.schedule import RepaymentMethod
+
+MoneyOut = Annotated[Decimal, PlainSerializer(format_money, return_type=str, when_used="json")]
+RateOut = Annotated[Decimal, PlainSerializer(format_rate, return_type=str, when_used="json")]
+
+_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_CARD = re.compile(r"^\d{12,19}$")
+
+
+def _finite(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    return value
+
+
+PositiveMoney = Annotated[
+    Decimal, Field(gt=0, decimal_places=2, max_digits=14), AfterValidator(_finite)
+]
+NonNegativeMoney = Annotated[
+    Decimal, Field(ge=0, decimal_places=2, max_digits=14), AfterValidator(_finite)
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BorrowerIn(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(pattern=_ID_NUMBER.pattern, description="18-character PRC resident ID")
+    phone: str = Field(pattern=_PHONE.pattern, description="mainland mobile number, 11 digits")
+    bank_card: str = Field(pattern=_CARD.pattern, description="12-19 digits")
+    monthly_income: NonNegativeMoney
+
+
+class ApplicationIn(Strict):
+    borrower: BorrowerIn
+    amount: PositiveMoney
+    term_months: int = Field(ge=1, le=360)
+    purpose: str = Field(min_length=1, max_length=200)
+    repayment_source: str = Field(min_length=1, max_length=200)
+
+
+class ApplicationOut(BaseModel):
+    application_no: str
+    stage: str
+
+
+class TaskOut(BaseModel):
+    id: str
+    kind: str
+    application_no: str
+    candidate_role: str
+    assignee: str | None
+    status: str
+    priority: int
+    due_at: datetime
+    created_at: datetime
+    escalated_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DecisionIn(Strict):
+    decision: str = Field(min_length=1, max_length=32)
+    comment: str | None = Field(default=None, max_length=2000)
+    data: dict[str, Any] | None = None
+
+
+class DecisionOut(BaseModel):
+    task_id: str
+    stage: str
+
+
+class PendingTaskOut(BaseModel):
+    id: str
+    kind: str
+    candidate_role: str
+    priority: int
+    due_at: datetime
+    expires_at: datetime | None = None
+
+
+class TermsOut(BaseModel):
+    principal: MoneyOut
+    term_months: int
+    annual_rate: RateOut
+    method: str
+    upfront_fee: MoneyOut
+    monthly_fee: MoneyOut
+    apr: RateOut
+    apr_compound: RateOut
+    total_interest: MoneyOut | None = None
+    total_payment: MoneyOut | None = None
+
+
+class InstallmentOut(BaseModel):
+    number: int
+    due_date: date
+    principal: MoneyOut
+    interest: MoneyOut
+    fee: MoneyOut
+    penalty: MoneyOut
+    paid: MoneyOut
+    outstanding: MoneyOut
+    status: str
+
+
+class BalancesOut(BaseModel):
+    principal_outstanding: MoneyOut
+    overdue_amount: MoneyOut
+    penalty: MoneyOut
+    due_now: MoneyOut
+    total_outstanding: MoneyOut
+    credit: MoneyOut
+    days_past_due: int
+
+
+class LoanOut(BaseModel):
+    application_no: str
+    stage: str
+    borrower_name: str
+    requested_amount: MoneyOut
+    requested_term_months: int
+    pending_task: PendingTaskOut | None
+    terms: TermsOut | None
+    balances: BalancesOut | None
+    next_due_installment: InstallmentOut | None
+    installments: list[InstallmentOut]
+    contract_document_id: str | None
+    signing_url: str | None
+    source: str = Field(description="'workflow' (live query) or 'database' (closed loan)")
+
+
+class LoanSummary(BaseModel):
+    application_no: str
+    stage: str
+    borrower_name: str
+    amount: MoneyOut
+    term_months: int
+    submitted_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class LoanPage(BaseModel):
+    items: list[LoanSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    application_no: str
+    entries: list[TimelineEntry]
+
+
+class PaymentIn(Strict):
+    amount: PositiveMoney
+    paid_at: AwareDatetime
+    external_ref: str = Field(min_length=1, max_length=100)
+
+
+class AllocationLineOut(BaseModel):
+    installment: int
+    component: str
+    amount: MoneyOut
+
+
+class PaymentOut(BaseModel):
+    external_ref: str
+    amount: MoneyOut
+    paid_at: datetime
+    allocation: list[AllocationLineOut]
+    credit: MoneyOut
+    stage: str
+    duplicate: bool
+
+
+class SignIn(Strict):
+    signer_name: str = Field(min_length=1, max_length=64)
+    id_last4: str = Field(pattern=r"^\d{3}[\dXx]$")
+    accept_terms: bool
+
+
+class SigningInfo(BaseModel):
+    contract_no: str
+    borrower_name: str
+    principal: MoneyOut
+    term_months: int
+    annual_rate: RateOut
+    apr: RateOut
+    sha256: str
+    pdf_url: str
+    signed: bool
+
+
+class WithdrawIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ScheduleQuoteIn(Strict):
+    principal: PositiveMoney
+    annual_rate: Annotated[Decimal, Field(ge=0, le=1, decimal_places=6), AfterValidator(_finite)]
+    term_months: int = Field(ge=1, le=360)
+    method: RepaymentMethod
+    start_date: date
+    upfront_fee: NonNegativeMoney = Decimal("0")
+    monthly_fee: NonNegativeMoney = Decimal("0")
+
+
+class ScheduleLineOut(BaseModel):
+    number: int
+    due_date: date
+    principal: MoneyOut
+    interest: MoneyOut
+    fee: MoneyOut
+    payment: MoneyOut
+    remaining_principal: MoneyOut
+
+
+class ScheduleQuoteOut(BaseModel):
+    installments: list[ScheduleLineOut]
+    total_principal: MoneyOut
+    total_interest: MoneyOut
+    total_fees: MoneyOut
+    total_payment: MoneyOut
+    apr: RateOut
+    apr_compound: RateOut
+
+
+class PayoffQuoteIn(Strict):
+    as_of: date
+
+
+class PayoffQuoteOut(BaseModel):
+    application_no: str
+    as_of: date
+    remaining_principal: MoneyOut
+    accrued_interest: MoneyOut
+    overdue_interest: MoneyOut
+    fees: MoneyOut
+    penalty: MoneyOut
+    prepayment_fee: MoneyOut
+    prepaid_credit: MoneyOut
+    total: MoneyOut
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    temporal: str

@@ -1,0 +1,91 @@
+"""The API's calls into loan workflows (start, update, query), with Temporal errors mapped to HTTP."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, status
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import TemporalGateway
+from models.shapes import LoanInput, LoanView
+from workflows.loan import LoanWorkflow
+
+T = TypeVar("T")
+
+# ApplicationError types raised by the workflow's validators → HTTP status.
+REFUSAL_STATUS = {
+    "Forbidden": status.HTTP_403_FORBIDDEN,
+    "TaskNotPending": status.HTTP_409_CONFLICT,
+    "MakerChecker": status.HTTP_409_CONFLICT,
+    "WrongStage": status.HTTP_409_CONFLICT,
+    "WrongDocument": status.HTTP_409_CONFLICT,
+    "InvalidDecision": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "InvalidData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+def workflow_id(application_no: str) -> str:
+    return f"loan-{application_no}"
+
+
+def start_loan(temporal: TemporalGateway, inp: LoanInput, *, task_queue: str) -> None:
+    async def start(client: Client) -> None:
+        await client.start_workflow(
+            LoanWorkflow.run,
+            inp,
+            id=workflow_id(inp.application_no),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+    temporal.run(start)
+
+
+def query_loan(temporal: TemporalGateway, application_no: str) -> LoanView:
+    async def query(client: Client) -> LoanView:
+        handle = client.get_workflow_handle(workflow_id(application_no))
+        return await handle.query(LoanWorkflow.state)
+
+    try:
+        return temporal.run(query)
+    except RPCError as exc:
+        raise _not_running(exc) from exc
+
+
+def update_loan(
+    temporal: TemporalGateway,
+    application_no: str,
+    update: Any,
+    arg: Any,
+    *,
+    update_id: str | None = None,
+) -> Any:
+    """Send a workflow update; a validator's refusal becomes a 4xx naming the reason."""
+
+    async def call(client: Client) -> Any:
+        handle = client.get_workflow_handle(workflow_id(application_no))
+        return await handle.execute_update(update, arg, id=update_id)
+
+    try:
+        return temporal.run(call)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from exc
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(cause)) from exc
+    except RPCError as exc:
+        raise _not_running(exc) from exc
+
+
+def _not_running(exc: RPCError) -> HTTPException:
+    if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+        return HTTPException(
+            status.HTTP_409_CONFLICT, detail="this loan's workflow is no longer running"
+        )
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {exc.message}"
+    )

@@ -1,0 +1,27 @@
+"""Business dates: due dates and payment dates are days in the business time zone (Asia/Shanghai)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+
+@lru_cache(maxsize=8)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def business_date(instant: datetime, tz_name: str) -> date:
+    """The calendar day ``instant`` falls on in the business time zone."""
+    return instant.astimezone(zone(tz_name)).date()
+
+
+def local_instant(day: date, at: time, tz_name: str) -> datetime:
+    """The UTC instant of wall-clock ``at`` on ``day`` in the business time zone."""
+    return datetime.combine(day, at, tzinfo=zone(tz_name)).astimezone(UTC)
+
+
+def end_of_business_day(day: date, tz_name: str) -> datetime:
+    """The first instant after ``day`` ends: an installment unpaid by then is overdue."""
+    return local_instant(day + timedelta(days=1), time(0, 0), tz_name)

@@ -1,0 +1,5 @@
+"""``python -m loanops``: the same as the ``loanops`` command."""
+
+from loanops.cli import app
+
+app()

@@ -1,0 +1,76 @@
+"""Connecting to Temporal (dev server or cluster) and making sure our search attributes exist."""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from loanops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Never put PII here: search attributes are stored unencrypted (FIELD_NOTES).
+SEARCH_ATTRIBUTES = {"LoanStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
+
+
+async def connect(settings: Settings) -> Client:
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    elif settings.temporal_tls or settings.temporal_api_key:
+        tls = True
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=tls,
+        api_key=settings.temporal_api_key,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register missing search attributes where the server allows it (dev server, self-hosted).
+
+    Temporal Cloud refuses the operator call; there the attributes are created once in the
+    namespace settings, and this logs what is missing instead of failing.
+    """
+    namespace = client.namespace
+    try:
+        try:
+            existing = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+            missing = {
+                name: kind
+                for name, kind in SEARCH_ATTRIBUTES.items()
+                if name not in existing.custom_attributes
+            }
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
+                raise
+            missing = dict(SEARCH_ATTRIBUTES)
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+            log.info("registered search attributes %s", ", ".join(missing))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            return
+        log.warning(
+            "could not check or register search attributes %s (%s); create them in the "
+            "namespace if workflows fail to upsert them",
+            ", ".join(SEARCH_ATTRIBUTES),
+            exc.message,
+        )

@@ -1,0 +1,209 @@
+"""The records the database owns: users, borrowers, applications, documents, loans, installments,
+payments, tasks, notices (an outbox) and audit events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import Money, Rate, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _money(*, nullable: bool = False, default: Decimal | None = None) -> Any:
+    return Field(default=default, sa_type=Money(), nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    full_name: str = Field(max_length=128)
+    roles: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    password_hash: str
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Borrower(SQLModel, table=True):
+    __tablename__ = "borrowers"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=64)
+    id_number: str = Field(unique=True, index=True, max_length=18)
+    phone: str = Field(max_length=20)
+    bank_card: str = Field(max_length=32)
+    monthly_income: Decimal = _money()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Application(SQLModel, table=True):
+    __tablename__ = "applications"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(unique=True, index=True, max_length=32)
+    borrower_id: uuid.UUID = Field(foreign_key="borrowers.id", index=True)
+    amount: Decimal = _money()
+    term_months: int
+    purpose: str = Field(max_length=200)
+    repayment_source: str = Field(max_length=200)
+    stage: str = Field(index=True, max_length=32)
+    submitted_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Document(SQLModel, table=True):
+    """A stored file (contract PDF, supplement). Signing fields apply to documents the borrower signs."""
+
+    __tablename__ = "documents"
+
+    id: uuid.UUID = Field(primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    kind: str = Field(max_length=32)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    signer_name: str | None = Field(default=None, max_length=64)
+    signer_address: str | None = Field(default=None, max_length=64)
+    signed_sha256: str | None = Field(default=None, max_length=64)
+    sign_failures: int = 0
+
+
+class Loan(SQLModel, table=True):
+    __tablename__ = "loans"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(unique=True, index=True, max_length=32)
+    contract_no: str = Field(unique=True, max_length=40)
+    principal: Decimal = _money()
+    annual_rate: Decimal = Field(sa_type=Rate())
+    term_months: int
+    method: str = Field(max_length=32)
+    upfront_fee: Decimal = _money(default=Decimal("0"))
+    monthly_fee: Decimal = _money(default=Decimal("0"))
+    apr: Decimal = Field(sa_type=Rate())
+    apr_compound: Decimal = Field(sa_type=Rate())
+    start_date: date | None = None
+    status: str = Field(default="pending", max_length=32)
+    credit: Decimal = _money(default=Decimal("0"))
+    disbursed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    disbursed_by: str | None = Field(default=None, max_length=64)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Installment(SQLModel, table=True):
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("application_no", "number"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    number: int
+    due_date: date
+    principal_due: Decimal = _money()
+    interest_due: Decimal = _money()
+    fee_due: Decimal = _money(default=Decimal("0"))
+    principal_paid: Decimal = _money(default=Decimal("0"))
+    interest_paid: Decimal = _money(default=Decimal("0"))
+    fee_paid: Decimal = _money(default=Decimal("0"))
+    penalty_accrued: Decimal = _money(default=Decimal("0"))
+    penalty_paid: Decimal = _money(default=Decimal("0"))
+    status: str = Field(default="scheduled", max_length=16)
+    paid_off_on: date | None = None
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payments"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    external_ref: str = Field(unique=True, index=True, max_length=100)
+    amount: Decimal = _money()
+    paid_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_by: str = Field(max_length=64)
+    allocation: list[dict[str, str]] = Field(sa_column=Column(JSON, nullable=False))
+    credit_after: Decimal = _money(default=Decimal("0"))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Disbursement(SQLModel, table=True):
+    __tablename__ = "disbursements"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(unique=True, index=True, max_length=32)
+    idempotency_key: str = Field(unique=True, max_length=100)
+    amount: Decimal = _money()
+    net_amount: Decimal = _money()
+    bank_card: str = Field(max_length=32)
+    approved_by: str = Field(max_length=64)
+    status: str = Field(default="paid", max_length=16)
+    checklist: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Task(SQLModel, table=True):
+    """One human step. The id is derived from the business key, so a retried activity finds it."""
+
+    __tablename__ = "tasks"
+
+    id: uuid.UUID = Field(primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    kind: str = Field(index=True, max_length=32)
+    candidate_role: str = Field(index=True, max_length=32)
+    maker: str | None = Field(default=None, max_length=64)
+    assignee: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", index=True, max_length=16)
+    priority: int = 50
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision: str | None = Field(default=None, max_length=32)
+    decided_by: str | None = Field(default=None, max_length=64)
+    comment: str | None = None
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Notice(SQLModel, table=True):
+    """Outbox of messages to staff or borrowers; a sender delivers and marks them."""
+
+    __tablename__ = "notices"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    application_no: str | None = Field(default=None, index=True, max_length=32)
+    channel: str = Field(max_length=16)
+    recipient: str = Field(max_length=64)
+    template: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail. ``event_key`` is the business key that makes writing it idempotent."""
+
+    __tablename__ = "audit_events"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    event_key: str = Field(unique=True, max_length=200)
+    application_no: str | None = Field(default=None, index=True, max_length=32)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

