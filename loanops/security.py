@@ -66,4 +66,5 @@ def document_for_signing_token(token: str, *, secret: str) -> uuid.UUID | None:
         document_id = uuid.UUID(hex=doc_hex)
     except ValueError:
         return None
-    return document_id if hmac.compare_digest(mac, _mac(secret, document_id)) else None
+    expected = _mac(secret, document_id).encode()
+    return document_id if hmac.compare_digest(mac.encode(), expected) else None

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "LOANOPS_SECRET_KEY must be set to a random value of at least 32 characters "
-                "outside development"
+                "in production"
             )
         return self
 

