@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import TemporalGateway
+from api.errors import unprocessable_from
 from models.shapes import LoanInput, LoanView
 from workflows.loan import LoanWorkflow
 
@@ -75,7 +76,10 @@ def update_loan(
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            raise HTTPException(REFUSAL_STATUS[cause.type], detail=cause.message) from exc
+            code = REFUSAL_STATUS[cause.type]
+            if code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+                raise unprocessable_from(cause.message) from exc
+            raise HTTPException(code, detail=cause.message) from exc
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(cause)) from exc
     except RPCError as exc:
         raise _not_running(exc) from exc

@@ -70,11 +70,14 @@ def disclose_cost(
         monthly = (low + high) / 2
         apr = 12 * monthly
         compound = (1 + monthly) ** 12 - 1
-    return CostDisclosure(
-        monthly_irr=monthly.quantize(RATE_QUANTUM),
-        apr=apr.quantize(RATE_QUANTUM),
-        apr_compound=compound.quantize(RATE_QUANTUM),
-    )
+        # Quantizing to 12 places needs as many digits as the integer part has, plus 12: an
+        # absurd cost (a fee of nearly the whole principal) must be disclosed, not crash.
+        ctx.prec = max(_PRECISION, compound.adjusted() + 20)
+        return CostDisclosure(
+            monthly_irr=monthly.quantize(RATE_QUANTUM),
+            apr=apr.quantize(RATE_QUANTUM),
+            apr_compound=compound.quantize(RATE_QUANTUM),
+        )
 
 
 def cash_flows_from_schedule(*, schedule: Schedule, start_date: date) -> tuple[Decimal, ...]:

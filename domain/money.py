@@ -4,7 +4,7 @@ The one place money is rounded, parsed and formatted; every other module calls t
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 FEN = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
@@ -53,7 +53,10 @@ def format_money(x: Decimal) -> str:
 
 def format_rate(x: Decimal) -> str:
     """A rate as a fraction with six decimals, half-up: Decimal('0.128038018') → '0.128038'."""
-    q = _as_decimal(x, what="rate").quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+    rate = _as_decimal(x, what="rate")
+    with localcontext() as ctx:  # enough digits for any magnitude (an absurd cost too)
+        ctx.prec = max(28, rate.adjusted() + 10)
+        q = rate.quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
     return f"{q if q != 0 else Decimal('0.000000'):f}"
 
 

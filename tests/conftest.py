@@ -197,14 +197,22 @@ async def serve_api(app: Any) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def running_system(
-    engine: Engine, database_url: str, env: WorkflowEnvironment
+    engine: Engine,
+    database_url: str,
+    env: WorkflowEnvironment,
+    *,
+    replace: Callable[[Engine, Settings], dict[str, Callable[..., Any]]] | None = None,
 ) -> AsyncIterator[System]:
     """A real worker on its own task queue and the real API, against one database; the API,
     the worker and the Temporal client share this event loop."""
     settings = make_settings(database_url, env, f"loanops-test-{uuid.uuid4()}")
     seed_demo_users(engine, password=DEMO_PASSWORD)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(env.client, engine, settings, executor=executor)
+        worker = (
+            build_custom_worker(env.client, engine, settings, executor, replace(engine, settings))
+            if replace
+            else build_worker(env.client, engine, settings, executor=executor)
+        )
         async with worker:
             app = create_app(settings, engine=engine, temporal_client=env.client)
             try:

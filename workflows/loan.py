@@ -361,6 +361,9 @@ class LoanWorkflow:
             due_at=now + sla,
             expires_at=expires_at,
         )
+        # Pending before the row exists: a decision that races a retried open_task (the row
+        # committed, the activity not yet reported complete) is accepted, not refused.
+        self._pending = pending
         await workflow.execute_activity_method(
             TaskActivities.open_task,
             OpenTaskInput(
@@ -376,7 +379,6 @@ class LoanWorkflow:
             ),
             **ACTIVITY_OPTIONS,
         )
-        self._pending = pending
         level = 0
         while self._decision is None:
             self._raise_if_withdrawn()
@@ -466,7 +468,7 @@ class LoanWorkflow:
         if req.decision not in pending.decisions:
             _refuse(
                 "InvalidDecision",
-                f"decision must be one of {', '.join(pending.decisions)} for {pending.kind}",
+                f"decision: must be one of {', '.join(pending.decisions)} for {pending.kind}",
             )
         if pending.maker is not None and req.user == pending.maker:
             _refuse(
@@ -476,7 +478,7 @@ class LoanWorkflow:
         if pending.kind == TaskKind.PRODUCT_MATCHING and req.decision == "approve":
             try:
                 self._make_offer(_terms_from(req.data or {}))
-            except ValueError as exc:
+            except (ValueError, ArithmeticError) as exc:
                 _refuse("InvalidData", str(exc))
 
     # ---- withdrawal, signing, payments ---------------------------------------------------------
@@ -566,17 +568,17 @@ class LoanWorkflow:
         if self._stage != Stage.SERVICING:
             _refuse("WrongStage", f"payments are posted in SERVICING, not {self._stage.value}")
         if req.amount <= 0:
-            _refuse("InvalidData", "amount must be greater than zero")
+            _refuse("InvalidData", "amount: must be greater than zero")
         if req.amount != req.amount.quantize(Decimal("0.01")):
-            _refuse("InvalidData", "amount must not have more than two decimal places")
+            _refuse("InvalidData", "amount: must not have more than two decimal places")
         if req.paid_at > workflow.now() + timedelta(minutes=5):
-            _refuse("InvalidData", "paid_at is in the future")
+            _refuse("InvalidData", "paid_at: is in the future")
         if self._start_date is not None and req.paid_on < self._start_date:
-            _refuse("InvalidData", "paid_at is before the loan was disbursed")
+            _refuse("InvalidData", "paid_at: is before the loan was disbursed")
         if self._ledger_as_of is not None and req.paid_on < self._ledger_as_of:
             _refuse(
                 "InvalidData",
-                f"paid_at is before the ledger date {self._ledger_as_of.isoformat()}; "
+                f"paid_at: is before the ledger date {self._ledger_as_of.isoformat()}; "
                 "back-dated payments need a correction entry",
             )
 
@@ -621,12 +623,12 @@ class LoanWorkflow:
         """Price the terms with the money engine; ValueError names what is wrong."""
         if terms.principal > self._requested_amount:
             raise ValueError(
-                f"amount {terms.principal} exceeds the requested amount {self._requested_amount}"
+                f"data.amount: {terms.principal} exceeds the requested amount {self._requested_amount}"
             )
         if terms.upfront_fee >= terms.principal:
-            raise ValueError("upfront_fee must be less than amount")
+            raise ValueError("data.upfront_fee: must be less than data.amount")
         if self._lpr is None:
-            raise ValueError("the LPR in force is not known yet")
+            raise ValueError("data: the LPR in force is not known yet")
         today = self._today()
         schedule = build_schedule(
             principal=terms.principal,
@@ -650,7 +652,7 @@ class LoanWorkflow:
             ),
         )
         if not ceiling.ok:
-            raise ValueError(ceiling.reason)
+            raise ValueError(f"data.annual_rate: {ceiling.reason}")
         return Offer(
             terms=terms,
             apr=cost.apr,
@@ -728,38 +730,38 @@ def _terms_from(data: dict[str, Any]) -> LoanTerms:
     def money(name: str, default: str | None = None) -> Decimal:
         raw = data.get(name, default)
         if raw is None:
-            raise ValueError(f"data.{name} is required")
+            raise ValueError(f"data.{name}: is required")
         try:
             value = Decimal(str(raw))
         except ArithmeticError:
-            raise ValueError(f"data.{name} must be a decimal number") from None
+            raise ValueError(f"data.{name}: must be a decimal number") from None
         if not value.is_finite() or value < 0:
-            raise ValueError(f"data.{name} must be a non-negative amount")
+            raise ValueError(f"data.{name}: must be a non-negative amount")
         if value != value.quantize(Decimal("0.01")):
-            raise ValueError(f"data.{name} must not have more than two decimal places")
+            raise ValueError(f"data.{name}: must not have more than two decimal places")
         return value
 
     principal = money("amount")
     if principal <= 0:
-        raise ValueError("data.amount must be greater than zero")
+        raise ValueError("data.amount: must be greater than zero")
     try:
         term = int(str(data.get("term_months")))
     except ValueError:
-        raise ValueError("data.term_months must be a whole number of months") from None
+        raise ValueError("data.term_months: must be a whole number of months") from None
     if not 1 <= term <= 360:
-        raise ValueError("data.term_months must be between 1 and 360")
+        raise ValueError("data.term_months: must be between 1 and 360")
     try:
         rate = Decimal(str(data.get("annual_rate")))
     except ArithmeticError:
-        raise ValueError("data.annual_rate must be a decimal fraction, e.g. 0.12") from None
+        raise ValueError("data.annual_rate: must be a decimal fraction, e.g. 0.12") from None
     if not rate.is_finite() or not Decimal(0) <= rate <= 1:
-        raise ValueError("data.annual_rate must be a fraction between 0 and 1, e.g. 0.12")
+        raise ValueError("data.annual_rate: must be a fraction between 0 and 1, e.g. 0.12")
     if rate != rate.quantize(Decimal("0.000001")):
-        raise ValueError("data.annual_rate must not have more than six decimal places")
+        raise ValueError("data.annual_rate: must not have more than six decimal places")
     method = str(data.get("method", RepaymentMethod.EQUAL_INSTALLMENT.value))
     if method not in {m.value for m in RepaymentMethod}:
         raise ValueError(
-            f"data.method must be one of {', '.join(m.value for m in RepaymentMethod)}"
+            f"data.method: must be one of {', '.join(m.value for m in RepaymentMethod)}"
         )
     return LoanTerms(
         principal=principal,

@@ -18,6 +18,7 @@ from api.deps import (
     TemporalDep,
     require_roles,
 )
+from api.errors import unprocessable
 from api.loan_views import load_application, load_record, loan_out
 from api.schemas import (
     AllocationLineOut,
@@ -263,10 +264,7 @@ def get_payoff_quote(
             detail=f"a payoff quote needs a loan in SERVICING, not {record.stage.value}",
         )
     if body.as_of < record.start_date:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"as_of: must not be before the loan started ({record.start_date})",
-        )
+        raise unprocessable("as_of", f"must not be before the loan started ({record.start_date})")
     quote = payoff_quote(
         installments=record.installments,
         as_of=body.as_of,

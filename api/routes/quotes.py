@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from api.deps import ALL_STAFF, CurrentUserInfo, require_roles
+from api.errors import unprocessable, unprocessable_from
 from api.schemas import ScheduleLineOut, ScheduleQuoteIn, ScheduleQuoteOut
 from domain.disclosure import disclose_cost
 from domain.schedule import build_schedule
@@ -18,23 +19,23 @@ def quote_schedule(
 ) -> ScheduleQuoteOut:
     """Any role. Pure calculation: nothing is recorded."""
     if body.upfront_fee >= body.principal:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="upfront_fee: must be less than principal",
+        raise unprocessable("upfront_fee", "must be less than principal")
+    try:
+        schedule = build_schedule(
+            principal=body.principal,
+            annual_rate=body.annual_rate,
+            term_months=body.term_months,
+            method=body.method,
+            start_date=body.start_date,
+            monthly_fee=body.monthly_fee,
         )
-    schedule = build_schedule(
-        principal=body.principal,
-        annual_rate=body.annual_rate,
-        term_months=body.term_months,
-        method=body.method,
-        start_date=body.start_date,
-        monthly_fee=body.monthly_fee,
-    )
-    cost = disclose_cost(
-        principal=body.principal,
-        upfront_fee=body.upfront_fee,
-        payments=[i.payment for i in schedule.installments],
-    )
+        cost = disclose_cost(
+            principal=body.principal,
+            upfront_fee=body.upfront_fee,
+            payments=[i.payment for i in schedule.installments],
+        )
+    except ValueError as exc:
+        raise unprocessable_from(str(exc)) from None
     return ScheduleQuoteOut(
         installments=[
             ScheduleLineOut(

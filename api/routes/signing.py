@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlmodel import Session, select
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.errors import unprocessable
 from api.schemas import DecisionOut, SignIn, SigningInfo
 from api.workflow_calls import update_loan
 from loanops.security import document_for_signing_token
@@ -82,18 +83,12 @@ def sign(
             detail="too many failed attempts; ask the business officer for help",
         )
     if not body.accept_terms:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="accept_terms: the borrower must accept the terms to sign",
-        )
+        raise unprocessable("accept_terms", "the borrower must accept the terms to sign")
     if body.signer_name != borrower.name or body.id_last4.upper() != borrower.id_number[-4:]:
         doc.sign_failures += 1
         session.add(doc)
         session.commit()
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail="signer_name / id_last4: do not match the borrower on this contract",
-        )
+        raise unprocessable("id_last4", "signer_name and id_last4 do not match the borrower")
     result: DecisionResult = update_loan(
         temporal,
         doc.application_no,

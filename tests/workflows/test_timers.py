@@ -156,7 +156,7 @@ async def test_reminder_overdue_penalty_then_payment_clears_it(sqlite_system: Sy
     assert row.status == "overdue"
     # The penalty accrues on overdue principal at rate × 1.5 / 360 a day, the rate capped at the
     # interest ceiling (4 × LPR), rounded to the fen at each daily accrual.
-    rate = Decimal(MATCH_DATA["annual_rate"]) * Decimal("1.5")
+    rate = Decimal(str(MATCH_DATA["annual_rate"])) * Decimal("1.5")
     cap = 4 * default_lpr_table().in_force(first.due_date).one_year
     exact = first.principal_due * min(rate, cap) / 360 * days_late
     assert abs(row.penalty_accrued - exact) <= Decimal("0.005") * days_late + Decimal("0.01")

@@ -1,0 +1,88 @@
+"""A crash between the database commit and the activity's completion: Temporal retries the
+activity, and the business keys make the retry find what the first attempt wrote."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest_asyncio
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from activities.disbursement import DisbursementActivities
+from activities.tasks import TaskActivities
+from loanops.db import make_engine
+from loanops.settings import Settings
+from models.shapes import DisburseInput, DisburseResult, OpenTaskInput
+from models.tables import AuditEvent, Disbursement, Task
+from tests.conftest import System, running_system
+from tests.workflows.driving import drive_to, submit
+from tests.workflows.test_timers import eventually
+
+attempts: dict[str, list[int]] = {"open_task": [], "disburse": []}
+
+
+def crash_after_commit(engine: Engine, settings: Settings) -> dict[str, Callable[..., Any]]:
+    """The real activities, made to fail on their first attempt AFTER their transaction commits
+    (a worker dying before it reports back)."""
+    tasks = TaskActivities(engine)
+    disbursement = DisbursementActivities(engine, business_timezone=settings.business_timezone)
+
+    @activity.defn(name="open_task")
+    def open_task(inp: OpenTaskInput) -> None:
+        tasks.open_task(inp)
+        attempts["open_task"].append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker lost after the task row was committed")
+
+    @activity.defn(name="disburse")
+    def disburse(inp: DisburseInput) -> DisburseResult:
+        result = disbursement.disburse(inp)
+        attempts["disburse"].append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            raise RuntimeError("worker lost after the payout was recorded")
+        return result
+
+    return {"open_task": open_task, "disburse": disburse}
+
+
+@pytest_asyncio.fixture
+async def crashing_system(
+    sqlite_url: str, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[System]:
+    eng = make_engine(sqlite_url)
+    for v in attempts.values():
+        v.clear()
+    try:
+        async with running_system(eng, sqlite_url, temporal_env, replace=crash_after_commit) as s:
+            yield s
+    finally:
+        eng.dispose()
+
+
+async def test_retried_open_task_opens_no_second_task(crashing_system: System) -> None:
+    system = crashing_system
+    app_no = await submit(system)
+    await eventually(lambda: 2 in attempts["open_task"], "the retry of open_task", within=30)
+    with Session(system.engine) as s:
+        tasks = s.exec(select(Task).where(Task.application_no == app_no)).all()
+        opened = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.application_no == app_no, AuditEvent.action == "intake_review.opened"
+            )
+        ).all()
+    assert [t.kind for t in tasks] == ["intake_review"]
+    assert len(opened) == 1
+    assert attempts["open_task"][:2] == [1, 2]
+
+
+async def test_retried_disbursement_pays_once(crashing_system: System) -> None:
+    system = crashing_system
+    app_no = await drive_to(system, "SERVICING")
+    assert attempts["disburse"] == [1, 2]
+    with Session(system.engine) as s:
+        payouts = s.exec(select(Disbursement).where(Disbursement.application_no == app_no)).all()
+    assert len(payouts) == 1
