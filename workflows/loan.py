@@ -7,6 +7,7 @@ activity; every figure comes from the money engine in ``domain/``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
@@ -65,7 +66,8 @@ with workflow.unsafe.imports_passed_through():
 
 STAGE_ATTR = SearchAttributeKey.for_keyword("LoanStage")
 TASK_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4c57-9c55-0b1f4a0e7a11")
-REMIND_AT = time(9, 0)  # inside the default contact hours (08:00-21:00)
+REMIND_AT = time(9, 0)
+SETTLE_WAIT = timedelta(seconds=20)  # inside the default contact hours (08:00-21:00)
 
 ACTIVITY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=60),
@@ -121,6 +123,7 @@ class LoanWorkflow:
         self._ledger_version = 0
         self._ledger_as_of: date | None = None
         self._reminded: set[int] = set()
+        self._resting = False
         self._overdue_marked: set[int] = set()
 
     # ---- run -------------------------------------------------------------------------------
@@ -140,6 +143,7 @@ class LoanWorkflow:
                 )
             actor = self._withdrawal.user if self._withdrawal else "system"
             await self._enter(end.stage, actor=actor, reason=end.reason)
+        self._resting = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._stage.value
 
@@ -189,9 +193,9 @@ class LoanWorkflow:
             **ACTIVITY_OPTIONS,
         )
         try:
-            await workflow.wait_condition(
+            await self._rest(
                 lambda: self._signed or self._withdrawal is not None,
-                timeout=timedelta(days=self._cfg.contract_sign_days),
+                at_most=timedelta(days=self._cfg.contract_sign_days),
             )
         except TimeoutError:
             raise _Ended(Stage.EXPIRED, "the contract was not signed in time") from None
@@ -254,9 +258,9 @@ class LoanWorkflow:
             seen = self._ledger_version
             if wake_at > now:
                 try:
-                    await workflow.wait_condition(
-                        lambda seen=seen: self._ledger_version != seen,  # type: ignore[misc]
-                        timeout=wake_at - now,
+                    await self._rest(
+                        lambda seen=seen: self._ledger_version != seen,
+                        at_most=wake_at - now,
                     )
                     continue
                 except TimeoutError:
@@ -385,9 +389,9 @@ class LoanWorkflow:
             now = workflow.now()
             wake_at = pending.due_at if expires_at is None else min(pending.due_at, expires_at)
             try:
-                await workflow.wait_condition(
+                await self._rest(
                     lambda: self._decision is not None or self._withdrawal is not None,
-                    timeout=max(wake_at - now, timedelta(seconds=1)),
+                    at_most=max(wake_at - now, timedelta(seconds=1)),
                 )
             except TimeoutError:
                 now = workflow.now()
@@ -456,7 +460,7 @@ class LoanWorkflow:
     async def decide(self, req: DecisionRequest) -> DecisionResult:
         self._decision = req
         await workflow.wait_condition(lambda: req.task_id in self._closed_tasks)
-        return DecisionResult(task_id=req.task_id, stage=self._stage.value)
+        return DecisionResult(task_id=req.task_id, stage=await self._settled_stage())
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:
@@ -510,7 +514,7 @@ class LoanWorkflow:
         )
         self._signed = True
         await workflow.wait_condition(lambda: self._stage != Stage.CONTRACT_SIGNING)
-        return DecisionResult(task_id=req.document_id, stage=self._stage.value)
+        return DecisionResult(task_id=req.document_id, stage=await self._settled_stage())
 
     @sign_contract.validator
     def _validate_signature(self, req: SignRequest) -> None:
@@ -596,6 +600,22 @@ class LoanWorkflow:
         )
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    async def _rest(self, condition: Any, *, at_most: timedelta) -> None:
+        """Wait for a person, a payment or a timer. While resting, the loan's stage is the one
+        to report: updates answer with it (see ``_settled_stage``)."""
+        self._resting = True
+        try:
+            await workflow.wait_condition(condition, timeout=at_most)
+        finally:
+            self._resting = False
+
+    async def _settled_stage(self) -> str:
+        """The stage once the workflow has acted on an update and waits again (bounded, so a
+        slow activity never holds the caller for long)."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._resting, timeout=SETTLE_WAIT)
+        return self._stage.value
 
     @property
     def _rate_cap(self) -> Decimal | None:

@@ -1,0 +1,87 @@
+"""The README's first command for real: ``loanops dev`` brings up Temporal, the worker and the API
+as child processes; ``loanops demo`` drives a loan to SETTLED; Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from loanops.processes import wait_for_http
+from tests.conftest import free_port
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> None:
+    api, temporal, ui = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")}
+    env["LOANOPS_ENVIRONMENT"] = "development"
+    log = (tmp_path / "dev.log").open("wb")
+    dev = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loanops",
+            "dev",
+            "--api-port",
+            str(api),
+            "--temporal-port",
+            str(temporal),
+            "--ui-port",
+            str(ui),
+            "--var-dir",
+            str(tmp_path / "var"),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{api}/healthz", timeout=120, process=dev)
+        health = httpx.get(f"http://127.0.0.1:{api}/healthz", timeout=10)
+        assert health.status_code == 200, health.text
+        assert health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200  # Web UI
+
+        demo = subprocess.run(
+            [sys.executable, "-m", "loanops", "demo", "--api", f"http://127.0.0.1:{api}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "SETTLED" in demo.stderr
+        assert (tmp_path / "var" / "loanops.db").exists()
+        assert (tmp_path / "var" / "temporal.db").exists()
+    finally:
+        dev.send_signal(signal.SIGINT)
+        try:
+            code = dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            raise
+        log.close()
+    assert code == 0, (tmp_path / "dev.log").read_text(errors="replace")[-3000:]
+    deadline = time.monotonic() + 10
+    while not _group_gone(dev.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for port in (api, temporal):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except httpx.TransportError:
+            continue
+        raise AssertionError(f"port {port} still answers after Ctrl-C")
