@@ -1,0 +1,75 @@
+"""Determinism: recorded histories of real loans must replay against the current workflow code.
+
+A change that would break running loans fails here; guard it with ``workflow.patched`` and keep
+the old histories. Record new ones (after a change that adds behaviour) with
+``LOANOPS_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from loanops.demo import run_demo
+from tests.conftest import DEMO_PASSWORD, System
+from tests.workflows.driving import drive_to
+from tests.workflows.test_timers import eventually, stage_of
+from workflows.loan import LoanWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[LoanWorkflow], data_converter=pydantic_data_converter)
+
+
+async def _check_and_maybe_record(system: System, application_no: str, name: str) -> None:
+    handle = system.client.get_workflow_handle(f"loan-{application_no}")
+    history = await handle.fetch_history()
+    await replayer().replay_workflow(history)
+    if os.environ.get("LOANOPS_RECORD_HISTORIES"):
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_settled_loan_history_replays(sqlite_system: System) -> None:
+    system = sqlite_system
+    application_no = await system.in_thread(
+        run_demo, system.http, password=DEMO_PASSWORD, say=lambda _: None
+    )
+    await _check_and_maybe_record(system, application_no, "settled_early_repayment")
+
+
+async def test_overdue_then_expired_histories_replay(sqlite_system: System) -> None:
+    system = sqlite_system
+    servicing = await drive_to(system, "SERVICING")
+    await system.env.sleep(timedelta(days=45))  # reminders, overdue, daily penalty refreshes
+    offer = await drive_to(system, "OFFER_CONFIRMATION")
+    await system.env.sleep(timedelta(days=8))
+    await eventually(lambda: stage_of(system, offer) == "EXPIRED", "offer EXPIRED")
+    await _check_and_maybe_record(system, servicing, "servicing_overdue")
+    await _check_and_maybe_record(system, offer, "offer_expired")
+
+
+def _recorded() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", _recorded(), ids=lambda p: p.stem)
+async def test_recorded_history_replays_on_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"recorded-{path.stem}", path.read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+def test_histories_are_recorded() -> None:
+    assert {p.stem for p in _recorded()} >= {
+        "settled_early_repayment",
+        "servicing_overdue",
+        "offer_expired",
+    }
