@@ -7,6 +7,7 @@ the old histories. Record new ones (after a change that adds behaviour) with
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ async def _check_and_maybe_record(system: System, application_no: str, name: str
     history = await handle.fetch_history()
     await replayer().replay_workflow(history)
     if os.environ.get("LOANOPS_RECORD_HISTORIES"):
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        await asyncio.to_thread((HISTORIES / f"{name}.json").write_text, history.to_json())
 
 
 async def test_settled_loan_history_replays(sqlite_system: System) -> None:
@@ -62,7 +63,8 @@ def _recorded() -> list[Path]:
 
 @pytest.mark.parametrize("path", _recorded(), ids=lambda p: p.stem)
 async def test_recorded_history_replays_on_current_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"recorded-{path.stem}", path.read_text())
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(f"recorded-{path.stem}", text)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
