@@ -27,7 +27,12 @@ def _installment_status(b: InstallmentBalance, as_of: date) -> str:
 def sync_installments(
     session: Session, application_no: str, balances: Sequence[InstallmentBalance], as_of: date
 ) -> None:
-    """Make the installment rows equal the workflow's balances (the engine's result)."""
+    """Make the installment rows equal the workflow's balances (the engine's result).
+
+    A prepayment that re-amortizes may change the due amounts and dates of future installments
+    and shorten the term: rows are updated in place, and rows the new schedule no longer has are
+    kept as ``cancelled`` (their history stays, they no longer count).
+    """
     rows = {
         r.number: r
         for r in session.exec(
@@ -35,7 +40,21 @@ def sync_installments(
         )
     }
     for b in balances:
-        row = rows[b.number]
+        row = rows.pop(b.number, None)
+        if row is None:
+            row = Installment(
+                application_no=application_no,
+                number=b.number,
+                due_date=b.due_date,
+                principal_due=b.principal_due,
+                interest_due=b.interest_due,
+                fee_due=b.fee_due,
+            )
+            session.add(row)
+        row.due_date = b.due_date
+        row.principal_due = b.principal_due
+        row.interest_due = b.interest_due
+        row.fee_due = b.fee_due
         row.principal_paid = b.principal_paid
         row.interest_paid = b.interest_paid
         row.fee_paid = b.fee_paid
@@ -45,6 +64,8 @@ def sync_installments(
         if status == "paid" and row.status != "paid":
             row.paid_off_on = as_of
         row.status = status
+    for row in rows.values():
+        row.status = "cancelled"
 
 
 class ServicingActivities:
@@ -63,6 +84,7 @@ class ServicingActivities:
                     application_no=inp.application_no,
                     external_ref=req.external_ref,
                     amount=req.amount,
+                    mode=req.mode,
                     paid_at=req.paid_at,
                     recorded_by=req.recorded_by,
                     allocation=[
@@ -89,6 +111,7 @@ class ServicingActivities:
                 detail={
                     "external_ref": req.external_ref,
                     "amount": format_money(req.amount),
+                    "mode": req.mode,
                     "credit": format_money(inp.credit),
                 },
             )

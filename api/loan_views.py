@@ -118,7 +118,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
     loan = session.exec(select(Loan).where(Loan.application_no == application_no)).first()
     rows = session.exec(
         select(Installment)
-        .where(Installment.application_no == application_no)
+        .where(Installment.application_no == application_no, Installment.status != "cancelled")
         .order_by(col(Installment.number))
     ).all()
     contract = session.exec(

@@ -228,6 +228,10 @@ class PaymentRequest:
     paid_at: datetime
     paid_on: date  # the business date of paid_at (Asia/Shanghai by default)
     recorded_by: str
+    # installments: pay what is due, then the next installments in order;
+    # payoff: settle the whole loan (interest only to date);
+    # keep_term / keep_installment: a partial prepayment that re-amortizes the rest.
+    mode: str = "installments"
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,9 @@ class RecordPaymentInput:
     lines: tuple[AllocationLine, ...]
     installments: tuple[InstallmentBalance, ...]
     credit: Decimal
+
+
+PAYMENT_MODES = ("installments", "payoff", "keep_term", "keep_installment")
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ class Payment(SQLModel, table=True):
     application_no: str = Field(index=True, max_length=32)
     external_ref: str = Field(unique=True, index=True, max_length=100)
     amount: Decimal = _money()
+    mode: str = Field(default="installments", max_length=20)
     paid_at: datetime = Field(sa_type=UTCDateTime)
     recorded_by: str = Field(max_length=64)
     allocation: list[dict[str, str]] = Field(sa_column=Column(JSON, nullable=False))

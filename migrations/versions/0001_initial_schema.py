@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 23:13:22.484191
+Create Date: 2026-11-28 23:43:51.799101
 """
 
 from collections.abc import Sequence
@@ -172,6 +172,7 @@ def upgrade() -> None:
         sa.Column("application_no", sa.String(length=32), nullable=False),
         sa.Column("external_ref", sa.String(length=100), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("mode", sa.String(length=20), nullable=False),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("recorded_by", sa.String(length=64), nullable=False),
         sa.Column("allocation", sa.JSON(), nullable=False),
