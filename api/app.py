@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api.deps import TemporalGateway
+from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import applications, auth, health, loans, quotes, signing, tasks
 from loanops.db import make_engine
 from loanops.settings import Settings, get_settings
@@ -21,6 +21,7 @@ def create_app(
     *,
     engine: Engine | None = None,
     temporal_client: Client | None = None,
+    clock: Clock = system_clock,
 ) -> FastAPI:
     settings = settings or get_settings()
 
@@ -28,6 +29,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.settings = settings
+        app.state.clock = clock
         app.state.engine = engine or make_engine(settings.database_url)
         # Connected lazily on first use, so the API starts (and /healthz reports) while
         # Temporal is still coming up.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio.from_thread
@@ -62,6 +63,19 @@ class TemporalGateway:
         return anyio.from_thread.run(call)
 
 
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_clock(request: Request) -> Clock:
+    """The API's notion of now (the wall clock; tests align it with the Temporal test server)."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 def get_temporal(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
@@ -80,6 +94,7 @@ class CurrentUserInfo:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def get_current_user(

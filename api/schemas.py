@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -186,6 +186,16 @@ class PaymentIn(Strict):
     amount: PositiveMoney
     paid_at: AwareDatetime
     external_ref: str = Field(min_length=1, max_length=100)
+    mode: Literal["installments", "payoff", "keep_term", "keep_installment"] = Field(
+        default="installments",
+        description=(
+            "installments: pay what is due, then the next installments in order (early payment "
+            "of whole installments); payoff: settle the loan with interest only to paid_at "
+            "(the amount must cover the payoff quote); keep_term / keep_installment: a partial "
+            "prepayment that pays what is due and interest to date, reduces the principal and "
+            "re-amortizes the rest over the same term or at the same installment"
+        ),
+    )
 
 
 class AllocationLineOut(BaseModel):
@@ -196,6 +206,7 @@ class AllocationLineOut(BaseModel):
 
 class PaymentOut(BaseModel):
     external_ref: str
+    mode: str
     amount: MoneyOut
     paid_at: datetime
     allocation: list[AllocationLineOut]
@@ -271,6 +282,10 @@ class PayoffQuoteOut(BaseModel):
     prepayment_fee: MoneyOut
     prepaid_credit: MoneyOut
     total: MoneyOut
+    credit_held: MoneyOut = Field(description="overpayment the loan already holds")
+    amount_to_pay: MoneyOut = Field(
+        description="what a payoff (mode=payoff) needs on as_of: total less the credit held"
+    )
 
 
 class HealthOut(BaseModel):

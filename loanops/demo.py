@@ -104,8 +104,16 @@ class DemoDriver:
             time.sleep(0.2)
 
 
-def run_demo(client: httpx.Client, *, password: str, say: Callable[[str], Any]) -> str:
-    """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise."""
+def run_demo(
+    client: httpx.Client,
+    *,
+    password: str,
+    say: Callable[[str], Any],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str:
+    """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
+
+    ``clock`` dates the payments (tests pass the time-skipping server's clock)."""
     d = DemoDriver(client, password=password, say=say)
     r = client.post(
         "/api/v1/applications",
@@ -172,7 +180,7 @@ def run_demo(client: httpx.Client, *, password: str, say: Callable[[str], Any]) 
             f"/api/v1/loans/{application_no}/payments",
             json={
                 "amount": str(amount),
-                "paid_at": datetime.now(UTC).isoformat(),
+                "paid_at": clock().isoformat(),
                 "external_ref": f"demo-{application_no}-{inst['number']}-{uuid.uuid4().hex[:6]}",
             },
             headers=d.login("ops"),

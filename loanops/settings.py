@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     offer_valid_days: int = 7
     contract_sign_days: int = 5
     reminder_days_before_due: int = 3
+    continue_as_new_after_events: int = 5000
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
             penalty_grace_days=self.penalty_grace_days,
             lpr_multiple=self.lpr_multiple,
             absolute_rate_cap=self.absolute_rate_cap,
+            continue_as_new_after_events=self.continue_as_new_after_events,
         )
 
 

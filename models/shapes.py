@@ -28,6 +28,8 @@ class ProcessSettings:
     penalty_grace_days: int = 0
     lpr_multiple: Decimal = Decimal("4")
     absolute_rate_cap: Decimal | None = Decimal("0.24")
+    # Servicing continues as new past this many history events (Temporal warns at 10,240).
+    continue_as_new_after_events: int = 5000
 
 
 @dataclass(frozen=True)

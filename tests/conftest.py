@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from loanops.db import make_engine
+from loanops.demo import run_demo
 from loanops.migrate import upgrade
 from loanops.processes import find_binary
 from loanops.seed import seed_demo_users
@@ -133,6 +135,20 @@ def make_settings(database_url: str, env: WorkflowEnvironment, task_queue: str) 
     )
 
 
+class ServerClock:
+    """The API's clock in tests: the wall clock plus the Temporal test server's lead over it
+    (which grows each time a test skips time); ``System.call`` keeps it in step."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    async def sync(self, env: WorkflowEnvironment) -> None:
+        self.offset = await env.get_current_time() - datetime.now(UTC)
+
+
 @dataclass
 class System:
     """The whole system in one test: settings, database, worker, the API served over real HTTP
@@ -144,6 +160,7 @@ class System:
     env: WorkflowEnvironment
     http: httpx.Client
     tokens: dict[str, str]
+    server_clock: ServerClock
 
     def auth(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
@@ -159,6 +176,7 @@ class System:
     ) -> httpx.Response:
         """An HTTP call made from a thread, so the server and the worker (on this event loop)
         keep running meanwhile."""
+        await self.server_clock.sync(self.env)
 
         def go() -> httpx.Response:
             headers = self.auth(user) if user else {}
@@ -168,6 +186,24 @@ class System:
 
     async def in_thread(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kw)
+
+    async def clock(self) -> Callable[[], datetime]:
+        """The Temporal test server's clock (ahead of the wall clock once a test skipped time),
+        for timestamps a client sends, such as a payment's ``paid_at``."""
+        await self.server_clock.sync(self.env)
+        return self.server_clock
+
+    async def run_demo(self) -> str:
+        """``loanops demo``'s script against this system; returns the application number."""
+        return str(
+            await self.in_thread(
+                run_demo,
+                self.http,
+                password=DEMO_PASSWORD,
+                say=lambda _: None,
+                clock=await self.clock(),
+            )
+        )
 
 
 def free_port() -> int:
@@ -214,12 +250,16 @@ async def running_system(
             else build_worker(env.client, engine, settings, executor=executor)
         )
         async with worker:
-            app = create_app(settings, engine=engine, temporal_client=env.client)
+            server_clock = ServerClock()
+            await server_clock.sync(env)
+            app = create_app(
+                settings, engine=engine, temporal_client=env.client, clock=server_clock
+            )
             try:
                 async with serve_api(app) as base_url:
                     settings.public_base_url = base_url
                     with httpx.Client(base_url=base_url, timeout=60) as http:
-                        yield System(settings, engine, env.client, env, http, {})
+                        yield System(settings, engine, env.client, env, http, {}, server_clock)
             finally:
                 await _terminate_loans(env.client, engine)
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
     from domain import calendar
     from domain.allocation import (
+        AllocationResult,
         InstallmentBalance,
         allocate_payment,
         balances_from_schedule,
@@ -35,8 +36,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import TASK_RULES, Stage, TaskKind, TaskStatus, escalated_priority
     from domain.lpr import LprRate, LprTable
     from domain.penalty import PenaltyPolicy, accrue_penalties
+    from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
     from domain.schedule import RepaymentMethod, build_schedule
     from models.shapes import (
+        PAYMENT_MODES,
         BookLoanInput,
         CloseTaskInput,
         ContractInfo,
@@ -108,6 +111,7 @@ class LoanWorkflow:
         self._stage_seq = 0
         self._task_seq = 0
         self._pending: PendingTask | None = None
+        self._pending_shown = False
         self._decision: DecisionRequest | None = None
         self._closed_tasks: set[str] = set()
         self._withdrawal: DecisionRequest | None = None
@@ -253,6 +257,14 @@ class LoanWorkflow:
     async def _servicing(self) -> None:
         """Wake on reminders, due dates, the daily overdue refresh, and on payments."""
         while not all(i.is_paid for i in self._installments):
+            info = workflow.info()
+            if (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._cfg.continue_as_new_after_events
+            ):
+                # A long loan keeps each run's history small: carry the ledger into a new run.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._continue_input())
             now = workflow.now()
             wake_at, handler = self._next_servicing_event(now)
             seen = self._ledger_version
@@ -267,9 +279,6 @@ class LoanWorkflow:
                     pass
             async with self._ledger_lock:
                 await handler()
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(self._continue_input())
         async with self._ledger_lock:
             await workflow.execute_activity_method(
                 ServicingActivities.settle_loan,
@@ -366,8 +375,10 @@ class LoanWorkflow:
             expires_at=expires_at,
         )
         # Pending before the row exists: a decision that races a retried open_task (the row
-        # committed, the activity not yet reported complete) is accepted, not refused.
+        # committed, the activity not yet reported complete) is accepted, not refused. The query
+        # shows the task only once its row surely exists.
         self._pending = pending
+        self._pending_shown = False
         await workflow.execute_activity_method(
             TaskActivities.open_task,
             OpenTaskInput(
@@ -383,6 +394,7 @@ class LoanWorkflow:
             ),
             **ACTIVITY_OPTIONS,
         )
+        self._pending_shown = True
         level = 0
         while self._decision is None:
             self._raise_if_withdrawn()
@@ -528,15 +540,10 @@ class LoanWorkflow:
         async with self._ledger_lock:
             if req.external_ref in self._payments:
                 return replace(self._payments[req.external_ref], duplicate=True)
-            result = allocate_payment(
-                installments=self._installments,
-                amount=req.amount,
-                as_of=req.paid_on,
-                annual_rate=self._terms.annual_rate,
-                credit=self._credit,
-                penalty_policy=self._penalty_policy(),
-                max_annual_rate=self._rate_cap,
-            )
+            try:
+                result = self._apply_payment(req)
+            except ValueError as exc:  # the ledger moved since the validator ran
+                raise ApplicationError(str(exc), type="InvalidData", non_retryable=True) from exc
             await workflow.execute_activity_method(
                 ServicingActivities.record_payment,
                 RecordPaymentInput(
@@ -585,13 +592,57 @@ class LoanWorkflow:
                 f"paid_at: is before the ledger date {self._ledger_as_of.isoformat()}; "
                 "back-dated payments need a correction entry",
             )
+        if req.mode not in PAYMENT_MODES:
+            _refuse("InvalidData", f"mode: must be one of {', '.join(PAYMENT_MODES)}")
+        try:
+            self._apply_payment(req)
+        except ValueError as exc:
+            _refuse("InvalidData", str(exc))
+
+    def _apply_payment(self, req: PaymentRequest) -> AllocationResult:
+        """The ledger after ``req``, from the money engine; ValueError says why it cannot be.
+
+        Released amounts (interest or fees paid early on installments an early repayment
+        waives or replaces) appear as negative lines, so the lines still say where every fen went.
+        """
+        common: dict[str, Any] = {
+            "installments": self._installments,
+            "amount": req.amount,
+            "as_of": req.paid_on,
+            "annual_rate": self._terms.annual_rate,
+            "credit": self._credit,
+            "penalty_policy": self._penalty_policy(),
+            "max_annual_rate": self._rate_cap,
+        }
+        if req.mode == "installments":
+            return allocate_payment(**common)
+        if self._start_date is None:
+            raise ValueError("mode: the loan has not started")
+        if req.mode == "payoff":
+            early = apply_payoff(**common, start_date=self._start_date)
+        else:
+            early = apply_partial_prepayment(
+                **common,
+                start_date=self._start_date,
+                method=RepaymentMethod(self._terms.method),
+                mode=cast(ReamortizeMode, req.mode),  # checked by the validator
+                monthly_fee=self._terms.monthly_fee,
+            )
+        lines = early.lines + tuple(replace(r, amount=-r.amount) for r in early.released)
+        return AllocationResult(
+            lines=lines,
+            installments=early.installments,
+            applied=sum((line.amount for line in lines), Decimal("0")),
+            credit=early.credit,
+            principal_prepaid=Decimal("0"),
+        )
 
     @workflow.query
     def state(self) -> LoanView:
         return LoanView(
             application_no=self._app_no,
             stage=self._stage.value,
-            pending_task=self._pending,
+            pending_task=self._pending if self._pending_shown else None,
             offer=self._offer,
             contract=self._contract,
             start_date=self._start_date,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api.deps import CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require_roles
+from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require_roles
 from api.schemas import ApplicationIn, ApplicationOut
 from api.workflow_calls import start_loan
 from domain.calendar import business_date
@@ -35,10 +35,11 @@ def submit_application(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    clock: ClockDep,
     user: CurrentUserInfo = require_roles(Role.BUSINESS_OFFICER),
 ) -> ApplicationOut:
     """business_officer. Records the borrower and the application, then starts its workflow."""
-    now = datetime.now(UTC)
+    now = clock()
     b = body.borrower
     borrower = session.exec(
         select(Borrower).where(Borrower.id_number == b.id_number.upper())

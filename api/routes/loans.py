@@ -3,7 +3,6 @@ and the payoff quote."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -12,6 +11,7 @@ from sqlmodel import col, select
 
 from api.deps import (
     ALL_STAFF,
+    ClockDep,
     CurrentUserInfo,
     SessionDep,
     SettingsDep,
@@ -93,11 +93,12 @@ def get_loan(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    clock: ClockDep,
     user: CurrentUserInfo = require_roles(*ALL_STAFF),
 ) -> LoanOut:
     """Any role. Live from the workflow while it runs; from the database once it has closed."""
     record = load_record(session, temporal, application_no)
-    today = business_date(datetime.now(UTC), settings.business_timezone)
+    today = business_date(clock(), settings.business_timezone)
     return loan_out(record, user=user, settings=settings, today=today)
 
 
@@ -151,6 +152,7 @@ def get_contract_pdf(
 def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
     return PaymentOut(
         external_ref=p.external_ref,
+        mode=p.mode,
         amount=p.amount,
         paid_at=p.paid_at,
         allocation=[
@@ -177,14 +179,19 @@ def post_payment(
     temporal: TemporalDep,
     user: CurrentUserInfo = require_roles(Role.OPERATIONS_SPECIALIST),
 ) -> PaymentOut:
-    """operations_specialist. The same external_ref twice records one payment (the second call
-    answers 200 with the first result); the same reference with other figures is a 409."""
+    """operations_specialist. A repayment, an early payoff or a partial prepayment (``mode``).
+    The same external_ref twice records one payment (the second call answers 200 with the first
+    result); the same reference with other figures is a 409."""
     app, _ = load_application(session, application_no)
     existing = session.exec(
         select(Payment).where(Payment.external_ref == body.external_ref)
     ).first()
     if existing is not None:
-        if existing.application_no != application_no or existing.amount != body.amount:
+        if (existing.application_no, existing.amount, existing.mode) != (
+            application_no,
+            body.amount,
+            body.mode,
+        ):
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 detail=f"external_ref {body.external_ref} was already used for another payment",
@@ -201,6 +208,7 @@ def post_payment(
             paid_at=body.paid_at,
             paid_on=business_date(body.paid_at, settings.business_timezone),
             recorded_by=user.username,
+            mode=body.mode,
         ),
         update_id=f"payment-{body.external_ref}",
     )
@@ -208,6 +216,7 @@ def post_payment(
         response.status_code = status.HTTP_200_OK
     return PaymentOut(
         external_ref=result.external_ref,
+        mode=body.mode,
         amount=result.amount,
         paid_at=body.paid_at,
         allocation=[
@@ -286,4 +295,6 @@ def get_payoff_quote(
         prepayment_fee=quote.prepayment_fee,
         prepaid_credit=quote.prepaid_credit,
         total=quote.total,
+        credit_held=record.credit,
+        amount_to_pay=max(quote.total - record.credit, Decimal("0.00")),
     )

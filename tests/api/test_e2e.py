@@ -27,7 +27,11 @@ ALL_STAGES = [
 async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     said: list[str] = []
     application_no = await system.in_thread(
-        run_demo, system.http, password=DEMO_PASSWORD, say=said.append
+        run_demo,
+        system.http,
+        password=DEMO_PASSWORD,
+        say=said.append,
+        clock=await system.clock(),
     )
 
     r = await system.call("GET", f"/api/v1/loans/{application_no}", user="manager")

@@ -17,8 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from loanops.demo import run_demo
-from tests.conftest import DEMO_PASSWORD, System
+from tests.conftest import System
 from tests.workflows.driving import drive_to
 from tests.workflows.test_timers import eventually, stage_of
 from workflows.loan import LoanWorkflow
@@ -40,9 +39,7 @@ async def _check_and_maybe_record(system: System, application_no: str, name: str
 
 async def test_settled_loan_history_replays(sqlite_system: System) -> None:
     system = sqlite_system
-    application_no = await system.in_thread(
-        run_demo, system.http, password=DEMO_PASSWORD, say=lambda _: None
-    )
+    application_no = await system.run_demo()
     await _check_and_maybe_record(system, application_no, "settled_early_repayment")
 
 
