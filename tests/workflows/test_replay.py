@@ -17,6 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from domain.calendar import business_date
 from tests.conftest import System
 from tests.workflows.driving import drive_to
 from tests.workflows.test_timers import eventually, stage_of
@@ -54,6 +55,44 @@ async def test_overdue_then_expired_histories_replay(sqlite_system: System) -> N
     await _check_and_maybe_record(system, offer, "offer_expired")
 
 
+async def test_prepaid_then_paid_off_history_replays(sqlite_system: System) -> None:
+    system = sqlite_system
+    app_no = await drive_to(system, "SERVICING")
+    await system.env.sleep(timedelta(days=10))
+    clock = await system.clock()
+    r = await system.call(
+        "POST",
+        f"/api/v1/loans/{app_no}/payments",
+        user="ops",
+        json={
+            "amount": "5000.00",
+            "paid_at": clock().isoformat(),
+            "external_ref": f"p-{app_no}",
+            "mode": "keep_term",
+        },
+    )
+    assert r.status_code == 201, r.text
+    today = business_date(clock(), system.settings.business_timezone).isoformat()
+    quote = (
+        await system.call(
+            "POST", f"/api/v1/loans/{app_no}/payoff-quote", user="ops", json={"as_of": today}
+        )
+    ).json()
+    r = await system.call(
+        "POST",
+        f"/api/v1/loans/{app_no}/payments",
+        user="ops",
+        json={
+            "amount": quote["amount_to_pay"],
+            "paid_at": clock().isoformat(),
+            "external_ref": f"q-{app_no}",
+            "mode": "payoff",
+        },
+    )
+    assert r.json()["stage"] == "SETTLED", r.text
+    await _check_and_maybe_record(system, app_no, "prepaid_then_paid_off")
+
+
 def _recorded() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
@@ -71,4 +110,5 @@ def test_histories_are_recorded() -> None:
         "settled_early_repayment",
         "servicing_overdue",
         "offer_expired",
+        "prepaid_then_paid_off",
     }
