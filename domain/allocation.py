@@ -112,7 +112,7 @@ def balances_from_schedule(schedule: Schedule) -> tuple[InstallmentBalance, ...]
     )
 
 
-_PAID_FIELD = {
+PAID_FIELD = {
     Component.PENALTY: "penalty_paid",
     Component.INTEREST: "interest_paid",
     Component.PRINCIPAL: "principal_paid",
@@ -120,26 +120,37 @@ _PAID_FIELD = {
 }
 
 
-class _Ledger:
-    """Working state of one allocation: balances in due order, funds left, lines so far."""
+class Ledger:
+    """Working state of one application of money: balances (in the order given), funds left,
+    and what was applied to each (installment, component). Shared by allocation and
+    prepayment, so money is applied one way everywhere."""
 
     def __init__(self, balances: Sequence[InstallmentBalance], funds: Decimal) -> None:
-        self.balances = sorted(balances, key=lambda b: (b.due_date, b.number))
+        self.balances = list(balances)
         self.funds = funds
         self.applied: dict[tuple[int, Component], Decimal] = {}
 
-    def pay(self, index: int, component: Component) -> None:
+    def pay(self, index: int, component: Component, limit: Decimal | None = None) -> None:
+        """Apply what is outstanding on one component (at most ``limit``) from the funds."""
         balance = self.balances[index]
         amount = min(self.funds, balance.outstanding_of(component))
+        if limit is not None:
+            amount = min(amount, limit)
         if amount <= 0:
             return
-        field = _PAID_FIELD[component]
+        field = PAID_FIELD[component]
         self.balances[index] = dataclasses.replace(
             balance, **{field: getattr(balance, field) + amount}
         )
         self.funds -= amount
         key = (balance.number, component)
         self.applied[key] = self.applied.get(key, ZERO) + amount
+
+    def lines(self) -> tuple[AllocationLine, ...]:
+        return tuple(
+            AllocationLine(installment=number, component=component, amount=amount)
+            for (number, component), amount in self.applied.items()
+        )
 
 
 def _split(balances: Sequence[InstallmentBalance], as_of: date) -> tuple[list[int], list[int]]:
@@ -182,7 +193,7 @@ def _allocate(
         policy=penalty_policy,
         max_annual_rate=max_annual_rate,
     )
-    ledger = _Ledger(accrued, funds)
+    ledger = Ledger(sorted(accrued, key=lambda b: (b.due_date, b.number)), funds)
     overdue, current = _split(ledger.balances, as_of)
     buckets = {"overdue": overdue, "current": current}
     for bucket, component in order:
@@ -198,10 +209,7 @@ def _allocate(
             ledger.pay(index, Component.PRINCIPAL)
     later = set(everything) - set(overdue) - set(current)
     later_numbers = {ledger.balances[i].number for i in later}
-    lines = tuple(
-        AllocationLine(installment=number, component=component, amount=amount)
-        for (number, component), amount in ledger.applied.items()
-    )
+    lines = ledger.lines()
     return AllocationResult(
         lines=lines,
         installments=tuple(ledger.balances),

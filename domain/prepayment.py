@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from domain.allocation import AllocationLine
+from domain.allocation import PAID_FIELD, AllocationLine, Ledger
 from domain.balances import Component, InstallmentBalance
 from domain.money import FEN, ZERO, to_fen
 from domain.penalty import PenaltyPolicy, accrue_penalties
@@ -210,42 +210,6 @@ class PrepaymentResult:
 
 
 _ORDER = (Component.PENALTY, Component.FEE, Component.INTEREST, Component.PRINCIPAL)
-_PAID_FIELD = {
-    Component.PENALTY: "penalty_paid",
-    Component.INTEREST: "interest_paid",
-    Component.PRINCIPAL: "principal_paid",
-    Component.FEE: "fee_paid",
-}
-
-
-class _Book:
-    """Working state: balances in due order, funds left, amounts applied so far."""
-
-    def __init__(self, balances: Sequence[InstallmentBalance], funds: Decimal) -> None:
-        self.balances = list(balances)
-        self.funds = funds
-        self.applied: dict[tuple[int, Component], Decimal] = {}
-
-    def pay(self, index: int, component: Component, limit: Decimal | None = None) -> None:
-        balance = self.balances[index]
-        amount = min(self.funds, balance.outstanding_of(component))
-        if limit is not None:
-            amount = min(amount, limit)
-        if amount <= 0:
-            return
-        field = _PAID_FIELD[component]
-        self.balances[index] = dataclasses.replace(
-            balance, **{field: getattr(balance, field) + amount}
-        )
-        self.funds -= amount
-        key = (balance.number, component)
-        self.applied[key] = self.applied.get(key, ZERO) + amount
-
-    def lines(self) -> tuple[AllocationLine, ...]:
-        return tuple(
-            AllocationLine(installment=number, component=component, amount=amount)
-            for (number, component), amount in self.applied.items()
-        )
 
 
 def _paid_early(
@@ -256,7 +220,7 @@ def _paid_early(
         AllocationLine(
             installment=balance.number,
             component=component,
-            amount=getattr(balance, _PAID_FIELD[component]),
+            amount=getattr(balance, PAID_FIELD[component]),
         )
         for component in components
     )
@@ -336,7 +300,7 @@ def apply_payoff(
             fee_due=quote.prepayment_fee if first_later else ZERO,
         )
         first_later = False
-    book = _Book(balances, amount + credit + _total(released))
+    book = Ledger(balances, amount + credit + _total(released))
     for component in _ORDER:
         for index in range(len(book.balances)):
             book.pay(index, component)
@@ -552,7 +516,7 @@ def apply_partial_prepayment(
         interest_due=target.interest_due + prepaid_accrued,
         fee_due=target.fee_due + prepayment_fee,
     )
-    book = _Book(ledger, amount + credit + _total(released))
+    book = Ledger(ledger, amount + credit + _total(released))
     for component in _ORDER:
         for index in range(first_new):
             book.pay(index, component)

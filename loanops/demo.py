@@ -30,6 +30,8 @@ class DemoFailed(Exception):
 
 
 class DemoDriver:
+    POLL = 0.2  # seconds between looks at the inbox or the loan while the workflow works
+
     def __init__(self, client: httpx.Client, *, password: str, say: Callable[[str], Any]) -> None:
         self.client = client
         self.password = password
@@ -63,7 +65,7 @@ class DemoDriver:
             items = self.expect(r, 200, f"list {kind} tasks")["items"]
             if items:
                 return str(items[0]["id"])
-            time.sleep(0.2)
+            time.sleep(self.POLL)
         raise DemoFailed(f"no {kind} task appeared for {application_no} within {timeout:.0f} s")
 
     def decide(
@@ -101,7 +103,7 @@ class DemoDriver:
                 raise DemoFailed(
                     f"{what}: not reached within {timeout:.0f} s (stage {loan['stage']})"
                 )
-            time.sleep(0.2)
+            time.sleep(self.POLL)
 
 
 def run_demo(

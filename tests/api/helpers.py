@@ -4,7 +4,6 @@ stage through the real API (with ``DemoDriver``), reading rows, and independent 
 from __future__ import annotations
 
 import calendar
-import time
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -15,7 +14,8 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from loanops.demo import DEMO_BORROWER, DemoDriver, DemoFailed
+from domain.lifecycle import ORIGINATION_PATH
+from loanops.demo import DEMO_BORROWER, DemoDriver
 from loanops.security import create_access_token
 from loanops.seed import DEMO_USERS
 from models.tables import Document, Task, User
@@ -24,15 +24,7 @@ from tests.conftest import DEMO_PASSWORD, System
 M = TypeVar("M", bound=SQLModel)
 
 # The stages a healthy loan passes, in order, and the human task each one waits on.
-ORIGINATION = [
-    "INTAKE_REVIEW",
-    "RISK_REVIEW",
-    "PRODUCT_MATCHING",
-    "OFFER_CONFIRMATION",
-    "CONTRACT_SIGNING",
-    "DISBURSEMENT",
-    "SERVICING",
-]
+ORIGINATION = [stage.value for stage in ORIGINATION_PATH]
 STAGE_TASK = {
     "INTAKE_REVIEW": "intake_review",
     "RISK_REVIEW": "risk_review",
@@ -82,36 +74,6 @@ class FastDriver(DemoDriver):
     """``DemoDriver`` polling every 30 ms instead of 200 ms, to keep the suite quick."""
 
     POLL = 0.03
-
-    def wait_task(self, username: str, application_no: str, kind: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = self.client.get(
-                "/api/v1/tasks",
-                params={"kind": kind, "application_no": application_no},
-                headers=self.login(username),
-            )
-            items = self.expect(r, 200, f"list {kind} tasks")["items"]
-            if items:
-                return str(items[0]["id"])
-            time.sleep(self.POLL)
-        raise DemoFailed(f"no {kind} task appeared for {application_no} within {timeout:.0f} s")
-
-    def wait_loan(
-        self,
-        application_no: str,
-        what: str,
-        ready: Callable[[dict[str, Any]], bool],
-        timeout: float = 60,
-    ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            loan = self.loan(application_no)
-            if ready(loan):
-                return loan
-            if time.monotonic() > deadline:
-                raise DemoFailed(f"{what}: not reached within {timeout:.0f} s ({loan['stage']})")
-            time.sleep(self.POLL)
 
 
 def driver(system: System) -> DemoDriver:

@@ -8,20 +8,12 @@ from decimal import Decimal
 from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
+from domain.lifecycle import ORIGINATION_PATH
 from loanops.demo import DEMO_BORROWER, run_demo
 from models.tables import AuditEvent, Disbursement, Installment, Loan, Payment, Task
 from tests.conftest import DEMO_PASSWORD, System
 
-ALL_STAGES = [
-    "INTAKE_REVIEW",
-    "RISK_REVIEW",
-    "PRODUCT_MATCHING",
-    "OFFER_CONFIRMATION",
-    "CONTRACT_SIGNING",
-    "DISBURSEMENT",
-    "SERVICING",
-    "SETTLED",
-]
+ALL_STAGES = [stage.value for stage in ORIGINATION_PATH] + ["SETTLED"]
 
 
 async def test_demo_drives_a_loan_to_settled(system: System) -> None:

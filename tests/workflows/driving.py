@@ -1,21 +1,17 @@
-"""Drive a loan to a given stage through the real API (for tests that start mid-life)."""
+"""Drive a loan to a given stage through the real API, for workflow tests that start mid-life
+(built on the API tests' driver; these tests use a smaller, shorter loan)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from loanops.demo import DEMO_BORROWER, DemoDriver
-from tests.conftest import DEMO_PASSWORD, System
+import httpx
 
-ORDER = [
-    "INTAKE_REVIEW",
-    "RISK_REVIEW",
-    "PRODUCT_MATCHING",
-    "OFFER_CONFIRMATION",
-    "CONTRACT_SIGNING",
-    "DISBURSEMENT",
-    "SERVICING",
-]
+from domain.calendar import business_date
+from tests.api.helpers import drive, driver
+from tests.api.helpers import submit as submit_application
+from tests.conftest import System
 
 MATCH_DATA = {
     "amount": "12000.00",
@@ -25,25 +21,8 @@ MATCH_DATA = {
 }
 
 
-def driver(system: System) -> DemoDriver:
-    return DemoDriver(system.http, password=DEMO_PASSWORD, say=lambda _: None)
-
-
-async def submit(system: System, *, amount: str = "12000.00", term_months: int = 3) -> str:
-    r = await system.call(
-        "POST",
-        "/api/v1/applications",
-        user="officer",
-        json={
-            "borrower": DEMO_BORROWER,
-            "amount": amount,
-            "term_months": term_months,
-            "purpose": "经营周转",
-            "repayment_source": "工资收入",
-        },
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["application_no"])
+async def submit(system: System) -> str:
+    return await submit_application(system)
 
 
 async def decide(
@@ -53,41 +32,43 @@ async def decide(
     return str(await system.in_thread(d.decide, user, application_no, kind, decision, **extra))
 
 
-async def sign(system: System, application_no: str) -> None:
-    d = driver(system)
-    loan = await system.in_thread(
-        d.wait_loan, application_no, "contract ready", lambda loan: bool(loan["signing_url"])
-    )
-    path = "/api/v1/sign/" + loan["signing_url"].rsplit("/api/v1/sign/", 1)[1]
-    r = await system.call(
+async def drive_to(system: System, stage: str) -> str:
+    """Submit an application and take it along the happy path until it waits in ``stage``."""
+    application_no = await submit(system)
+    await drive(system, application_no, stage, MATCH_DATA)
+    return application_no
+
+
+async def today(system: System) -> str:
+    """The business date (Asia/Shanghai) on the test server's clock."""
+    now = await system.env.get_current_time()
+    return business_date(now, system.settings.business_timezone).isoformat()
+
+
+async def pay(
+    system: System, application_no: str, amount: Decimal | str, mode: str, ref: str
+) -> httpx.Response:
+    """Post a payment dated now on the test server's clock."""
+    return await system.call(
         "POST",
-        path,
+        f"/api/v1/loans/{application_no}/payments",
+        user="ops",
         json={
-            "signer_name": DEMO_BORROWER["name"],
-            "id_last4": DEMO_BORROWER["id_number"][-4:],
-            "accept_terms": True,
+            "amount": str(amount),
+            "paid_at": (await system.env.get_current_time()).isoformat(),
+            "external_ref": ref,
+            "mode": mode,
         },
     )
-    assert r.status_code == 200, r.text
 
 
-async def drive_to(system: System, stage: str, **submit_kw: Any) -> str:
-    """Submit an application and take it through the happy path until ``stage``."""
-    app_no = await submit(system, **submit_kw)
-    steps = ORDER[: ORDER.index(stage)]
-    for current in steps:
-        if current == "INTAKE_REVIEW":
-            await decide(system, "ops", app_no, "intake_review", "approve")
-        elif current == "RISK_REVIEW":
-            await decide(system, "risk", app_no, "risk_review", "approve")
-        elif current == "PRODUCT_MATCHING":
-            await decide(system, "product", app_no, "product_matching", "approve", data=MATCH_DATA)
-        elif current == "OFFER_CONFIRMATION":
-            await decide(system, "officer", app_no, "offer_confirmation", "accept")
-        elif current == "CONTRACT_SIGNING":
-            await sign(system, app_no)
-        elif current == "DISBURSEMENT":
-            await decide(system, "ops2", app_no, "disbursement", "approve")
-    d = driver(system)
-    await system.in_thread(d.wait_loan, app_no, stage, lambda loan: loan["stage"] == stage)
-    return app_no
+async def pay_off(system: System, application_no: str, ref: str) -> httpx.Response:
+    """Ask for today's payoff quote and pay exactly what it says."""
+    quote = await system.call(
+        "POST",
+        f"/api/v1/loans/{application_no}/payoff-quote",
+        user="ops",
+        json={"as_of": await today(system)},
+    )
+    assert quote.status_code == 200, quote.text
+    return await pay(system, application_no, quote.json()["amount_to_pay"], "payoff", ref)

@@ -8,10 +8,9 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
-from domain.calendar import business_date
 from models.tables import Installment, Notice
 from tests.conftest import System
-from tests.workflows.driving import drive_to
+from tests.workflows.driving import drive_to, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 
 
@@ -42,24 +41,7 @@ async def test_servicing_continues_as_new_and_still_settles(sqlite_system: Syste
         i["number"]: Decimal(i["penalty"]) for i in loan["installments"]
     }
 
-    now = await system.env.get_current_time()
-    today = business_date(now, system.settings.business_timezone).isoformat()
-    quote = (
-        await system.call(
-            "POST", f"/api/v1/loans/{app_no}/payoff-quote", user="ops", json={"as_of": today}
-        )
-    ).json()
-    paid = await system.call(
-        "POST",
-        f"/api/v1/loans/{app_no}/payments",
-        user="ops",
-        json={
-            "amount": quote["amount_to_pay"],
-            "paid_at": now.isoformat(),
-            "external_ref": f"can-{app_no}",
-            "mode": "payoff",
-        },
-    )
+    paid = await pay_off(system, app_no, f"can-{app_no}")
     assert paid.status_code == 201, paid.text
     await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
     assert _notice_count(system, app_no, "installment_reminder") == 2  # none sent twice

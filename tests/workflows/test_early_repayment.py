@@ -9,38 +9,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from domain.calendar import business_date
 from models.tables import Installment, Loan, Payment
 from tests.conftest import System
-from tests.workflows.driving import MATCH_DATA, drive_to
+from tests.workflows.driving import MATCH_DATA, drive_to, pay, pay_off, today
 from tests.workflows.test_timers import eventually, stage_of
 
 PRINCIPAL = Decimal(str(MATCH_DATA["amount"]))
 RATE = Decimal(str(MATCH_DATA["annual_rate"]))
-
-
-async def _now(system: System) -> str:
-    return (await system.env.get_current_time()).isoformat()
-
-
-async def _pay(system: System, app_no: str, amount: Decimal, mode: str, ref: str) -> Any:
-    return await system.call(
-        "POST",
-        f"/api/v1/loans/{app_no}/payments",
-        user="ops",
-        json={
-            "amount": str(amount),
-            "paid_at": await _now(system),
-            "external_ref": ref,
-            "mode": mode,
-        },
-    )
-
-
-async def _today(system: System) -> str:
-    """The business date (Asia/Shanghai) on the test server's clock."""
-    now = await system.env.get_current_time()
-    return business_date(now, system.settings.business_timezone).isoformat()
 
 
 async def _loan(system: System, app_no: str) -> dict[str, Any]:
@@ -67,7 +42,7 @@ async def test_payoff_ten_days_in_settles_with_interest_to_date(system: System) 
         "POST",
         f"/api/v1/loans/{app_no}/payoff-quote",
         user="cs",
-        json={"as_of": await _today(system)},
+        json={"as_of": await today(system)},
     )
     assert r.status_code == 200, r.text
     quote = r.json()
@@ -77,12 +52,12 @@ async def test_payoff_ten_days_in_settles_with_interest_to_date(system: System) 
     assert Decimal(quote["total"]) == PRINCIPAL + interest
     assert quote["amount_to_pay"] == quote["total"]
 
-    short = await _pay(system, app_no, PRINCIPAL + interest - Decimal("0.01"), "payoff", "po-1")
+    short = await pay(system, app_no, PRINCIPAL + interest - Decimal("0.01"), "payoff", "po-1")
     assert short.status_code == 422
     assert short.json()["detail"][0]["loc"] == ["body", "amount"]
     assert _rows(system, app_no)[0].status == "scheduled"  # nothing changed
 
-    paid = await _pay(system, app_no, PRINCIPAL + interest, "payoff", "po-2")
+    paid = await pay(system, app_no, PRINCIPAL + interest, "payoff", "po-2")
     assert paid.status_code == 201, paid.text
     body = paid.json()
     assert body["mode"] == "payoff" and body["stage"] == "SETTLED"
@@ -109,7 +84,7 @@ async def test_partial_prepayment_keep_term_lowers_the_installments(sqlite_syste
     )
     await system.env.sleep(timedelta(days=10))
 
-    r = await _pay(system, app_no, Decimal("5000.00"), "keep_term", "pp-1")
+    r = await pay(system, app_no, Decimal("5000.00"), "keep_term", "pp-1")
     assert r.status_code == 201, r.text
     assert r.json()["stage"] == "SERVICING"
     after = await _loan(system, app_no)
@@ -126,15 +101,7 @@ async def test_partial_prepayment_keep_term_lowers_the_installments(sqlite_syste
     ]
 
     # The rest of the loan can still be paid off, and then it is settled.
-    quote = (
-        await system.call(
-            "POST",
-            f"/api/v1/loans/{app_no}/payoff-quote",
-            user="ops",
-            json={"as_of": await _today(system)},
-        )
-    ).json()
-    done = await _pay(system, app_no, Decimal(quote["amount_to_pay"]), "payoff", "pp-2")
+    done = await pay_off(system, app_no, "pp-2")
     assert done.status_code == 201, done.text
     assert done.json()["stage"] == "SETTLED"
 
@@ -145,7 +112,7 @@ async def test_partial_prepayment_keep_installment_shortens_the_term(
     system = sqlite_system
     app_no = await drive_to(system, "SERVICING")
     await system.env.sleep(timedelta(days=10))
-    r = await _pay(system, app_no, Decimal("5000.00"), "keep_installment", "ki-1")
+    r = await pay(system, app_no, Decimal("5000.00"), "keep_installment", "ki-1")
     assert r.status_code == 201, r.text
     after = await _loan(system, app_no)
     assert len(after["installments"]) == 2

@@ -17,9 +17,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from domain.calendar import business_date
 from tests.conftest import System
-from tests.workflows.driving import drive_to
+from tests.workflows.driving import drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 from workflows.loan import LoanWorkflow
 
@@ -59,36 +58,9 @@ async def test_prepaid_then_paid_off_history_replays(sqlite_system: System) -> N
     system = sqlite_system
     app_no = await drive_to(system, "SERVICING")
     await system.env.sleep(timedelta(days=10))
-    clock = await system.clock()
-    r = await system.call(
-        "POST",
-        f"/api/v1/loans/{app_no}/payments",
-        user="ops",
-        json={
-            "amount": "5000.00",
-            "paid_at": clock().isoformat(),
-            "external_ref": f"p-{app_no}",
-            "mode": "keep_term",
-        },
-    )
+    r = await pay(system, app_no, "5000.00", "keep_term", f"p-{app_no}")
     assert r.status_code == 201, r.text
-    today = business_date(clock(), system.settings.business_timezone).isoformat()
-    quote = (
-        await system.call(
-            "POST", f"/api/v1/loans/{app_no}/payoff-quote", user="ops", json={"as_of": today}
-        )
-    ).json()
-    r = await system.call(
-        "POST",
-        f"/api/v1/loans/{app_no}/payments",
-        user="ops",
-        json={
-            "amount": quote["amount_to_pay"],
-            "paid_at": clock().isoformat(),
-            "external_ref": f"q-{app_no}",
-            "mode": "payoff",
-        },
-    )
+    r = await pay_off(system, app_no, f"q-{app_no}")
     assert r.json()["stage"] == "SETTLED", r.text
     await _check_and_maybe_record(system, app_no, "prepaid_then_paid_off")
 
