@@ -18,7 +18,7 @@ from activities.rendering import (
 )
 from domain.masking import mask_bank_card, mask_id_number, mask_phone
 from domain.money import RATE_PLACES
-from domain.schedule import RepaymentMethod, build_schedule
+from domain.schedule import RepaymentMethod
 from loanops.db import session_scope
 from models.shapes import ContractInfo, ContractInput, OfferInput, SignatureInput
 from models.tables import Application, Borrower, Document, Loan
@@ -104,14 +104,7 @@ class ContractActivities:
             if borrower is None:
                 raise RuntimeError(f"application {inp.application_no} has no borrower record")
         terms = inp.offer.terms
-        schedule = build_schedule(
-            principal=terms.principal,
-            annual_rate=terms.annual_rate,
-            term_months=terms.term_months,
-            method=RepaymentMethod(terms.method),
-            start_date=inp.contract_date,
-            monthly_fee=terms.monthly_fee,
-        )
+        schedule = terms.schedule(inp.contract_date)
         pdf = render_contract_pdf(
             ContractContext(
                 contract_no=inp.contract_no,

@@ -193,7 +193,7 @@ def _allocate(
         policy=penalty_policy,
         max_annual_rate=max_annual_rate,
     )
-    ledger = Ledger(sorted(accrued, key=lambda b: (b.due_date, b.number)), funds)
+    ledger = Ledger(accrued, funds)
     overdue, current = _split(ledger.balances, as_of)
     buckets = {"overdue": overdue, "current": current}
     for bucket, component in order:
@@ -299,15 +299,14 @@ def outstanding(
     max_annual_rate: Decimal | None = None,
 ) -> Outstanding:
     """The loan's position on as_of, penalty accrued to that day (see Outstanding)."""
-    balances = sorted(
+    balances = list(
         accrue_penalties(
             installments=installments,
             as_of=as_of,
             annual_rate=annual_rate,
             policy=penalty_policy,
             max_annual_rate=max_annual_rate,
-        ),
-        key=lambda b: (b.due_date, b.number),
+        )
     )
     overdue_idx, current_idx = _split(balances, as_of)
     overdue = [balances[i] for i in overdue_idx]

@@ -81,7 +81,8 @@ def accrue_penalties(
     policy: PenaltyPolicy,
     max_annual_rate: Decimal | None = None,
 ) -> tuple[InstallmentBalance, ...]:
-    """accrue_penalty on every installment."""
+    """accrue_penalty on every installment; the result is in due order (due date, number),
+    the order in which money is applied to installments."""
     return tuple(
         accrue_penalty(
             balance=b,
@@ -90,5 +91,5 @@ def accrue_penalties(
             policy=policy,
             max_annual_rate=max_annual_rate,
         )
-        for b in installments
+        for b in sorted(installments, key=lambda b: (b.due_date, b.number))
     )

@@ -276,15 +276,14 @@ def apply_payoff(
             f"amount: {_funds_text(amount, credit)} is less than the payoff total "
             f"{quote.total} as of {as_of}"
         )
-    balances = sorted(
+    balances = list(
         accrue_penalties(
             installments=installments,
             as_of=as_of,
             annual_rate=annual_rate,
             policy=penalty_policy,
             max_annual_rate=max_annual_rate,
-        ),
-        key=lambda b: (b.due_date, b.number),
+        )
     )
     released: list[AllocationLine] = []
     first_later = True
@@ -421,15 +420,14 @@ def apply_partial_prepayment(
         current_payment = require_fen("current_payment", current_payment, positive=True)
     if as_of < start_date:
         raise ValueError(f"as_of: {as_of} is before the loan start {start_date}")
-    balances = sorted(
+    balances = list(
         accrue_penalties(
             installments=installments,
             as_of=as_of,
             annual_rate=annual_rate,
             policy=penalty_policy,
             max_annual_rate=max_annual_rate,
-        ),
-        key=lambda b: (b.due_date, b.number),
+        )
     )
     fallen = [b for b in balances if b.due_date <= as_of]
     later = [b for b in balances if b.due_date > as_of]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.allocation import AllocationLine, InstallmentBalance
+from domain.schedule import RepaymentMethod, Schedule, build_schedule
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,17 @@ class LoanTerms:
     method: str
     upfront_fee: Decimal = Decimal("0")
     monthly_fee: Decimal = Decimal("0")
+
+    def schedule(self, start_date: date) -> Schedule:
+        """The repayment schedule of these terms from ``start_date`` (the money engine's)."""
+        return build_schedule(
+            principal=self.principal,
+            annual_rate=self.annual_rate,
+            term_months=self.term_months,
+            method=RepaymentMethod(self.method),
+            start_date=start_date,
+            monthly_fee=self.monthly_fee,
+        )
 
 
 @dataclass(frozen=True)

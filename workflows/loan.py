@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lpr import LprRate, LprTable
     from domain.penalty import PenaltyPolicy, accrue_penalties
     from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
-    from domain.schedule import RepaymentMethod, build_schedule
+    from domain.schedule import RepaymentMethod
     from models.shapes import (
         PAYMENT_MODES,
         BookLoanInput,
@@ -223,15 +223,7 @@ class LoanWorkflow:
             **ACTIVITY_OPTIONS,
         )
         self._start_date = paid.business_date
-        schedule = build_schedule(
-            principal=terms.principal,
-            annual_rate=terms.annual_rate,
-            term_months=terms.term_months,
-            method=RepaymentMethod(terms.method),
-            start_date=paid.business_date,
-            monthly_fee=terms.monthly_fee,
-        )
-        self._installments = balances_from_schedule(schedule)
+        self._installments = balances_from_schedule(terms.schedule(paid.business_date))
         await workflow.execute_activity_method(
             DisbursementActivities.book_loan,
             BookLoanInput(self._app_no, paid.business_date, self._installments, workflow.now()),
@@ -701,14 +693,7 @@ class LoanWorkflow:
         if self._lpr is None:
             raise ValueError("data: the LPR in force is not known yet")
         today = self._today()
-        schedule = build_schedule(
-            principal=terms.principal,
-            annual_rate=terms.annual_rate,
-            term_months=terms.term_months,
-            method=RepaymentMethod(terms.method),
-            start_date=today,
-            monthly_fee=terms.monthly_fee,
-        )
+        schedule = terms.schedule(today)
         cost = disclose_cost(
             principal=terms.principal,
             upfront_fee=terms.upfront_fee,
