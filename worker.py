@@ -33,7 +33,11 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         ApplicationActivities(engine),
         ContractActivities(engine, lender_name=settings.lender_name),
         DisbursementActivities(engine, business_timezone=settings.business_timezone),
-        ServicingActivities(engine),
+        ServicingActivities(
+            engine,
+            business_timezone=settings.business_timezone,
+            contact_hours=(settings.contact_hours_start, settings.contact_hours_end),
+        ),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

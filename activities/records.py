@@ -46,8 +46,10 @@ def enqueue_notice(
     payload: dict[str, Any],
     created_at: datetime,
     application_no: str | None = None,
+    not_before: datetime | None = None,
 ) -> bool:
-    """Put one message in the outbox unless ``key`` was queued before; True when it was new."""
+    """Put one message in the outbox unless ``key`` was queued before; True when it was new.
+    ``not_before`` holds a borrower message until the contact window opens."""
     if session.exec(select(Notice.id).where(Notice.key == key)).first():
         return False
     session.add(
@@ -59,6 +61,7 @@ def enqueue_notice(
             template=template,
             payload=payload,
             created_at=created_at,
+            not_before=not_before,
         )
     )
     return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -11,6 +11,7 @@ from temporalio import activity
 
 from activities.records import append_audit, enqueue_notice
 from domain.allocation import InstallmentBalance
+from domain.calendar import next_contact_time
 from domain.lifecycle import Role
 from domain.money import format_money
 from loanops.db import session_scope
@@ -69,8 +70,20 @@ def sync_installments(
 
 
 class ServicingActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        business_timezone: str,
+        contact_hours: tuple[time, time] = (time(8, 0), time(21, 0)),
+    ) -> None:
         self.engine = engine
+        self.tz = business_timezone
+        self.contact_hours = contact_hours
+
+    def _contact_time(self, at: datetime) -> datetime:
+        opens, closes = self.contact_hours
+        return next_contact_time(at, self.tz, opens=opens, closes=closes)
 
     @activity.defn
     def record_payment(self, inp: RecordPaymentInput) -> None:
@@ -139,6 +152,7 @@ class ServicingActivities:
                 template=f"installment_{inp.event}",
                 payload=payload,
                 created_at=inp.at,
+                not_before=self._contact_time(inp.at),
             )
             if inp.event == "overdue":
                 enqueue_notice(

@@ -25,3 +25,13 @@ def local_instant(day: date, at: time, tz_name: str) -> datetime:
 def end_of_business_day(day: date, tz_name: str) -> datetime:
     """The first instant after ``day`` ends: an installment unpaid by then is overdue."""
     return local_instant(day + timedelta(days=1), time(0, 0), tz_name)
+
+
+def next_contact_time(at: datetime, tz_name: str, *, opens: time, closes: time) -> datetime:
+    """The first instant at or after ``at`` inside the daily contact window [opens, closes) in
+    the business time zone: collection conduct allows borrower contact only then."""
+    local = at.astimezone(zone(tz_name))
+    if opens <= local.time() < closes:
+        return at
+    day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
+    return local_instant(day, opens, tz_name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     offer_valid_days: int = 7
     contract_sign_days: int = 5
     reminder_days_before_due: int = 3
+    # Collection conduct: borrowers are contacted only inside these local hours.
+    contact_hours_start: time = time(8, 0)
+    contact_hours_end: time = time(21, 0)
     continue_as_new_after_events: int = 5000
 
     @model_validator(mode="after")

@@ -192,6 +192,8 @@ class Notice(SQLModel, table=True):
     template: str = Field(max_length=64)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
+    # Borrower messages wait for the contact window (collection conduct); staff ones do not.
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

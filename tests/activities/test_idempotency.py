@@ -443,7 +443,7 @@ def test_record_payment_twice_is_one_payment(engine: Engine, application_no: str
             )
         )
         s.commit()
-    acts = ServicingActivities(engine)
+    acts = ServicingActivities(engine, business_timezone="Asia/Shanghai")
     ref = f"BANK-{uuid.uuid4().hex[:12]}"
     first = _payment(application_no, ref, "900.00", "20.84")
     acts.record_payment(first)

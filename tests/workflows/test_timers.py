@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from domain.calendar import business_date
+from domain.calendar import business_date, zone
 from domain.lpr import default_lpr_table
 from models.tables import Application, AuditEvent, Installment, Notice, Task
 from tests.conftest import System
@@ -146,7 +146,14 @@ async def test_reminder_overdue_penalty_then_payment_clears_it(sqlite_system: Sy
 
     # Ten days past the due date: overdue notice, status overdue, penalty accrued daily.
     await system.env.sleep(timedelta(days=13))
-    await eventually(lambda: _notice(system, app_no, "installment_overdue"), "overdue notice")
+    overdue = await eventually(
+        lambda: _notice(system, app_no, "installment_overdue"), "overdue notice"
+    )
+    # Marked at Shanghai midnight, but the borrower is contacted only from 08:00 (collection
+    # conduct); the staff notice goes out at once.
+    assert overdue.not_before is not None and overdue.not_before > overdue.created_at
+    assert business_date(overdue.not_before, tz) == business_date(overdue.created_at, tz)
+    assert overdue.not_before.astimezone(zone(tz)).time() == time(8, 0)
     today = business_date(await system.env.get_current_time(), tz)
     days_late = (today - first.due_date).days
     assert days_late >= 9
