@@ -9,16 +9,16 @@ from sqlmodel import select
 from temporalio import activity
 
 from activities.records import append_audit
-from domain.lpr import LprRate, LprTable, default_lpr_table
+from domain.lpr import LprRate
 from loanops.db import session_scope
+from loanops.policy import lpr_table
 from models.shapes import StageInput
 from models.tables import Application, Loan
 
 
 class ApplicationActivities:
-    def __init__(self, engine: Engine, lpr_table: LprTable | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.lpr_table = lpr_table or default_lpr_table()
 
     @activity.defn
     def record_stage(self, inp: StageInput) -> None:
@@ -50,5 +50,5 @@ class ApplicationActivities:
 
     @activity.defn
     def lpr_in_force(self, on: date) -> LprRate:
-        """The one-year LPR in force on ``on`` (business date), from the dated LPR table."""
-        return self.lpr_table.in_force(on)
+        """The one-year LPR in force on ``on`` (business date), from the LPR table on record."""
+        return lpr_table(self.engine).in_force(on)

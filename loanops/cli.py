@@ -19,11 +19,67 @@ console = Console(stderr=True)
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
+    from loanops.db import make_engine
     from loanops.migrate import upgrade
+    from loanops.policy import seed_lpr
 
     settings = get_settings()
     upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    added = seed_lpr(engine)
+    engine.dispose()
     console.print(f"database migrated: {_safe_url(settings.database_url)}")
+    if added:
+        console.print(f"LPR announcements seeded from the packaged table: {added}")
+
+
+lpr_app = typer.Typer(help="The dated LPR table the interest ceiling is computed from.")
+app.add_typer(lpr_app, name="lpr")
+
+
+@lpr_app.command("list")
+def lpr_list() -> None:
+    """Show the LPR announcements on record."""
+    from loanops.db import make_engine
+    from loanops.policy import lpr_table
+
+    engine = make_engine(get_settings().database_url)
+    for r in lpr_table(engine).rates:
+        five = f"{r.five_year:.4f}" if r.five_year is not None else "-"
+        typer.echo(f"{r.effective_date}  1Y {r.one_year:.4f}  5Y {five}  {r.source}")
+    engine.dispose()
+
+
+@lpr_app.command("add")
+def lpr_add(
+    effective_date: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    one_year: Annotated[str, typer.Option(help="fraction, e.g. 0.0300")],
+    source: Annotated[str, typer.Option(help="the announcement it comes from")],
+    five_year: Annotated[str | None, typer.Option(help="fraction, e.g. 0.0350")] = None,
+) -> None:
+    """Record a newly published LPR; offers made from its effective date are capped by it."""
+    from datetime import date
+    from decimal import Decimal, InvalidOperation
+
+    from loanops.db import make_engine
+    from loanops.policy import add_lpr
+
+    try:
+        day = date.fromisoformat(effective_date)
+        one = Decimal(one_year)
+        five = Decimal(five_year) if five_year else None
+    except (ValueError, InvalidOperation) as exc:
+        console.print(f"[red]invalid value:[/red] {exc}")
+        raise typer.Exit(2) from None
+    engine = make_engine(get_settings().database_url)
+    try:
+        add_lpr(engine, effective_date=day, one_year=one, five_year=five, source=source)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"LPR {one} recorded from {day}")
 
 
 @app.command()

@@ -17,8 +17,20 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head") -> int:
+    """Migrate the schema, then seed the policy tables (the LPR) with what the packaged data has
+    and the database does not; returns how many policy rows were added."""
+    from loanops.db import make_engine
+    from loanops.policy import seed_lpr
+
     command.upgrade(alembic_config(database_url), revision)
+    if revision != "head":
+        return 0
+    engine = make_engine(database_url)
+    try:
+        return seed_lpr(engine)
+    finally:
+        engine.dispose()
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -210,3 +210,16 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     occurred_at: datetime = Field(sa_type=UTCDateTime, index=True)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LprRateRow(SQLModel, table=True):
+    """The dated one-year (and five-year) LPR: policy as data. Seeded from the packaged CSV;
+    later announcements are added with ``loanops lpr add`` and apply to offers made from then."""
+
+    __tablename__ = "lpr_rates"
+
+    effective_date: date = Field(primary_key=True)
+    one_year: Decimal = Field(sa_type=Rate())
+    five_year: Decimal | None = Field(default=None, sa_type=Rate())
+    source: str = Field(default="", max_length=200)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 00:07:05.208112
+Create Date: 2026-11-29 00:12:36.181323
 """
 
 from collections.abc import Sequence
@@ -148,6 +148,15 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "lpr_rates",
+        sa.Column("effective_date", sa.Date(), nullable=False),
+        sa.Column("one_year", sa.BigInteger(), nullable=False),
+        sa.Column("five_year", sa.BigInteger(), nullable=True),
+        sa.Column("source", sa.String(length=200), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("effective_date"),
+    )
+    op.create_table(
         "notices",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -291,6 +300,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_notices_application_no"))
 
     op.drop_table("notices")
+    op.drop_table("lpr_rates")
     with op.batch_alter_table("loans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_loans_application_no"))
 

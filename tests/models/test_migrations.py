@@ -18,6 +18,7 @@ from loanops.migrate import alembic_config, downgrade, upgrade
 
 EXPECTED_TABLES = {
     "users",
+    "lpr_rates",
     "borrowers",
     "applications",
     "documents",
