@@ -1,5 +1,5 @@
 """``python -m loanops``: the same as the ``loanops`` command."""
 
-from loanops.cli import app
+from loanops.cli import main
 
-app()
+main()

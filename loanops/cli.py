@@ -225,8 +225,17 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def main() -> None:  # pragma: no cover - console-script entry
-    app()
+def main() -> None:
+    """The console script: settings errors are reported in one line, not as a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            console.print(f"[red]configuration error[/red] ({field}): {err['msg']}")
+        raise SystemExit(2) from None
 
 
 __all__ = ["app", "main"]

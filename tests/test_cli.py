@@ -85,3 +85,23 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         except httpx.TransportError:
             continue
         raise AssertionError(f"port {port} still answers after Ctrl-C")
+
+
+def test_unsafe_production_settings_are_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")}
+    env |= {
+        "LOANOPS_ENVIRONMENT": "production",
+        "LOANOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "loanops", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "LOANOPS_SECRET_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing was touched
