@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     contact_hours_start: time = time(8, 0)
     contact_hours_end: time = time(21, 0)
     continue_as_new_after_events: int = 5000
+    overpayment: Literal["next_installment", "credit"] = "next_installment"
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
             lpr_multiple=self.lpr_multiple,
             absolute_rate_cap=self.absolute_rate_cap,
             continue_as_new_after_events=self.continue_as_new_after_events,
+            overpayment=self.overpayment,
         )
 
 

@@ -31,6 +31,10 @@ class ProcessSettings:
     absolute_rate_cap: Decimal | None = Decimal("0.24")
     # Servicing continues as new past this many history events (Temporal warns at 10,240).
     continue_as_new_after_events: int = 5000
+    # What a repayment beyond what is due does: pay the next installments early, or wait as
+    # credit for the next due date. (Reducing principal is an explicit partial prepayment, so
+    # the rest of the schedule is always re-amortized.)
+    overpayment: str = "next_installment"
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,8 @@ class RecordPaymentInput:
 
 
 PAYMENT_MODES = ("installments", "payoff", "keep_term", "keep_installment")
+# Recorded by the workflow itself when credit held pays an installment on its due date.
+CREDIT_MODE = "credit"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.allocation import (
         AllocationResult,
         InstallmentBalance,
+        Overpayment,
         allocate_payment,
+        apply_credit,
         balances_from_schedule,
         outstanding,
     )
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
     from domain.schedule import RepaymentMethod
     from models.shapes import (
+        CREDIT_MODE,
         PAYMENT_MODES,
         BookLoanInput,
         CloseTaskInput,
@@ -303,8 +306,47 @@ class LoanWorkflow:
         await self._servicing_event("reminder", inst.number)
 
     async def _mark_overdue(self, inst: InstallmentBalance) -> None:
+        if self._credit > 0 and await self._apply_held_credit(inst):
+            return  # the credit held paid it: not overdue
         self._overdue_marked.add(inst.number)
         await self._servicing_event("overdue", inst.number)
+
+    async def _apply_held_credit(self, inst: InstallmentBalance) -> bool:
+        """On a due date, credit held pays what is due (recorded like a payment, mode
+        ``credit``, amount 0: no new money); True when the installment is then paid."""
+        result = apply_credit(
+            installments=self._installments,
+            credit=self._credit,
+            as_of=inst.due_date,
+            annual_rate=self._terms.annual_rate,
+            penalty_policy=self._penalty_policy(),
+            max_annual_rate=self._rate_cap,
+        )
+        if not result.lines:
+            return False
+        request = PaymentRequest(
+            external_ref=f"credit-{self._app_no}-{inst.number}",
+            amount=Decimal("0.00"),
+            paid_at=workflow.now(),
+            paid_on=inst.due_date,
+            recorded_by="system",
+            mode=CREDIT_MODE,
+        )
+        await workflow.execute_activity_method(
+            ServicingActivities.record_payment,
+            RecordPaymentInput(
+                application_no=self._app_no,
+                request=request,
+                lines=result.lines,
+                installments=result.installments,
+                credit=result.credit,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        self._installments = result.installments
+        self._credit = result.credit
+        paid = next(i for i in self._installments if i.number == inst.number)
+        return paid.is_paid
 
     async def _refresh_overdue(self) -> None:
         await self._servicing_event("overdue_refresh", 0)
@@ -607,7 +649,7 @@ class LoanWorkflow:
             "max_annual_rate": self._rate_cap,
         }
         if req.mode == "installments":
-            return allocate_payment(**common)
+            return allocate_payment(**common, overpayment=cast(Overpayment, self._cfg.overpayment))
         if self._start_date is None:
             raise ValueError("mode: the loan has not started")
         if req.mode == "payoff":

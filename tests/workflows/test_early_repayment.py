@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.tables import Installment, Loan, Payment
+from models.tables import Installment, Loan, Notice, Payment
 from tests.conftest import System
 from tests.workflows.driving import MATCH_DATA, drive_to, pay, pay_off, today
 from tests.workflows.test_timers import eventually, stage_of
@@ -120,3 +120,32 @@ async def test_partial_prepayment_keep_installment_shortens_the_term(
     rows = _rows(system, app_no)
     assert [r.status for r in rows][-1] == "cancelled"
     assert len(rows) == 3
+
+
+async def test_overpayment_held_as_credit_pays_the_next_installment_on_its_due_date(
+    sqlite_system: System,
+) -> None:
+    system = sqlite_system
+    system.settings.overpayment = "credit"
+    app_no = await drive_to(system, "SERVICING")
+    first, second = (await _loan(system, app_no))["installments"][:2]
+    due1, due2 = Decimal(first["outstanding"]), Decimal(second["outstanding"])
+
+    r = await pay(system, app_no, due1 + due2, "installments", "cr-1")
+    assert r.status_code == 201, r.text
+    assert Decimal(r.json()["credit"]) == due2  # held, not applied to installment 2 yet
+    assert {x["installment"] for x in r.json()["allocation"]} == {1}
+
+    await system.env.sleep(timedelta(days=62))  # past installment 2's due date
+    rows = await eventually(
+        lambda: (rs := _rows(system, app_no))[1].status == "paid" and rs, "credit applied"
+    )
+    assert rows[1].principal_paid == rows[1].principal_due
+    with Session(system.engine) as s:
+        credit_payment = s.exec(
+            select(Payment).where(Payment.application_no == app_no, Payment.mode == "credit")
+        ).one()
+        notices = s.exec(select(Notice.template).where(Notice.application_no == app_no)).all()
+    assert credit_payment.amount == 0 and credit_payment.credit_after == 0
+    assert sum(Decimal(line["amount"]) for line in credit_payment.allocation) == due2
+    assert "installment_overdue" not in notices  # installment 2 was never overdue
