@@ -332,19 +332,7 @@ class LoanWorkflow:
             recorded_by="system",
             mode=CREDIT_MODE,
         )
-        await workflow.execute_activity_method(
-            ServicingActivities.record_payment,
-            RecordPaymentInput(
-                application_no=self._app_no,
-                request=request,
-                lines=result.lines,
-                installments=result.installments,
-                credit=result.credit,
-            ),
-            **ACTIVITY_OPTIONS,
-        )
-        self._installments = result.installments
-        self._credit = result.credit
+        await self._book(request, result)
         paid = next(i for i in self._installments if i.number == inst.number)
         return paid.is_paid
 
@@ -578,21 +566,7 @@ class LoanWorkflow:
                 result = self._apply_payment(req)
             except ValueError as exc:  # the ledger moved since the validator ran
                 raise ApplicationError(str(exc), type="InvalidData", non_retryable=True) from exc
-            await workflow.execute_activity_method(
-                ServicingActivities.record_payment,
-                RecordPaymentInput(
-                    application_no=self._app_no,
-                    request=req,
-                    lines=result.lines,
-                    installments=result.installments,
-                    credit=result.credit,
-                ),
-                **ACTIVITY_OPTIONS,
-            )
-            self._installments = result.installments
-            self._credit = result.credit
-            self._ledger_as_of = max(req.paid_on, self._ledger_as_of or req.paid_on)
-            self._ledger_version += 1
+            await self._book(req, result)
             outcome = PaymentResult(
                 external_ref=req.external_ref,
                 amount=req.amount,
@@ -632,6 +606,25 @@ class LoanWorkflow:
             self._apply_payment(req)
         except ValueError as exc:
             _refuse("InvalidData", str(exc))
+
+    async def _book(self, req: PaymentRequest, result: AllocationResult) -> None:
+        """Record a ledger change (where every fen went, the new balances), then adopt it.
+        Callers hold the ledger lock."""
+        await workflow.execute_activity_method(
+            ServicingActivities.record_payment,
+            RecordPaymentInput(
+                application_no=self._app_no,
+                request=req,
+                lines=result.lines,
+                installments=result.installments,
+                credit=result.credit,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        self._installments = result.installments
+        self._credit = result.credit
+        self._ledger_as_of = max(req.paid_on, self._ledger_as_of or req.paid_on)
+        self._ledger_version += 1
 
     def _apply_payment(self, req: PaymentRequest) -> AllocationResult:
         """The ledger after ``req``, from the money engine; ValueError says why it cannot be.
