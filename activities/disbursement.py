@@ -17,7 +17,14 @@ from activities.records import append_audit
 from domain.calendar import business_date
 from loanops.db import session_scope
 from models.shapes import BookLoanInput, DisburseInput, DisburseResult
-from models.tables import Application, Borrower, Disbursement, Document, Installment, Loan
+from models.tables import (
+    Application,
+    Borrower,
+    Disbursement,
+    Installment,
+    Loan,
+    contract_of,
+)
 
 
 class DisbursementActivities:
@@ -38,11 +45,7 @@ class DisbursementActivities:
                 select(Application).where(Application.application_no == inp.application_no)
             ).one()
             borrower = s.get(Borrower, app.borrower_id)
-            contract = s.exec(
-                select(Document).where(
-                    Document.application_no == inp.application_no, Document.kind == "contract"
-                )
-            ).first()
+            contract = contract_of(s, inp.application_no)
             # The seed's pre-payment re-check (§3.5): borrower data and contract terms.
             checklist = {
                 "borrower_on_record": borrower is not None,

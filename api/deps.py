@@ -90,6 +90,13 @@ class CurrentUserInfo:
     def has_any(self, *roles: Role) -> bool:
         return any(r.value in self.roles for r in roles)
 
+    @property
+    def sees_borrower_pii(self) -> bool:
+        """Customer service sees borrowers masked, unless another role of theirs needs them."""
+        return not self.has_any(Role.CUSTOMER_SERVICE) or self.has_any(
+            Role.DEPARTMENT_MANAGER, Role.OPERATIONS_SPECIALIST, Role.BUSINESS_OFFICER
+        )
+
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]

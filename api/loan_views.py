@@ -20,13 +20,13 @@ from api.schemas import (
 )
 from api.workflow_calls import query_loan
 from domain.allocation import InstallmentBalance, outstanding
-from domain.lifecycle import Role, Stage
+from domain.lifecycle import Stage
 from domain.masking import mask_name
 from domain.penalty import PenaltyPolicy
 from loanops.security import signing_token
 from loanops.settings import Settings
 from models.shapes import LoanTerms
-from models.tables import Application, Borrower, Document, Installment, Loan
+from models.tables import Application, Borrower, Installment, Loan, contract_of
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
         .where(Installment.application_no == application_no, Installment.status != "cancelled")
         .order_by(col(Installment.number))
     ).all()
-    contract = session.exec(
-        select(Document).where(
-            Document.application_no == application_no, Document.kind == "contract"
-        )
-    ).first()
+    contract = contract_of(session, application_no)
     terms = (
         LoanTerms(
             principal=loan.principal,
@@ -219,13 +215,12 @@ def loan_out(
     if record.stage == Stage.CONTRACT_SIGNING and record.contract_document_id:
         token = signing_token(uuid.UUID(record.contract_document_id), secret=settings.secret_key)
         signing_url = f"{settings.public_base_url.rstrip('/')}/api/v1/sign/{token}"
-    masked = user.has_any(Role.CUSTOMER_SERVICE) and not user.has_any(
-        Role.DEPARTMENT_MANAGER, Role.OPERATIONS_SPECIALIST, Role.BUSINESS_OFFICER
-    )
     return LoanOut(
         application_no=record.application.application_no,
         stage=record.stage.value,
-        borrower_name=mask_name(record.borrower.name) if masked else record.borrower.name,
+        borrower_name=record.borrower.name
+        if user.sees_borrower_pii
+        else mask_name(record.borrower.name),
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,
         pending_task=record.pending,

@@ -307,7 +307,7 @@ class ServicingState:
     credit: Decimal
     reminded: tuple[int, ...] = ()
     overdue_marked: tuple[int, ...] = ()
-    payment_refs: tuple[str, ...] = ()
+    payments: tuple[PaymentResult, ...] = ()
     ledger_as_of: date | None = None
     stage_seq: int = 0
     task_seq: int = 0

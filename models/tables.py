@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import Money, Rate, UTCDateTime
 
@@ -80,6 +80,15 @@ class Document(SQLModel, table=True):
     signer_address: str | None = Field(default=None, max_length=64)
     signed_sha256: str | None = Field(default=None, max_length=64)
     sign_failures: int = 0
+
+
+def contract_of(session: Session, application_no: str) -> Document | None:
+    """The loan contract document of an application, if one has been prepared."""
+    return session.exec(
+        select(Document).where(
+            Document.application_no == application_no, Document.kind == "contract"
+        )
+    ).first()
 
 
 class Loan(SQLModel, table=True):

@@ -789,7 +789,7 @@ class LoanWorkflow:
                 credit=self._credit,
                 reminded=tuple(sorted(self._reminded)),
                 overdue_marked=tuple(sorted(self._overdue_marked)),
-                payment_refs=tuple(self._payments),
+                payments=tuple(self._payments.values()),
                 ledger_as_of=self._ledger_as_of,
                 stage_seq=self._stage_seq,
                 task_seq=self._task_seq,
@@ -809,10 +809,8 @@ class LoanWorkflow:
         self._ledger_as_of = state.ledger_as_of
         self._stage_seq = state.stage_seq
         self._task_seq = state.task_seq
-        # Earlier payments are remembered by reference only; a repeat is answered from the DB by
-        # the API before it reaches the workflow, and the activity is idempotent on the reference.
-        for ref in state.payment_refs:
-            self._payments[ref] = PaymentResult(ref, Decimal("0"), (), state.credit, "SERVICING")
+        # Earlier results, so a repeated external_ref is answered with the first result.
+        self._payments = {p.external_ref: p for p in state.payments}
 
 
 def _terms_from(data: dict[str, Any]) -> LoanTerms:

@@ -41,7 +41,7 @@ from domain.masking import mask_name
 from domain.penalty import PenaltyPolicy
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionRequest, DecisionResult, PaymentRequest, PaymentResult
-from models.tables import Application, AuditEvent, Borrower, Document, Payment
+from models.tables import Application, AuditEvent, Borrower, Payment, contract_of
 from workflows.loan import LoanWorkflow
 
 router = APIRouter(prefix="/loans", tags=["loans"])
@@ -66,13 +66,12 @@ def list_loans(
         .offset(offset)
         .limit(limit)
     ).all()
-    masked = user.has_any(Role.CUSTOMER_SERVICE) and not user.has_any(Role.DEPARTMENT_MANAGER)
     return LoanPage(
         items=[
             LoanSummary(
                 application_no=a.application_no,
                 stage=a.stage,
-                borrower_name=mask_name(b.name) if masked else b.name,
+                borrower_name=b.name if user.sees_borrower_pii else mask_name(b.name),
                 amount=a.amount,
                 term_months=a.term_months,
                 submitted_by=a.submitted_by,
@@ -132,11 +131,7 @@ def get_contract_pdf(
 ) -> Response:
     """Any role: the contract as rendered (and, once signed, as signed: the hash is bound)."""
     load_application(session, application_no)
-    doc = session.exec(
-        select(Document).where(
-            Document.application_no == application_no, Document.kind == "contract"
-        )
-    ).first()
+    doc = contract_of(session, application_no)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
     return Response(
