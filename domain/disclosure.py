@@ -93,6 +93,19 @@ def cash_flows_from_schedule(*, schedule: Schedule, start_date: date) -> tuple[D
     return tuple(flows.get(m, Decimal("0.00")) for m in range(1, last + 1))
 
 
+def disclose_schedule_cost(
+    *, principal: Decimal, upfront_fee: Decimal, schedule: Schedule, start_date: date
+) -> CostDisclosure:
+    """The annualized cost of a schedule, each payment placed in the month it falls due (a
+    bullet loan's single payment at month n, not month 1). Every offer, quote and contract
+    discloses this figure, and the ceiling is checked against it."""
+    return disclose_cost(
+        principal=principal,
+        upfront_fee=upfront_fee,
+        payments=cash_flows_from_schedule(schedule=schedule, start_date=start_date),
+    )
+
+
 @dataclass(frozen=True)
 class CeilingPolicy:
     """Interest ceiling: lpr_multiple × one-year LPR at contract date, and an optional cap."""

@@ -58,6 +58,8 @@ class Application(SQLModel, table=True):
     repayment_source: str = Field(max_length=200)
     stage: str = Field(index=True, max_length=32)
     submitted_by: str = Field(max_length=64)
+    # The loan policy version the application was started with (domain.policy).
+    policy_version: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -111,6 +113,8 @@ class Loan(SQLModel, table=True):
     disbursed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     disbursed_by: str | None = Field(default=None, max_length=64)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The binding interest ceiling of the offer (caps the penalty rate for life).
+    rate_cap: Decimal | None = Field(default=None, sa_type=Rate())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -130,6 +134,7 @@ class Installment(SQLModel, table=True):
     fee_paid: Decimal = _money(default=Decimal("0"))
     penalty_accrued: Decimal = _money(default=Decimal("0"))
     penalty_paid: Decimal = _money(default=Decimal("0"))
+    penalty_accrued_through: date | None = None
     status: str = Field(default="scheduled", max_length=16)
     paid_off_on: date | None = None
 
@@ -184,6 +189,12 @@ class Task(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     comment: str | None = None
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # What the person deciding needs to know (a refusal's reasons, the installment called about).
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # People who may not decide it (maker-checker); ``maker`` is the first of them.
+    excluded: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    escalation_level: int = 0
+    policy_version: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -231,4 +242,18 @@ class LprRateRow(SQLModel, table=True):
     one_year: Decimal = Field(sa_type=Rate())
     five_year: Decimal | None = Field(default=None, sa_type=Rate())
     source: str = Field(default="", max_length=200)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoanPolicyRow(SQLModel, table=True):
+    """One version of the loan policy (domain.policy.LoanPolicy): a new loan takes the newest
+    version whose effective date has come, and keeps it. Rows are never changed, only added."""
+
+    __tablename__ = "loan_policies"
+
+    version: int = Field(primary_key=True)
+    effective_from: date = Field(index=True)
+    source: str = Field(max_length=200)
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    recorded_by: str = Field(default="system", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import ALL_STAFF, CurrentUserInfo, require_roles
 from api.errors import unprocessable, unprocessable_from
 from api.schemas import ScheduleLineOut, ScheduleQuoteIn, ScheduleQuoteOut
-from domain.disclosure import disclose_cost
+from domain.disclosure import disclose_schedule_cost
 from domain.schedule import build_schedule
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
@@ -29,10 +29,11 @@ def quote_schedule(
             start_date=body.start_date,
             monthly_fee=body.monthly_fee,
         )
-        cost = disclose_cost(
+        cost = disclose_schedule_cost(
             principal=body.principal,
             upfront_fee=body.upfront_fee,
-            payments=[i.payment for i in schedule.installments],
+            schedule=schedule,
+            start_date=body.start_date,
         )
     except ValueError as exc:
         raise unprocessable_from(str(exc)) from None

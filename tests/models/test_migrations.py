@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "tasks",
     "notices",
     "audit_events",
+    "loan_policies",
 }
 
 

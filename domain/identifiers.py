@@ -1,0 +1,34 @@
+"""Identifiers shared by the API, the workflows and the activities: one loan's workflow id, its
+task ids, its contract number, and the names of the workflow types, updates and queries (so the
+API can address a loan without importing workflow code)."""
+
+from __future__ import annotations
+
+import uuid
+
+TASK_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4c57-9c55-0b1f4a0e7a11")
+
+ORIGINATION_WORKFLOW = "OriginationWorkflow"
+SERVICING_WORKFLOW = "ServicingWorkflow"
+
+# Every loan workflow type answers these by name, whichever stage the loan is in.
+DECIDE_UPDATE = "decide"
+WITHDRAW_UPDATE = "withdraw"
+SIGN_UPDATE = "sign_contract"
+PAYMENT_UPDATE = "post_payment"
+STATE_QUERY = "state"
+
+
+def workflow_id(application_no: str) -> str:
+    """One workflow id per loan for its whole life (origination continues as new into
+    servicing on it)."""
+    return f"loan-{application_no}"
+
+
+def task_id_for(application_no: str, seq: int, kind: str) -> str:
+    """Stable task id: the same business step always has the same id, whatever retries happen."""
+    return str(uuid.uuid5(TASK_NAMESPACE, f"{application_no}/{seq}/{kind}"))
+
+
+def contract_no_for(application_no: str) -> str:
+    return f"HT{application_no}"

@@ -1,0 +1,93 @@
+"""Who may do what: one matrix of actions × principals, read by every API dependency and every
+workflow validator. Nothing else in the code names the roles allowed to act.
+
+Principals are the staff roles of ``domain.lifecycle.Role`` plus two that are not staff: the
+borrower (who signs through a signing link) and ``PUBLIC`` (no credentials at all). Decisions on
+a task are further limited by the task's own candidate role (``domain.tasks.TASK_RULES``): the
+matrix says who may decide tasks at all, the task says which one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from domain.lifecycle import Role
+
+BORROWER = "borrower"
+PUBLIC = "public"
+
+
+class Action(StrEnum):
+    AUTHENTICATE = "authenticate"
+    READ_SELF = "read_self"
+    HEALTH = "health"
+    SUBMIT_APPLICATION = "submit_application"
+    LIST_LOANS = "list_loans"
+    READ_LOAN = "read_loan"
+    READ_TIMELINE = "read_timeline"
+    READ_CONTRACT = "read_contract"
+    QUOTE_SCHEDULE = "quote_schedule"
+    QUOTE_PAYOFF = "quote_payoff"
+    POST_PAYMENT = "post_payment"
+    WITHDRAW = "withdraw"
+    LIST_TASKS = "list_tasks"
+    # Sees every open task, not only those of the caller's roles.
+    OVERSEE_TASKS = "oversee_tasks"
+    CLAIM_TASK = "claim_task"
+    DECIDE_TASK = "decide_task"
+    # Sees borrowers' names and identifiers unmasked.
+    READ_BORROWER_PII = "read_borrower_pii"
+    # The borrower's side of the signing link.
+    READ_SIGNING = "read_signing"
+    SIGN_CONTRACT = "sign_contract"
+
+
+_STAFF = frozenset(r.value for r in Role)
+_DECIDERS = frozenset(
+    {
+        Role.BUSINESS_OFFICER.value,
+        Role.OPERATIONS_SPECIALIST.value,
+        Role.RISK_MANAGER.value,
+        Role.PRODUCT_MANAGER.value,
+        Role.CUSTOMER_SERVICE.value,
+        Role.DEPARTMENT_MANAGER.value,
+    }
+)
+
+MATRIX: dict[Action, frozenset[str]] = {
+    Action.AUTHENTICATE: frozenset({PUBLIC}),
+    Action.HEALTH: frozenset({PUBLIC}),
+    Action.READ_SELF: _STAFF,
+    Action.SUBMIT_APPLICATION: frozenset({Role.BUSINESS_OFFICER.value}),
+    Action.LIST_LOANS: _STAFF,
+    Action.READ_LOAN: _STAFF,
+    Action.READ_TIMELINE: _STAFF,
+    Action.READ_CONTRACT: _STAFF,
+    Action.QUOTE_SCHEDULE: _STAFF,
+    Action.QUOTE_PAYOFF: _STAFF,
+    Action.POST_PAYMENT: frozenset({Role.OPERATIONS_SPECIALIST.value}),
+    Action.WITHDRAW: frozenset({Role.BUSINESS_OFFICER.value, Role.DEPARTMENT_MANAGER.value}),
+    Action.LIST_TASKS: _STAFF,
+    Action.OVERSEE_TASKS: frozenset({Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}),
+    Action.CLAIM_TASK: _DECIDERS,
+    Action.DECIDE_TASK: _DECIDERS,
+    Action.READ_BORROWER_PII: _STAFF - {Role.CUSTOMER_SERVICE.value},
+    Action.READ_SIGNING: frozenset({BORROWER}),
+    Action.SIGN_CONTRACT: frozenset({BORROWER}),
+}
+
+
+def allowed_principals(action: Action) -> frozenset[str]:
+    return MATRIX[action]
+
+
+def is_allowed(principals: Iterable[str], action: Action) -> bool:
+    """True when any of ``principals`` (a user's roles, or BORROWER / PUBLIC) may do ``action``."""
+    allowed = MATRIX[action]
+    return PUBLIC in allowed or any(p in allowed for p in principals)
+
+
+def refusal(action: Action) -> str:
+    """The sentence a 403 carries: which principals may do it."""
+    return f"{action.value} requires one of: {', '.join(sorted(MATRIX[action]))}"

@@ -1,0 +1,157 @@
+"""The loan policy: every business rule that changes with regulators or the company, in one
+versioned snapshot. A loan takes the version in force when it starts and keeps it for life; every
+quote, view and decision of that loan uses it, and decisions record its version.
+
+Defaults live here and nowhere else; ``loanops migrate`` seeds them as version 1 into the
+database, where later versions are added with an effective date (``loanops policy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import date, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from domain.disclosure import CeilingPolicy
+from domain.penalty import PenaltyPolicy
+
+DEFAULT_SLA_HOURS: dict[str, float] = {
+    "intake_review": 8.0,
+    "supplement_documents": 24.0,
+    "risk_review": 24.0,
+    "product_matching": 8.0,
+    "offer_confirmation": 24.0,
+    "disbursement": 4.0,
+    "disbursement_refused": 8.0,
+    "follow_up_call": 48.0,
+    "overdue_call": 24.0,
+}
+
+
+class Overpayment(StrEnum):
+    """What a repayment beyond what is due does: pay the next installments early, or wait as
+    credit for the next due date. (Reducing principal is an explicit partial prepayment, so the
+    rest of the schedule is always re-amortized.)"""
+
+    NEXT_INSTALLMENT = "next_installment"
+    CREDIT = "credit"
+
+
+@dataclass(frozen=True)
+class LoanPolicy:
+    """One version of the loan policy. Frozen: a loan's copy never changes under it."""
+
+    version: int = 1
+    effective_from: date = date(2025, 1, 1)
+    source: str = "LoanOps defaults (seed §3-§4; DESIGN.md 'Policy is data')"
+    business_timezone: str = "Asia/Shanghai"
+    # Penalty interest (罚息): multiple of the contract rate, days of grace.
+    penalty_multiple: Decimal = Decimal("1.5")
+    penalty_grace_days: int = 0
+    # Interest ceiling: lpr_multiple × the one-year LPR on the offer date, and an absolute line.
+    lpr_multiple: Decimal = Decimal("4")
+    absolute_rate_cap: Decimal | None = Decimal("0.24")
+    # Human tasks: SLA per task kind (hours); how many times a task escalates before its
+    # kind's exhaustion rule applies (domain.tasks.Exhausted).
+    sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
+    max_escalations: int = 3
+    # Deadlines (days).
+    supplement_deadline_days: int = 7
+    offer_valid_days: int = 7
+    contract_sign_days: int = 5
+    # Servicing.
+    reminder_days_before_due: int = 3
+    reminder_time: time = time(9, 0)
+    follow_up_call_after_days: int = 7
+    overpayment: Overpayment = Overpayment.NEXT_INSTALLMENT
+    # Collection conduct: borrowers are contacted only inside these local hours.
+    contact_hours_start: time = time(8, 0)
+    contact_hours_end: time = time(21, 0)
+    # A workflow run continues as new past this many history events (Temporal warns at 10,240).
+    continue_as_new_after_events: int = 5000
+
+    def sla(self, kind: str) -> timedelta:
+        return timedelta(hours=self.sla_hours.get(kind, 24.0))
+
+    @property
+    def penalty(self) -> PenaltyPolicy:
+        return PenaltyPolicy(multiple=self.penalty_multiple, grace_days=self.penalty_grace_days)
+
+    @property
+    def ceiling(self) -> CeilingPolicy:
+        return CeilingPolicy(lpr_multiple=self.lpr_multiple, absolute_cap=self.absolute_rate_cap)
+
+    def validate(self) -> None:
+        """ValueError naming the first field that makes no sense."""
+        if not Decimal(1) <= self.penalty_multiple <= Decimal(3):
+            raise ValueError("penalty_multiple: must be between 1 and 3")
+        if self.penalty_grace_days < 0:
+            raise ValueError("penalty_grace_days: must not be negative")
+        if self.lpr_multiple <= 0:
+            raise ValueError("lpr_multiple: must be greater than zero")
+        if self.absolute_rate_cap is not None and not 0 < self.absolute_rate_cap <= 1:
+            raise ValueError("absolute_rate_cap: must be a fraction between 0 and 1")
+        for kind, hours in self.sla_hours.items():
+            if hours <= 0:
+                raise ValueError(f"sla_hours.{kind}: must be greater than zero")
+        if not 0 <= self.max_escalations <= 10:
+            raise ValueError("max_escalations: must be between 0 and 10")
+        for name in (
+            "supplement_deadline_days",
+            "offer_valid_days",
+            "contract_sign_days",
+            "reminder_days_before_due",
+            "follow_up_call_after_days",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative")
+        if self.contact_hours_start >= self.contact_hours_end:
+            raise ValueError("contact_hours_end: must be after contact_hours_start")
+        if self.continue_as_new_after_events < 100:
+            raise ValueError("continue_as_new_after_events: must be at least 100")
+
+    def rules(self) -> dict[str, Any]:
+        """The rules without the version header, as JSON-friendly values (for storage)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("version", "effective_from", "source"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, Decimal | time):
+                value = str(value) if isinstance(value, Decimal) else value.isoformat()
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_rules(
+        cls, *, version: int, effective_from: date, source: str, rules: dict[str, Any]
+    ) -> LoanPolicy:
+        """The inverse of ``rules``; unknown keys are refused, missing ones take the defaults."""
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for name, raw in rules.items():
+            if name not in known or name in ("version", "effective_from", "source"):
+                raise ValueError(f"rules.{name}: is not a policy rule")
+            default = getattr(DEFAULT_POLICY, name)
+            if raw is None:
+                kwargs[name] = None
+            elif isinstance(default, Decimal) or name == "absolute_rate_cap":
+                kwargs[name] = Decimal(str(raw))
+            elif isinstance(default, time):
+                kwargs[name] = time.fromisoformat(str(raw))
+            elif isinstance(default, Overpayment):
+                kwargs[name] = Overpayment(raw)
+            elif isinstance(default, dict):
+                kwargs[name] = {str(k): float(v) for k, v in dict(raw).items()}
+            else:
+                kwargs[name] = type(default)(raw)
+        policy = cls(version=version, effective_from=effective_from, source=source, **kwargs)
+        policy.validate()
+        return policy
+
+
+DEFAULT_POLICY = LoanPolicy()

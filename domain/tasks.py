@@ -1,0 +1,203 @@
+"""Human-task kinds, declared once: who decides each, with which decisions, who may not decide it
+(maker-checker), what ``data`` a decision carries, and what happens when nobody decides.
+
+The workflows' task mechanism, the update validators, the API and the inbox all read
+``TASK_RULES``; nothing else says who decides a task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from domain.lifecycle import Role
+from domain.schedule import RepaymentMethod
+
+
+class TaskKind(StrEnum):
+    INTAKE_REVIEW = "intake_review"
+    SUPPLEMENT_DOCUMENTS = "supplement_documents"
+    RISK_REVIEW = "risk_review"
+    PRODUCT_MATCHING = "product_matching"
+    OFFER_CONFIRMATION = "offer_confirmation"
+    DISBURSEMENT = "disbursement"
+    # A disbursement the pre-check refused: the reasons, and the choice to retry or reject.
+    DISBURSEMENT_REFUSED = "disbursement_refused"
+    # Customer service's follow-up call after disbursement (回訪, seed §3.6).
+    FOLLOW_UP_CALL = "follow_up_call"
+    # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
+    OVERDUE_CALL = "overdue_call"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Exhausted(StrEnum):
+    """What happens after a task's last escalation level passes undecided."""
+
+    # The application expires (origination steps nobody will take).
+    EXPIRE_LOAN = "expire_loan"
+    # The task passes to the department manager once; if the manager's SLA passes too, the
+    # application expires.
+    HAND_TO_MANAGER = "hand_to_manager"
+    # The task closes as expired and the loan goes on (a call nobody made is recorded as such).
+    CLOSE_TASK = "close_task"
+
+
+class Party(StrEnum):
+    """Whose earlier act a task checks: that person may not decide it (maker-checker)."""
+
+    SUBMITTER = "submitter"
+    INTAKE_REVIEWER = "intake_review"
+    PRODUCT_MATCHER = "product_matching"
+    DISBURSEMENT_MAKER = "disbursement"
+
+
+@dataclass(frozen=True)
+class ProductTermsData:
+    """The ``data`` of an approved product_matching decision: the terms the product manager
+    fixed. ``parse`` names the field and the reason of the first thing wrong."""
+
+    amount: Decimal
+    term_months: int
+    annual_rate: Decimal
+    method: RepaymentMethod
+    upfront_fee: Decimal = Decimal("0")
+    monthly_fee: Decimal = Decimal("0")
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None) -> ProductTermsData:
+        data = data or {}
+
+        def money(name: str, default: str | None = None) -> Decimal:
+            raw = data.get(name, default)
+            if raw is None:
+                raise ValueError(f"data.{name}: is required")
+            try:
+                value = Decimal(str(raw))
+            except (ArithmeticError, InvalidOperation):
+                raise ValueError(f"data.{name}: must be a decimal number") from None
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"data.{name}: must be a non-negative amount")
+            if value != value.quantize(Decimal("0.01")):
+                raise ValueError(f"data.{name}: must not have more than two decimal places")
+            return value
+
+        principal = money("amount")
+        if principal <= 0:
+            raise ValueError("data.amount: must be greater than zero")
+        try:
+            term = int(str(data.get("term_months")))
+        except ValueError:
+            raise ValueError("data.term_months: must be a whole number of months") from None
+        if not 1 <= term <= 360:
+            raise ValueError("data.term_months: must be between 1 and 360")
+        try:
+            rate = Decimal(str(data.get("annual_rate")))
+        except (ArithmeticError, InvalidOperation):
+            raise ValueError("data.annual_rate: must be a decimal fraction, e.g. 0.12") from None
+        if not rate.is_finite() or not Decimal(0) <= rate <= 1:
+            raise ValueError("data.annual_rate: must be a fraction between 0 and 1, e.g. 0.12")
+        if rate != rate.quantize(Decimal("0.000001")):
+            raise ValueError("data.annual_rate: must not have more than six decimal places")
+        method = str(data.get("method", RepaymentMethod.EQUAL_INSTALLMENT.value))
+        if method not in {m.value for m in RepaymentMethod}:
+            raise ValueError(
+                f"data.method: must be one of {', '.join(m.value for m in RepaymentMethod)}"
+            )
+        upfront_fee = money("upfront_fee", "0")
+        if upfront_fee >= principal:
+            raise ValueError("data.upfront_fee: must be less than data.amount")
+        return cls(
+            amount=principal,
+            term_months=term,
+            annual_rate=rate,
+            method=RepaymentMethod(method),
+            upfront_fee=upfront_fee,
+            monthly_fee=money("monthly_fee", "0"),
+        )
+
+
+@dataclass(frozen=True)
+class TaskRule:
+    """Everything about one kind of task that does not depend on the loan."""
+
+    candidate_role: Role
+    decisions: tuple[str, ...]
+    base_priority: int = 50
+    # Whose earlier act this task checks: those people may not decide it.
+    checks: tuple[Party, ...] = ()
+    # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
+    data_model: type[ProductTermsData] | None = None
+    data_for: tuple[str, ...] = ()
+    exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
+
+    def parse_data(self, decision: str, data: dict[str, Any] | None) -> Any:
+        """The decision's typed data (None when this decision carries none)."""
+        if self.data_model is None or decision not in self.data_for:
+            return None
+        return self.data_model.parse(data)
+
+
+TASK_RULES: dict[TaskKind, TaskRule] = {
+    TaskKind.INTAKE_REVIEW: TaskRule(
+        Role.OPERATIONS_SPECIALIST,
+        ("approve", "return", "reject"),
+        checks=(Party.SUBMITTER,),
+    ),
+    TaskKind.SUPPLEMENT_DOCUMENTS: TaskRule(
+        Role.BUSINESS_OFFICER, ("submit",), base_priority=60, exhausted=Exhausted.EXPIRE_LOAN
+    ),
+    TaskKind.RISK_REVIEW: TaskRule(
+        Role.RISK_MANAGER, ("approve", "reject"), checks=(Party.INTAKE_REVIEWER,)
+    ),
+    TaskKind.PRODUCT_MATCHING: TaskRule(
+        Role.PRODUCT_MANAGER,
+        ("approve", "reject"),
+        data_model=ProductTermsData,
+        data_for=("approve",),
+    ),
+    TaskKind.OFFER_CONFIRMATION: TaskRule(
+        Role.BUSINESS_OFFICER,
+        ("accept", "decline"),
+        checks=(Party.PRODUCT_MATCHER,),
+        exhausted=Exhausted.EXPIRE_LOAN,
+    ),
+    TaskKind.DISBURSEMENT: TaskRule(
+        Role.OPERATIONS_SPECIALIST,
+        ("approve", "reject"),
+        base_priority=70,
+        checks=(Party.INTAKE_REVIEWER,),
+    ),
+    TaskKind.DISBURSEMENT_REFUSED: TaskRule(
+        Role.OPERATIONS_SPECIALIST,
+        ("retry", "reject"),
+        base_priority=80,
+        checks=(Party.DISBURSEMENT_MAKER,),
+    ),
+    TaskKind.FOLLOW_UP_CALL: TaskRule(
+        Role.CUSTOMER_SERVICE,
+        ("reached", "unreachable"),
+        base_priority=30,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.OVERDUE_CALL: TaskRule(
+        Role.CUSTOMER_SERVICE,
+        ("reached", "unreachable", "promise_to_pay"),
+        base_priority=60,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+}
+
+MAX_PRIORITY = 100
+ESCALATION_STEP = 20
+
+
+def escalated_priority(priority: int) -> int:
+    return min(MAX_PRIORITY, priority + ESCALATION_STEP)
