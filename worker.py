@@ -1,4 +1,5 @@
-"""Runs the Temporal worker: the loan workflow and every activity, built with their dependencies."""
+"""Runs the Temporal worker: the loan workflows (origination, servicing) and every activity, built
+with their dependencies."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from activities.tasks import TaskActivities
 from loanops.db import make_engine
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
-from workflows.loan import LoanWorkflow
+from workflows.origination import OriginationWorkflow
+from workflows.servicing import ServicingWorkflow
+
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
 
 log = logging.getLogger("loanops.worker")
 
@@ -32,12 +36,8 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         TaskActivities(engine),
         ApplicationActivities(engine),
         ContractActivities(engine, lender_name=settings.lender_name),
-        DisbursementActivities(engine, business_timezone=settings.business_timezone),
-        ServicingActivities(
-            engine,
-            business_timezone=settings.business_timezone,
-            contact_hours=(settings.contact_hours_start, settings.contact_hours_end),
-        ),
+        DisbursementActivities(engine),
+        ServicingActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:
@@ -59,7 +59,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[LoanWorkflow],
+        workflows=WORKFLOWS,
         activities=build_activities(engine, settings),
         activity_executor=executor,
         max_concurrent_activities=16,

@@ -1,17 +1,13 @@
-"""Application activities: stage changes on the record, and the policy the workflow prices with."""
+"""Application activities: stage changes on the record and on the timeline."""
 
 from __future__ import annotations
-
-from datetime import date
 
 from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio import activity
 
 from activities.records import append_audit
-from domain.lpr import LprRate
 from loanops.db import session_scope
-from loanops.policy import lpr_table
 from models.shapes import StageInput
 from models.tables import Application, Loan
 
@@ -34,9 +30,13 @@ class ApplicationActivities:
                 actor=inp.actor,
                 action="stage.entered",
                 occurred_at=inp.at,
-                detail={"stage": inp.stage, "reason": inp.reason},
+                detail={
+                    "stage": inp.stage.value,
+                    "reason": inp.reason,
+                    "policy_version": inp.policy_version,
+                },
             ):
-                app.stage = inp.stage
+                app.stage = inp.stage.value
                 app.updated_at = inp.at
                 loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).first()
                 if loan is not None and inp.stage in {
@@ -46,9 +46,4 @@ class ApplicationActivities:
                     "EXPIRED",
                     "REJECTED",
                 }:
-                    loan.status = inp.stage.lower()
-
-    @activity.defn
-    def lpr_in_force(self, on: date) -> LprRate:
-        """The one-year LPR in force on ``on`` (business date), from the LPR table on record."""
-        return lpr_table(self.engine).in_force(on)
+                    loan.status = inp.stage.value.lower()

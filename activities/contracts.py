@@ -69,6 +69,7 @@ class ContractActivities:
             loan.monthly_fee = terms.monthly_fee
             loan.apr = inp.offer.apr.quantize(RATE_PLACES)
             loan.apr_compound = inp.offer.apr_compound.quantize(RATE_PLACES)
+            loan.rate_cap = inp.offer.rate_cap.quantize(RATE_PLACES)
             loan.status = "offered"
             s.add(loan)
             append_audit(
@@ -178,9 +179,9 @@ class ContractActivities:
             doc = s.get(Document, uuid.UUID(inp.document_id))
             if doc is None or doc.signed_at is not None:
                 return
+            # The API recorded who presented themselves (signer_name, signer_address) when
+            # it verified them; the workflow binds the signature to the document's hash.
             doc.signed_at = inp.signed_at
-            doc.signer_name = inp.signer_name
-            doc.signer_address = inp.client_address
             doc.signed_sha256 = inp.sha256
             loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
             loan.status = "signed"
@@ -194,7 +195,7 @@ class ContractActivities:
                 detail={
                     "document_id": inp.document_id,
                     "sha256": inp.sha256,
-                    "signer_name": inp.signer_name,
-                    "client_address": inp.client_address,
+                    "signer_name": doc.signer_name,
+                    "client_address": doc.signer_address,
                 },
             )

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.records import append_audit
 from domain.calendar import business_date
+from domain.identifiers import BUSINESS_REFUSAL
 from loanops.db import session_scope
 from models.shapes import BookLoanInput, DisburseInput, DisburseResult
 from models.tables import (
@@ -28,9 +29,8 @@ from models.tables import (
 
 
 class DisbursementActivities:
-    def __init__(self, engine: Engine, *, business_timezone: str) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.tz = business_timezone
 
     @activity.defn
     def disburse(self, inp: DisburseInput) -> DisburseResult:
@@ -39,7 +39,7 @@ class DisbursementActivities:
                 select(Disbursement).where(Disbursement.idempotency_key == inp.idempotency_key)
             ).first()
             if done is not None:
-                return self._result(done.created_at)
+                return self._result(done.created_at, inp.business_timezone)
             loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
             app = s.exec(
                 select(Application).where(Application.application_no == inp.application_no)
@@ -57,9 +57,11 @@ class DisbursementActivities:
             }
             failed = [name for name, ok in checklist.items() if not ok]
             if failed or borrower is None:
+                # A business refusal: the workflow puts the reasons before a person.
                 raise ApplicationError(
-                    f"disbursement pre-check failed: {', '.join(failed)}",
-                    type="BusinessRuleError",
+                    "the disbursement pre-check failed",
+                    *failed,
+                    type=BUSINESS_REFUSAL,
                     non_retryable=True,
                 )
             s.add(
@@ -90,10 +92,11 @@ class DisbursementActivities:
                     "checklist": checklist,
                 },
             )
-            return self._result(inp.at)
+            return self._result(inp.at, inp.business_timezone)
 
-    def _result(self, at: datetime) -> DisburseResult:
-        return DisburseResult(disbursed_at=at, business_date=business_date(at, self.tz))
+    @staticmethod
+    def _result(at: datetime, tz: str) -> DisburseResult:
+        return DisburseResult(disbursed_at=at, business_date=business_date(at, tz))
 
     @activity.defn
     def book_loan(self, inp: BookLoanInput) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -61,6 +61,7 @@ def sync_installments(
         row.fee_paid = b.fee_paid
         row.penalty_accrued = b.penalty_accrued
         row.penalty_paid = b.penalty_paid
+        row.penalty_accrued_through = b.penalty_accrued_through
         status = _installment_status(b, as_of)
         if status == "paid" and row.status != "paid":
             row.paid_off_on = as_of
@@ -70,20 +71,14 @@ def sync_installments(
 
 
 class ServicingActivities:
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        business_timezone: str,
-        contact_hours: tuple[time, time] = (time(8, 0), time(21, 0)),
-    ) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.tz = business_timezone
-        self.contact_hours = contact_hours
 
-    def _contact_time(self, at: datetime) -> datetime:
-        opens, closes = self.contact_hours
-        return next_contact_time(at, self.tz, opens=opens, closes=closes)
+    @staticmethod
+    def _contact_time(inp: ServicingEventInput) -> datetime:
+        """The next opening of the loan's contact window (its policy) at or after the event."""
+        opens, closes = inp.contact_hours
+        return next_contact_time(inp.at, inp.business_timezone, opens=opens, closes=closes)
 
     @activity.defn
     def record_payment(self, inp: RecordPaymentInput) -> None:
@@ -152,7 +147,7 @@ class ServicingActivities:
                 template=f"installment_{inp.event}",
                 payload=payload,
                 created_at=inp.at,
-                not_before=self._contact_time(inp.at),
+                not_before=self._contact_time(inp),
             )
             if inp.event == "overdue":
                 enqueue_notice(

@@ -22,10 +22,11 @@ from api.workflow_calls import query_loan
 from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
 from domain.masking import mask_name
-from domain.penalty import PenaltyPolicy
+from domain.policy import DEFAULT_POLICY, LoanPolicy
+from loanops.policy import loan_policy_version
 from loanops.security import signing_token
 from loanops.settings import Settings
-from models.shapes import LoanTerms
+from models.shapes import LoanTerms, OpenTask
 from models.tables import Application, Borrower, Installment, Loan, contract_of
 
 
@@ -36,7 +37,8 @@ class LoanRecord:
     application: Application
     borrower: Borrower
     stage: Stage
-    pending: PendingTaskOut | None
+    policy: LoanPolicy
+    open_tasks: list[PendingTaskOut]
     terms: TermsOut | None
     annual_rate: Decimal | None
     rate_cap: Decimal | None
@@ -61,6 +63,14 @@ def load_application(session: Session, application_no: str) -> tuple[Application
     return app, borrower
 
 
+def policy_of(session: Session, app: Application) -> LoanPolicy:
+    """The policy version the loan started with (applications before policy versions existed
+    ran on the defaults)."""
+    if app.policy_version is None:
+        return DEFAULT_POLICY
+    return loan_policy_version(session.get_bind(), app.policy_version)  # type: ignore[arg-type]
+
+
 def _terms_out(
     terms: LoanTerms, apr: Decimal, apr_compound: Decimal, **totals: Decimal
 ) -> TermsOut:
@@ -77,27 +87,33 @@ def _terms_out(
     )
 
 
+def _task_out(t: OpenTask) -> PendingTaskOut:
+    return PendingTaskOut(
+        id=t.task_id,
+        kind=t.kind.value,
+        candidate_role=t.candidate_role.value,
+        priority=t.priority,
+        due_at=t.due_at,
+        expires_at=t.expires_at,
+        escalation_level=t.level,
+        context=t.context,
+    )
+
+
 def load_record(session: Session, temporal: TemporalGateway, application_no: str) -> LoanRecord:
+    """One read path for every loan view: the live workflow while it runs, the database once it
+    has closed; both give the loan's own policy version."""
     app, borrower = load_application(session, application_no)
     stage = Stage(app.stage)
     if not stage.is_terminal:
         view = query_loan(temporal, application_no)
         offer = view.offer
-        pending = view.pending_task
         return LoanRecord(
             application=app,
             borrower=borrower,
-            stage=Stage(view.stage),
-            pending=PendingTaskOut(
-                id=pending.task_id,
-                kind=pending.kind,
-                candidate_role=pending.candidate_role,
-                priority=pending.priority,
-                due_at=pending.due_at,
-                expires_at=pending.expires_at,
-            )
-            if pending
-            else None,
+            stage=view.stage,
+            policy=view.policy,
+            open_tasks=[_task_out(t) for t in view.open_tasks],
             terms=_terms_out(
                 offer.terms,
                 offer.apr,
@@ -138,10 +154,11 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
         application=app,
         borrower=borrower,
         stage=stage,
-        pending=None,
+        policy=policy_of(session, app),
+        open_tasks=[],
         terms=_terms_out(terms, loan.apr, loan.apr_compound) if terms and loan else None,
         annual_rate=loan.annual_rate if loan else None,
-        rate_cap=None,
+        rate_cap=loan.rate_cap if loan else None,
         start_date=loan.start_date if loan else None,
         installments=tuple(
             InstallmentBalance(
@@ -155,6 +172,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
                 fee_paid=r.fee_paid,
                 penalty_accrued=r.penalty_accrued,
                 penalty_paid=r.penalty_paid,
+                penalty_accrued_through=r.penalty_accrued_through,
             )
             for r in rows
         ),
@@ -193,9 +211,7 @@ def loan_out(
             installments=record.installments,
             as_of=today,
             annual_rate=record.annual_rate,
-            penalty_policy=PenaltyPolicy(
-                multiple=settings.penalty_multiple, grace_days=settings.penalty_grace_days
-            ),
+            penalty_policy=record.policy.penalty,
             max_annual_rate=record.rate_cap,
         )
         balances = BalancesOut(
@@ -223,7 +239,9 @@ def loan_out(
         else mask_name(record.borrower.name),
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,
-        pending_task=record.pending,
+        pending_task=record.open_tasks[0] if record.open_tasks else None,
+        open_tasks=record.open_tasks,
+        policy_version=record.policy.version,
         terms=record.terms,
         balances=balances,
         next_due_installment=next_due,

@@ -99,6 +99,8 @@ class PendingTaskOut(BaseModel):
     priority: int
     due_at: datetime
     expires_at: datetime | None = None
+    escalation_level: int = 0
+    context: dict[str, Any] | None = None
 
 
 class TermsOut(BaseModel):
@@ -142,7 +144,11 @@ class LoanOut(BaseModel):
     borrower_name: str
     requested_amount: MoneyOut
     requested_term_months: int
-    pending_task: PendingTaskOut | None
+    pending_task: PendingTaskOut | None = Field(
+        description="the most urgent of open_tasks (kept for clients of the one-task API)"
+    )
+    open_tasks: list[PendingTaskOut] = Field(default_factory=list)
+    policy_version: int
     terms: TermsOut | None
     balances: BalancesOut | None
     next_due_installment: InstallmentOut | None

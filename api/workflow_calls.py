@@ -1,4 +1,8 @@
-"""The API's calls into loan workflows (start, update, query), with Temporal errors mapped to HTTP."""
+"""The API's calls into loan workflows (start, update, query), with Temporal errors mapped to HTTP.
+
+Workflows are addressed by id and by the names in ``domain.identifiers``: the API imports no
+workflow or activity code (nor WeasyPrint through it), whichever workflow type runs the loan now.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import TemporalGateway
 from api.errors import unprocessable_from
+from domain.identifiers import ORIGINATION_WORKFLOW, STATE_QUERY, workflow_id
 from models.shapes import LoanInput, LoanView
-from workflows.loan import LoanWorkflow
 
 T = TypeVar("T")
 
@@ -26,17 +30,15 @@ REFUSAL_STATUS = {
     "WrongDocument": status.HTTP_409_CONFLICT,
     "InvalidDecision": status.HTTP_422_UNPROCESSABLE_CONTENT,
     "InvalidData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    # The loan is between two workflow runs (origination handing over to servicing).
+    "Retry": status.HTTP_409_CONFLICT,
 }
-
-
-def workflow_id(application_no: str) -> str:
-    return f"loan-{application_no}"
 
 
 def start_loan(temporal: TemporalGateway, inp: LoanInput, *, task_queue: str) -> None:
     async def start(client: Client) -> None:
         await client.start_workflow(
-            LoanWorkflow.run,
+            ORIGINATION_WORKFLOW,
             inp,
             id=workflow_id(inp.application_no),
             task_queue=task_queue,
@@ -49,7 +51,7 @@ def start_loan(temporal: TemporalGateway, inp: LoanInput, *, task_queue: str) ->
 def query_loan(temporal: TemporalGateway, application_no: str) -> LoanView:
     async def query(client: Client) -> LoanView:
         handle = client.get_workflow_handle(workflow_id(application_no))
-        return await handle.query(LoanWorkflow.state)
+        return await handle.query(STATE_QUERY, result_type=LoanView)
 
     try:
         return temporal.run(query)
@@ -60,16 +62,20 @@ def query_loan(temporal: TemporalGateway, application_no: str) -> LoanView:
 def update_loan(
     temporal: TemporalGateway,
     application_no: str,
-    update: Any,
+    update: str,
     arg: Any,
+    result_type: type[T],
     *,
     update_id: str | None = None,
-) -> Any:
-    """Send a workflow update; a validator's refusal becomes a 4xx naming the reason."""
+) -> T:
+    """Send a workflow update by name; a validator's refusal becomes a 4xx naming the reason."""
 
-    async def call(client: Client) -> Any:
+    async def call(client: Client) -> T:
         handle = client.get_workflow_handle(workflow_id(application_no))
-        return await handle.execute_update(update, arg, id=update_id)
+        result: T = await handle.execute_update(
+            update, arg, id=update_id, result_type=result_type
+        )
+        return result
 
     try:
         return temporal.run(call)

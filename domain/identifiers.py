@@ -18,6 +18,10 @@ SIGN_UPDATE = "sign_contract"
 PAYMENT_UPDATE = "post_payment"
 STATE_QUERY = "state"
 
+# The ApplicationError type an activity raises for a business refusal (a failed pre-check, a
+# bank rejection); its details are the reasons. The workflow turns it into a task, never a failure.
+BUSINESS_REFUSAL = "BusinessRefusal"
+
 
 def workflow_id(application_no: str) -> str:
     """One workflow id per loan for its whole life (origination continues as new into

@@ -1,8 +1,9 @@
-"""The loan's life (seed §3): stages, human-task kinds, who decides them and with what decisions."""
+"""The loan's life (seed §3): the roles of the department and the stages a loan passes through.
+
+Human-task kinds and who decides them are in ``domain.tasks``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -62,49 +63,3 @@ _WITHDRAWABLE = frozenset(
         Stage.CONTRACT_SIGNING,
     }
 )
-
-
-class TaskKind(StrEnum):
-    INTAKE_REVIEW = "intake_review"
-    SUPPLEMENT_DOCUMENTS = "supplement_documents"
-    RISK_REVIEW = "risk_review"
-    PRODUCT_MATCHING = "product_matching"
-    OFFER_CONFIRMATION = "offer_confirmation"
-    DISBURSEMENT = "disbursement"
-
-
-class TaskStatus(StrEnum):
-    OPEN = "open"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class TaskRule:
-    """Who may decide a kind of task, and which decisions exist for it."""
-
-    candidate_role: Role
-    decisions: tuple[str, ...]
-    base_priority: int = 50
-
-
-TASK_RULES: dict[TaskKind, TaskRule] = {
-    TaskKind.INTAKE_REVIEW: TaskRule(
-        Role.OPERATIONS_SPECIALIST, ("approve", "return", "reject"), base_priority=50
-    ),
-    TaskKind.SUPPLEMENT_DOCUMENTS: TaskRule(Role.BUSINESS_OFFICER, ("submit",), base_priority=60),
-    TaskKind.RISK_REVIEW: TaskRule(Role.RISK_MANAGER, ("approve", "reject"), base_priority=50),
-    TaskKind.PRODUCT_MATCHING: TaskRule(Role.PRODUCT_MANAGER, ("approve", "reject")),
-    TaskKind.OFFER_CONFIRMATION: TaskRule(Role.BUSINESS_OFFICER, ("accept", "decline")),
-    TaskKind.DISBURSEMENT: TaskRule(
-        Role.OPERATIONS_SPECIALIST, ("approve", "reject"), base_priority=70
-    ),
-}
-
-MAX_PRIORITY = 100
-ESCALATION_STEP = 20
-
-
-def escalated_priority(priority: int) -> int:
-    return min(MAX_PRIORITY, priority + ESCALATION_STEP)

@@ -57,6 +57,9 @@ class LoanPolicy:
     # kind's exhaustion rule applies (domain.tasks.Exhausted).
     sla_hours: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SLA_HOURS))
     max_escalations: int = 3
+    # A task nobody decides within this many days ends: the application expires, or (for a
+    # call in servicing) the task closes as expired. Keeps every workflow's history bounded.
+    task_abandon_days: int = 30
     # Deadlines (days).
     supplement_deadline_days: int = 7
     offer_valid_days: int = 7
@@ -104,6 +107,7 @@ class LoanPolicy:
             "contract_sign_days",
             "reminder_days_before_due",
             "follow_up_call_after_days",
+            "task_abandon_days",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")

@@ -7,65 +7,68 @@ They travel through the pydantic data converter, so Decimal and date round-trip 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from domain.allocation import AllocationLine, InstallmentBalance
+from domain.lifecycle import Role, Stage
+from domain.lpr import LprRate
+from domain.policy import LoanPolicy
 from domain.schedule import RepaymentMethod, Schedule, build_schedule
-
-
-@dataclass(frozen=True)
-class ProcessSettings:
-    """The process policy a loan was started with; later changes apply to new loans only."""
-
-    sla_hours: dict[str, float]
-    supplement_deadline_days: int = 7
-    offer_valid_days: int = 7
-    contract_sign_days: int = 5
-    reminder_days_before_due: int = 3
-    business_timezone: str = "Asia/Shanghai"
-    penalty_multiple: Decimal = Decimal("1.5")
-    penalty_grace_days: int = 0
-    lpr_multiple: Decimal = Decimal("4")
-    absolute_rate_cap: Decimal | None = Decimal("0.24")
-    # Servicing continues as new past this many history events (Temporal warns at 10,240).
-    continue_as_new_after_events: int = 5000
-    # What a repayment beyond what is due does: pay the next installments early, or wait as
-    # credit for the next due date. (Reducing principal is an explicit partial prepayment, so
-    # the rest of the schedule is always re-amortized.)
-    overpayment: str = "next_installment"
+from domain.tasks import TaskKind, TaskStatus
 
 
 @dataclass(frozen=True)
 class LoanInput:
+    """The origination workflow's input: the application and the policy version in force when
+    it was submitted (the loan keeps that version for life)."""
+
     application_no: str
     submitted_by: str
     requested_amount: Decimal
     requested_term_months: int
-    settings: ProcessSettings
-    # Set on continue-as-new during servicing; None on a fresh start.
-    resume: ServicingState | None = None
+    policy: LoanPolicy
 
 
 # ---- human tasks ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PendingTask:
+class OpenTask:
+    """One open human task as the workflow holds it (and carries across continue-as-new)."""
+
     task_id: str
-    kind: str
-    candidate_role: str
+    kind: TaskKind
+    candidate_role: Role
     decisions: tuple[str, ...]
-    maker: str | None
+    # People who may not decide it (maker-checker).
+    excluded: tuple[str, ...]
     priority: int
     due_at: datetime
+    created_at: datetime
     expires_at: datetime | None = None
+    level: int = 0
+    handed_over: bool = False
+    # Its row is committed: views show it from then on (a decision is accepted before, too).
+    recorded: bool = False
+    # What the person deciding needs to know (the refusal's reasons, the installment called about).
+    context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TasksState:
+    """The human-task mechanism's state, carried across continue-as-new."""
+
+    open: tuple[OpenTask, ...] = ()
+    seq: int = 0
+    # Who decided each party's step (domain.tasks.Party → username), for maker-checker.
+    deciders: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class DecisionRequest:
-    """A decision on the pending task, sent by the API as a workflow update."""
+    """A decision on an open task, sent by the API as a workflow update."""
 
     task_id: str
     decision: str
@@ -73,49 +76,66 @@ class DecisionRequest:
     roles: tuple[str, ...]
     comment: str | None = None
     data: dict[str, Any] | None = None
+    # The one-year LPR in force on the day of the decision, read from the table on record by
+    # the API: product terms are priced against the ceiling of the offer date.
+    lpr_in_force: LprRate | None = None
+
+
+@dataclass(frozen=True)
+class WithdrawRequest:
+    """The borrower walks away before disbursement (sent by the officer or the manager)."""
+
+    user: str
+    roles: tuple[str, ...]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class DecisionResult:
     task_id: str
-    stage: str
+    stage: Stage
 
 
 @dataclass(frozen=True)
 class OpenTaskInput:
     task_id: str
     application_no: str
-    kind: str
-    candidate_role: str
-    maker: str | None
+    kind: TaskKind
+    candidate_role: Role
+    excluded: tuple[str, ...]
     priority: int
     created_at: datetime
     due_at: datetime
     expires_at: datetime | None = None
+    context: dict[str, Any] | None = None
+    policy_version: int = 0
 
 
 @dataclass(frozen=True)
 class EscalateTaskInput:
     task_id: str
     application_no: str
-    kind: str
+    kind: TaskKind
     level: int
     priority: int
     escalated_at: datetime
     next_due_at: datetime
+    # Set when the task passes to another role (the department manager) at this level.
+    handed_to: Role | None = None
 
 
 @dataclass(frozen=True)
 class CloseTaskInput:
     task_id: str
     application_no: str
-    kind: str
-    status: str  # completed / cancelled / expired
+    kind: TaskKind
+    status: TaskStatus
     closed_at: datetime
     decision: str | None = None
     decided_by: str | None = None
     comment: str | None = None
     data: dict[str, Any] | None = None
+    policy_version: int = 0
 
 
 # ---- stages, offer, contract -----------------------------------------------------------------
@@ -124,11 +144,12 @@ class CloseTaskInput:
 @dataclass(frozen=True)
 class StageInput:
     application_no: str
-    stage: str
+    stage: Stage
     seq: int
     at: datetime
     actor: str = "system"
     reason: str | None = None
+    policy_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,9 +217,11 @@ class ContractInfo:
 
 @dataclass(frozen=True)
 class SignRequest:
+    """The borrower's signature, sent by the API once the signer proved who they are. The
+    signer's name and address stay in the database (the API records the attempt there): no
+    personal data travels through workflow history."""
+
     document_id: str
-    signer_name: str
-    client_address: str
     sha256: str
 
 
@@ -206,8 +229,6 @@ class SignRequest:
 class SignatureInput:
     application_no: str
     document_id: str
-    signer_name: str
-    client_address: str
     sha256: str
     signed_at: datetime
 
@@ -223,12 +244,23 @@ class DisburseInput:
     net_amount: Decimal
     approved_by: str
     at: datetime
+    # The loan's policy zone: the loan starts on the business date of the payout.
+    business_timezone: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
 class DisburseResult:
     disbursed_at: datetime
     business_date: date
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A business refusal an activity reported (a failed pre-check; later a bank rejection):
+    what was refused and every reason, for the task that puts it before a person."""
+
+    what: str
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -250,6 +282,8 @@ class PaymentRequest:
     # payoff: settle the whole loan (interest only to date);
     # keep_term / keep_installment: a partial prepayment that re-amortizes the rest.
     mode: str = "installments"
+    # The recording user's roles (the validator checks them against the permission matrix).
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,7 +292,7 @@ class PaymentResult:
     amount: Decimal
     lines: tuple[AllocationLine, ...]
     credit: Decimal
-    stage: str
+    stage: Stage
     duplicate: bool = False
 
 
@@ -287,6 +321,9 @@ class ServicingEventInput:
     business_date: date
     installments: tuple[InstallmentBalance, ...] = ()
     days_past_due: int = 0
+    # The loan's policy: borrower notices wait for its contact window.
+    business_timezone: str = "Asia/Shanghai"
+    contact_hours: tuple[time, time] = (time(8, 0), time(21, 0))
 
 
 @dataclass(frozen=True)
@@ -297,31 +334,44 @@ class SettleInput:
 
 
 @dataclass(frozen=True)
-class ServicingState:
-    """Everything servicing needs to carry across continue-as-new."""
+class LedgerState:
+    """The loan's ledger as the servicing workflow holds it."""
 
+    installments: tuple[InstallmentBalance, ...]
+    credit: Decimal = Decimal("0")
+    as_of: date | None = None
+    # Recent payment results, so a repeated external_ref gets the first answer.
+    payments: tuple[PaymentResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServicingInput:
+    """The servicing workflow's input: from origination (continue-as-new on the same workflow
+    id) or from an earlier servicing run."""
+
+    application_no: str
+    policy: LoanPolicy
     offer: Offer
     contract: ContractInfo
     start_date: date
-    installments: tuple[InstallmentBalance, ...]
-    credit: Decimal
+    ledger: LedgerState
+    tasks: TasksState = field(default_factory=TasksState)
     reminded: tuple[int, ...] = ()
     overdue_marked: tuple[int, ...] = ()
-    payments: tuple[PaymentResult, ...] = ()
-    ledger_as_of: date | None = None
+    follow_up_opened: bool = False
     stage_seq: int = 0
-    task_seq: int = 0
 
 
 @dataclass(frozen=True)
 class LoanView:
-    """The live state of one loan, answered by the workflow query."""
+    """The live state of one loan, answered by the workflow query (origination or servicing)."""
 
     application_no: str
-    stage: str
-    pending_task: PendingTask | None
-    offer: Offer | None
-    contract: ContractInfo | None
-    start_date: date | None
-    installments: tuple[InstallmentBalance, ...] = field(default_factory=tuple)
+    stage: Stage
+    policy: LoanPolicy
+    open_tasks: tuple[OpenTask, ...] = ()
+    offer: Offer | None = None
+    contract: ContractInfo | None = None
+    start_date: date | None = None
+    installments: tuple[InstallmentBalance, ...] = ()
     credit: Decimal = Decimal("0")

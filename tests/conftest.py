@@ -306,8 +306,7 @@ def build_custom_worker(
     """A worker whose activities named in ``replace`` are swapped (to inject crashes)."""
     from temporalio import activity
 
-    from worker import build_activities
-    from workflows.loan import LoanWorkflow
+    from worker import WORKFLOWS, build_activities
 
     acts = []
     for fn in build_activities(engine, settings):
@@ -316,7 +315,7 @@ def build_custom_worker(
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[LoanWorkflow],
+        workflows=WORKFLOWS,
         activities=acts,
         activity_executor=executor,
     )

@@ -15,6 +15,7 @@ from api.schemas import ApplicationIn, ApplicationOut
 from api.workflow_calls import start_loan
 from domain.calendar import business_date
 from domain.lifecycle import Role, Stage
+from loanops.policy import loan_policy_in_force
 from models.shapes import LoanInput
 from models.tables import Application, Borrower
 
@@ -40,6 +41,13 @@ def submit_application(
 ) -> ApplicationOut:
     """business_officer. Records the borrower and the application, then starts its workflow."""
     now = clock()
+    try:
+        policy = loan_policy_in_force(
+            session.get_bind(),  # type: ignore[arg-type]
+            business_date(now, settings.business_timezone),
+        )
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     b = body.borrower
     borrower = session.exec(
         select(Borrower).where(Borrower.id_number == b.id_number.upper())
@@ -71,6 +79,7 @@ def submit_application(
         repayment_source=body.repayment_source,
         stage=Stage.INTAKE_REVIEW.value,
         submitted_by=user.username,
+        policy_version=policy.version,
         created_at=now,
         updated_at=now,
     )
@@ -90,7 +99,7 @@ def submit_application(
                 submitted_by=user.username,
                 requested_amount=body.amount,
                 requested_term_months=body.term_months,
-                settings=settings.process_settings(),
+                policy=policy,
             ),
             task_queue=settings.temporal_task_queue,
         )

@@ -19,7 +19,7 @@ from api.deps import (
     require_roles,
 )
 from api.errors import unprocessable
-from api.loan_views import load_application, load_record, loan_out
+from api.loan_views import load_application, load_record, loan_out, policy_of
 from api.schemas import (
     AllocationLineOut,
     DecisionOut,
@@ -36,13 +36,12 @@ from api.schemas import (
 )
 from api.workflow_calls import update_loan
 from domain.calendar import business_date
+from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Role, Stage
 from domain.masking import mask_name
-from domain.penalty import PenaltyPolicy
 from domain.prepayment import payoff_quote
-from models.shapes import DecisionRequest, DecisionResult, PaymentRequest, PaymentResult
+from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
 from models.tables import Application, AuditEvent, Borrower, Payment, contract_of
-from workflows.loan import LoanWorkflow
 
 router = APIRouter(prefix="/loans", tags=["loans"])
 
@@ -97,7 +96,7 @@ def get_loan(
 ) -> LoanOut:
     """Any role. Live from the workflow while it runs; from the database once it has closed."""
     record = load_record(session, temporal, application_no)
-    today = business_date(clock(), settings.business_timezone)
+    today = business_date(clock(), record.policy.business_timezone)
     return loan_out(record, user=user, settings=settings, today=today)
 
 
@@ -196,15 +195,17 @@ def post_payment(
     result: PaymentResult = update_loan(
         temporal,
         application_no,
-        LoanWorkflow.post_payment,
+        PAYMENT_UPDATE,
         PaymentRequest(
             external_ref=body.external_ref,
             amount=body.amount,
             paid_at=body.paid_at,
-            paid_on=business_date(body.paid_at, settings.business_timezone),
+            paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
             recorded_by=user.username,
             mode=body.mode,
+            roles=user.roles,
         ),
+        PaymentResult,
         update_id=f"payment-{body.external_ref}",
     )
     if result.duplicate:
@@ -239,14 +240,9 @@ def withdraw(
     result: DecisionResult = update_loan(
         temporal,
         application_no,
-        LoanWorkflow.withdraw,
-        DecisionRequest(
-            task_id="withdraw",
-            decision="withdraw",
-            user=user.username,
-            roles=user.roles,
-            comment=body.reason,
-        ),
+        WITHDRAW_UPDATE,
+        WithdrawRequest(user=user.username, roles=user.roles, reason=body.reason),
+        DecisionResult,
     )
     return DecisionOut(task_id=result.task_id, stage=result.stage)
 
@@ -274,9 +270,7 @@ def get_payoff_quote(
         as_of=body.as_of,
         annual_rate=record.annual_rate,
         start_date=record.start_date,
-        penalty_policy=PenaltyPolicy(
-            multiple=settings.penalty_multiple, grace_days=settings.penalty_grace_days
-        ),
+        penalty_policy=record.policy.penalty,
         max_annual_rate=record.rate_cap,
     )
     return PayoffQuoteOut(

@@ -11,10 +11,10 @@ from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import unprocessable
 from api.schemas import DecisionOut, SignIn, SigningInfo
 from api.workflow_calls import update_loan
+from domain.identifiers import SIGN_UPDATE
 from loanops.security import document_for_signing_token
 from models.shapes import DecisionResult, SignRequest
 from models.tables import Application, Borrower, Document, Loan
-from workflows.loan import LoanWorkflow
 
 router = APIRouter(prefix="/sign", tags=["signing"])
 
@@ -89,15 +89,17 @@ def sign(
         session.add(doc)
         session.commit()
         raise unprocessable("id_last4", "signer_name and id_last4 do not match the borrower")
+    # Who presented themselves stays in the database, never in workflow history: the
+    # workflow's activity binds the signature to the hash and keeps these fields.
+    doc.signer_name = borrower.name
+    doc.signer_address = request.client.host if request.client else "unknown"
+    session.add(doc)
+    session.commit()
     result: DecisionResult = update_loan(
         temporal,
         doc.application_no,
-        LoanWorkflow.sign_contract,
-        SignRequest(
-            document_id=str(uuid.UUID(str(doc.id))),
-            signer_name=body.signer_name,
-            client_address=request.client.host if request.client else "unknown",
-            sha256=doc.sha256,
-        ),
+        SIGN_UPDATE,
+        SignRequest(document_id=str(uuid.UUID(str(doc.id))), sha256=doc.sha256),
+        DecisionResult,
     )
     return DecisionOut(task_id=result.task_id, stage=result.stage)

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.deps import CurrentUser, CurrentUserInfo, SessionDep, TemporalDep
+from api.deps import (
+    ClockDep,
+    CurrentUser,
+    CurrentUserInfo,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import update_loan
-from domain.lifecycle import Role, TaskKind, TaskStatus
+from domain.calendar import business_date
+from domain.identifiers import DECIDE_UPDATE
+from domain.lifecycle import Role
+from domain.lpr import LprRate
+from domain.tasks import TaskKind, TaskStatus
+from loanops.policy import lpr_table
 from models.shapes import DecisionRequest, DecisionResult
 from models.tables import Task
-from workflows.loan import LoanWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -121,6 +133,8 @@ def decide_task(
     session: SessionDep,
     user: CurrentUser,
     temporal: TemporalDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> DecisionOut:
     """The task's candidate role. The workflow's validator has the last word: wrong task, role,
     decision or maker = checker are refused before anything is recorded."""
@@ -130,7 +144,7 @@ def decide_task(
     result: DecisionResult = update_loan(
         temporal,
         task.application_no,
-        LoanWorkflow.decide,
+        DECIDE_UPDATE,
         DecisionRequest(
             task_id=str(task.id),
             decision=body.decision,
@@ -138,6 +152,19 @@ def decide_task(
             roles=user.roles,
             comment=body.comment,
             data=body.data,
+            lpr_in_force=_lpr_in_force(session, clock(), settings.business_timezone)
+            if task.kind == TaskKind.PRODUCT_MATCHING
+            else None,
         ),
+        DecisionResult,
     )
     return DecisionOut(task_id=result.task_id, stage=result.stage)
+
+
+def _lpr_in_force(session: Session, now: datetime, tz: str) -> LprRate | None:
+    """The one-year LPR in force today (the offer date), for pricing product terms; None when
+    the table has none for today (the workflow then refuses the terms, naming why)."""
+    try:
+        return lpr_table(session.get_bind()).in_force(business_date(now, tz))  # type: ignore[arg-type]
+    except LookupError:
+        return None

@@ -1,0 +1,113 @@
+"""What every loan workflow shares: activity options, refusals, business refusals from
+activities, the loan's stage and its resting state (which updates answer with).
+
+Deterministic code only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any, NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.applications import ApplicationActivities
+    from domain import calendar
+    from domain.identifiers import BUSINESS_REFUSAL
+    from domain.lifecycle import Stage
+    from domain.policy import LoanPolicy
+    from models.shapes import Refusal, StageInput
+
+STAGE_ATTR = SearchAttributeKey.for_keyword("LoanStage")
+# How long an update waits for the workflow to act on it and rest again before answering.
+SETTLE_WAIT = timedelta(seconds=20)
+
+ACTIVITY_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        maximum_interval=timedelta(minutes=1), non_retryable_error_types=[BUSINESS_REFUSAL]
+    ),
+}
+
+
+class Ended(Exception):
+    """Raised inside a workflow to end the loan early (rejected, withdrawn, expired)."""
+
+    def __init__(self, stage: Stage, reason: str, actor: str = "system") -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+        self.actor = actor
+
+
+def refuse(kind: str, message: str) -> NoReturn:
+    """Reject an update in its validator, before anything is written; the API maps ``kind``
+    to an HTTP status (api/workflow_calls.py)."""
+    raise ApplicationError(message, type=kind, non_retryable=True)
+
+
+def business_refusal(exc: ActivityError) -> Refusal | None:
+    """The refusal an activity reported, or None when ``exc`` is not a business refusal (then
+    it is a defect and the caller re-raises it)."""
+    cause = exc.cause
+    if not isinstance(cause, ApplicationError) or cause.type != BUSINESS_REFUSAL:
+        return None
+    reasons = tuple(str(r) for r in cause.details) if cause.details else (cause.message,)
+    return Refusal(what=cause.message, reasons=reasons)
+
+
+class LoanProgress:
+    """The loan's stage and whether the workflow rests (waits for a person, a payment or a
+    timer). Updates answer with the stage the loan rests in once they have been acted on."""
+
+    def __init__(self, application_no: str, policy: LoanPolicy, stage: Stage, seq: int) -> None:
+        self.application_no = application_no
+        self.policy = policy
+        self.stage = stage
+        self.seq = seq
+        self.resting = False
+
+    def today(self) -> date:
+        return calendar.business_date(workflow.now(), self.policy.business_timezone)
+
+    async def enter(
+        self, stage: Stage, *, actor: str = "system", reason: str | None = None
+    ) -> None:
+        """Move to ``stage``: in memory first (so waiting updates see it), then the search
+        attribute, then the database row and the audit trail."""
+        self.stage = stage
+        self.seq += 1
+        workflow.upsert_search_attributes([STAGE_ATTR.value_set(stage.value)])
+        await workflow.execute_activity_method(
+            ApplicationActivities.record_stage,
+            StageInput(
+                self.application_no,
+                stage,
+                self.seq,
+                workflow.now(),
+                actor,
+                reason,
+                policy_version=self.policy.version,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+
+    async def rest(self, condition: Callable[[], bool], *, at_most: timedelta | None) -> None:
+        """Wait for ``condition`` (TimeoutError after ``at_most``); the loan rests meanwhile."""
+        self.resting = True
+        try:
+            await workflow.wait_condition(condition, timeout=at_most)
+        finally:
+            self.resting = False
+
+    async def settled_stage(self) -> Stage:
+        """The stage once the workflow has acted on an update and waits again (bounded, so a
+        slow activity never holds the caller for long)."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self.resting, timeout=SETTLE_WAIT)
+        return self.stage

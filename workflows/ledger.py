@@ -1,0 +1,232 @@
+"""The servicing workflow's ledger: installments, credit held and recent payment results, every
+change computed by the money engine and recorded by one activity before it is adopted.
+
+Deterministic code only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.servicing import ServicingActivities
+    from domain.allocation import (
+        AllocationResult,
+        InstallmentBalance,
+        Outstanding,
+        Overpayment,
+        allocate_payment,
+        apply_credit,
+        outstanding,
+    )
+    from domain.lifecycle import Stage
+    from domain.penalty import accrue_penalties
+    from domain.permissions import Action, is_allowed
+    from domain.policy import LoanPolicy
+    from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
+    from domain.schedule import RepaymentMethod
+    from models.shapes import (
+        CREDIT_MODE,
+        PAYMENT_MODES,
+        LedgerState,
+        LoanTerms,
+        Offer,
+        PaymentRequest,
+        PaymentResult,
+        RecordPaymentInput,
+    )
+    from workflows.common import ACTIVITY_OPTIONS, refuse
+
+# Payment results kept for answering a repeated external_ref from the workflow itself (the API
+# answers older repeats from the payments table before it reaches the workflow).
+RECENT_PAYMENTS = 50
+
+
+class LoanLedger:
+    def __init__(
+        self,
+        application_no: str,
+        policy: LoanPolicy,
+        offer: Offer,
+        start_date: date,
+        ledger: LedgerState,
+    ) -> None:
+        self._app_no = application_no
+        self._policy = policy
+        self._offer = offer
+        self.start_date = start_date
+        self.installments = ledger.installments
+        self.credit = ledger.credit
+        self.as_of = ledger.as_of
+        self._payments = {p.external_ref: p for p in ledger.payments}
+        self.lock = asyncio.Lock()
+        # Moves on every booked change: the main loop wakes to reschedule its timers.
+        self.version = 0
+
+    @property
+    def terms(self) -> LoanTerms:
+        return self._offer.terms
+
+    @property
+    def paid_off(self) -> bool:
+        return all(i.is_paid for i in self.installments)
+
+    def snapshot(self) -> LedgerState:
+        recent = tuple(self._payments.values())[-RECENT_PAYMENTS:]
+        return LedgerState(
+            installments=self.installments, credit=self.credit, as_of=self.as_of, payments=recent
+        )
+
+    def _engine_args(self) -> dict[str, Any]:
+        return {
+            "annual_rate": self.terms.annual_rate,
+            "penalty_policy": self._policy.penalty,
+            "max_annual_rate": self._offer.rate_cap,
+        }
+
+    def accrue(self, today: date) -> Outstanding:
+        """Accrue penalty interest up to ``today`` and say what is owed."""
+        if self.as_of is None or today > self.as_of:
+            self.installments = accrue_penalties(
+                installments=self.installments,
+                as_of=today,
+                annual_rate=self.terms.annual_rate,
+                policy=self._policy.penalty,
+                max_annual_rate=self._offer.rate_cap,
+            )
+            self.as_of = today
+        return outstanding(installments=self.installments, as_of=today, **self._engine_args())
+
+    # ---- payments ------------------------------------------------------------------------------
+
+    def validate(self, req: PaymentRequest, stage: Stage) -> None:
+        """Refuse a payment before anything is written (the update validator)."""
+        if req.external_ref in self._payments:
+            return  # a duplicate: the handler answers with the first result
+        if stage != Stage.SERVICING:
+            refuse("WrongStage", f"payments are posted in SERVICING, not {stage.value}")
+        if not is_allowed(req.roles, Action.POST_PAYMENT):
+            refuse("Forbidden", "payments are posted by an operations_specialist")
+        if req.amount <= 0:
+            refuse("InvalidData", "amount: must be greater than zero")
+        if req.amount != req.amount.quantize(Decimal("0.01")):
+            refuse("InvalidData", "amount: must not have more than two decimal places")
+        if req.paid_at > workflow.now() + timedelta(minutes=5):
+            refuse("InvalidData", "paid_at: is in the future")
+        if req.paid_on < self.start_date:
+            refuse("InvalidData", "paid_at: is before the loan was disbursed")
+        if self.as_of is not None and req.paid_on < self.as_of:
+            refuse(
+                "InvalidData",
+                f"paid_at: is before the ledger date {self.as_of.isoformat()}; "
+                "back-dated payments need a correction entry",
+            )
+        if req.mode not in PAYMENT_MODES:
+            refuse("InvalidData", f"mode: must be one of {', '.join(PAYMENT_MODES)}")
+        try:
+            self._apply(req)
+        except ValueError as exc:
+            refuse("InvalidData", str(exc))
+
+    async def post(self, req: PaymentRequest, stage: Stage) -> PaymentResult:
+        """Book a payment (once per external_ref); callers hold the lock."""
+        if req.external_ref in self._payments:
+            return replace(self._payments[req.external_ref], duplicate=True)
+        try:
+            result = self._apply(req)
+        except ValueError as exc:  # the ledger moved since the validator ran
+            raise ApplicationError(str(exc), type="InvalidData", non_retryable=True) from exc
+        await self._book(req, result)
+        outcome = PaymentResult(
+            external_ref=req.external_ref,
+            amount=req.amount,
+            lines=result.lines,
+            credit=result.credit,
+            stage=stage,
+        )
+        self._payments[req.external_ref] = outcome
+        return outcome
+
+    async def apply_held_credit(self, inst: InstallmentBalance) -> bool:
+        """On a due date, credit held pays what is due (recorded like a payment, mode
+        ``credit``, amount 0: no new money); True when the installment is then paid."""
+        result = apply_credit(
+            installments=self.installments,
+            credit=self.credit,
+            as_of=inst.due_date,
+            **self._engine_args(),
+        )
+        if not result.lines:
+            return False
+        request = PaymentRequest(
+            external_ref=f"credit-{self._app_no}-{inst.number}",
+            amount=Decimal("0.00"),
+            paid_at=workflow.now(),
+            paid_on=inst.due_date,
+            recorded_by="system",
+            mode=CREDIT_MODE,
+        )
+        await self._book(request, result)
+        paid = next(i for i in self.installments if i.number == inst.number)
+        return paid.is_paid
+
+    async def _book(self, req: PaymentRequest, result: AllocationResult) -> None:
+        """Record a ledger change (where every fen went, the new balances), then adopt it."""
+        await workflow.execute_activity_method(
+            ServicingActivities.record_payment,
+            RecordPaymentInput(
+                application_no=self._app_no,
+                request=req,
+                lines=result.lines,
+                installments=result.installments,
+                credit=result.credit,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        self.installments = result.installments
+        self.credit = result.credit
+        self.as_of = max(req.paid_on, self.as_of or req.paid_on)
+        self.version += 1
+
+    def _apply(self, req: PaymentRequest) -> AllocationResult:
+        """The ledger after ``req``, from the money engine; ValueError says why it cannot be.
+
+        Released amounts (interest or fees paid early on installments an early repayment
+        waives or replaces) appear as negative lines, so the lines still say where every fen went.
+        """
+        common: dict[str, Any] = {
+            "installments": self.installments,
+            "amount": req.amount,
+            "as_of": req.paid_on,
+            "credit": self.credit,
+            **self._engine_args(),
+        }
+        if req.mode == "installments":
+            return allocate_payment(
+                **common, overpayment=cast(Overpayment, self._policy.overpayment.value)
+            )
+        if req.mode == "payoff":
+            early = apply_payoff(**common, start_date=self.start_date)
+        else:
+            early = apply_partial_prepayment(
+                **common,
+                start_date=self.start_date,
+                method=RepaymentMethod(self.terms.method),
+                mode=cast(ReamortizeMode, req.mode),  # checked by the validator
+                monthly_fee=self.terms.monthly_fee,
+            )
+        lines = early.lines + tuple(replace(r, amount=-r.amount) for r in early.released)
+        return AllocationResult(
+            lines=lines,
+            installments=early.installments,
+            applied=sum((line.amount for line in lines), Decimal("0")),
+            credit=early.credit,
+            principal_prepaid=Decimal("0"),
+        )

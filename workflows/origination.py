@@ -1,0 +1,386 @@
+"""Origination (seed §3.1-3.5): intake review → risk review → product matching → offer
+confirmation → contract signing → disbursement, then continue-as-new into servicing on the same
+workflow id. Each stage is one short method; every human step goes through ``HumanTasks``.
+
+Deterministic code only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ContractActivities
+    from activities.disbursement import DisbursementActivities
+    from domain.allocation import InstallmentBalance, balances_from_schedule
+    from domain.disclosure import check_interest_ceiling, disclose_schedule_cost
+    from domain.identifiers import (
+        DECIDE_UPDATE,
+        ORIGINATION_WORKFLOW,
+        PAYMENT_UPDATE,
+        SIGN_UPDATE,
+        STATE_QUERY,
+        WITHDRAW_UPDATE,
+        contract_no_for,
+    )
+    from domain.lifecycle import Stage
+    from domain.lpr import LprRate, LprTable
+    from domain.permissions import Action, is_allowed
+    from domain.policy import LoanPolicy
+    from domain.tasks import Party, ProductTermsData, TaskKind, TaskStatus
+    from models.shapes import (
+        BookLoanInput,
+        ContractInfo,
+        ContractInput,
+        DecisionRequest,
+        DecisionResult,
+        DisburseInput,
+        LedgerState,
+        LoanInput,
+        LoanTerms,
+        LoanView,
+        Offer,
+        OfferInput,
+        OpenTask,
+        PaymentRequest,
+        PaymentResult,
+        ServicingInput,
+        SignatureInput,
+        SignRequest,
+        TasksState,
+        WithdrawRequest,
+    )
+    from workflows.common import (
+        ACTIVITY_OPTIONS,
+        Ended,
+        LoanProgress,
+        business_refusal,
+        refuse,
+    )
+    from workflows.human_tasks import HumanTasks
+    from workflows.servicing import ServicingWorkflow
+
+
+@workflow.defn(name=ORIGINATION_WORKFLOW)
+class OriginationWorkflow:
+    @workflow.init
+    def __init__(self, inp: LoanInput) -> None:
+        self._inp = inp
+        self._p = LoanProgress(inp.application_no, inp.policy, Stage.INTAKE_REVIEW, 0)
+        self._tasks = HumanTasks(
+            self._p, TasksState(deciders={Party.SUBMITTER.value: inp.submitted_by})
+        )
+        self._withdrawal: WithdrawRequest | None = None
+        self._offer: Offer | None = None
+        self._contract: ContractInfo | None = None
+        self._signed = False
+
+    @workflow.run
+    async def run(self, inp: LoanInput) -> str:
+        try:
+            await self._p.enter(Stage.INTAKE_REVIEW, actor=inp.submitted_by)
+            await self._intake_review()
+            await self._risk_review()
+            await self._product_matching()
+            await self._offer_confirmation()
+            await self._contract_signing()
+            start_date, installments = await self._disbursement()
+        except Ended as end:
+            status = TaskStatus.EXPIRED if end.stage == Stage.EXPIRED else TaskStatus.CANCELLED
+            await self._tasks.close_all(status)
+            await self._p.enter(end.stage, actor=end.actor, reason=end.reason)
+            self._p.resting = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return end.stage.value
+        self._p.resting = True
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._tasks.busy == 0
+        )
+        workflow.continue_as_new(
+            ServicingInput(
+                application_no=inp.application_no,
+                policy=inp.policy,
+                offer=self._terms_offer(),
+                contract=self._signed_contract(),
+                start_date=start_date,
+                ledger=LedgerState(installments=installments),
+                tasks=self._tasks.snapshot(),
+                stage_seq=self._p.seq,
+            ),
+            workflow=ServicingWorkflow.run,
+        )
+
+    # ---- the stages ----------------------------------------------------------------------------
+
+    def _withdrawn(self) -> Ended | None:
+        w = self._withdrawal
+        if w is None:
+            return None
+        return Ended(Stage.WITHDRAWN, w.reason or "withdrawn", actor=w.user)
+
+    async def _intake_review(self) -> None:
+        """Intake review, looping through supplements until approved."""
+        while True:
+            review = await self._tasks.decide(TaskKind.INTAKE_REVIEW, abort=self._withdrawn)
+            if review.decision == "approve":
+                return
+            if review.decision == "reject":
+                raise Ended(Stage.REJECTED, review.comment or "rejected at intake review", review.user)
+            await self._tasks.decide(
+                TaskKind.SUPPLEMENT_DOCUMENTS,
+                abort=self._withdrawn,
+                expires_after=timedelta(days=self._p.policy.supplement_deadline_days),
+            )
+
+    async def _risk_review(self) -> None:
+        await self._p.enter(Stage.RISK_REVIEW)
+        risk = await self._tasks.decide(TaskKind.RISK_REVIEW, abort=self._withdrawn)
+        if risk.decision == "reject":
+            raise Ended(Stage.REJECTED, risk.comment or "rejected at risk review", risk.user)
+
+    async def _product_matching(self) -> None:
+        await self._p.enter(Stage.PRODUCT_MATCHING)
+        match = await self._tasks.decide(TaskKind.PRODUCT_MATCHING, abort=self._withdrawn)
+        if match.decision == "reject":
+            raise Ended(Stage.REJECTED, match.comment or "no product matches", match.user)
+        self._offer = self._make_offer(match)
+        await workflow.execute_activity_method(
+            ContractActivities.record_offer,
+            OfferInput(self._inp.application_no, self._offer, match.user, workflow.now()),
+            **ACTIVITY_OPTIONS,
+        )
+
+    async def _offer_confirmation(self) -> None:
+        await self._p.enter(Stage.OFFER_CONFIRMATION)
+        confirm = await self._tasks.decide(
+            TaskKind.OFFER_CONFIRMATION,
+            abort=self._withdrawn,
+            expires_after=timedelta(days=self._p.policy.offer_valid_days),
+        )
+        if confirm.decision == "decline":
+            raise Ended(
+                Stage.WITHDRAWN, confirm.comment or "the borrower declined the offer", confirm.user
+            )
+
+    async def _contract_signing(self) -> None:
+        await self._p.enter(Stage.CONTRACT_SIGNING)
+        self._contract = await workflow.execute_activity_method(
+            ContractActivities.prepare_contract,
+            ContractInput(
+                application_no=self._inp.application_no,
+                contract_no=contract_no_for(self._inp.application_no),
+                offer=self._terms_offer(),
+                contract_date=self._p.today(),
+                penalty_multiple=self._p.policy.penalty_multiple,
+                at=workflow.now(),
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        try:
+            await self._p.rest(
+                lambda: self._signed or self._withdrawal is not None,
+                at_most=timedelta(days=self._p.policy.contract_sign_days),
+            )
+        except TimeoutError:
+            raise Ended(Stage.EXPIRED, "the contract was not signed in time") from None
+        if (end := self._withdrawn()) is not None:
+            raise end
+
+    async def _disbursement(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
+        """The checker approves; the pre-check runs with the payout. A refusal becomes a task
+        with its reasons (retry once fixed, or reject), never a failed workflow."""
+        await self._p.enter(Stage.DISBURSEMENT)
+        approval = await self._tasks.decide(TaskKind.DISBURSEMENT)
+        if approval.decision == "reject":
+            raise Ended(Stage.REJECTED, approval.comment or "disbursement refused", approval.user)
+        terms = self._terms_offer().terms
+        while True:
+            try:
+                paid = await workflow.execute_activity_method(
+                    DisbursementActivities.disburse,
+                    DisburseInput(
+                        application_no=self._inp.application_no,
+                        idempotency_key=f"disburse-{self._inp.application_no}",
+                        principal=terms.principal,
+                        net_amount=terms.principal - terms.upfront_fee,
+                        approved_by=approval.user,
+                        at=workflow.now(),
+                        business_timezone=self._p.policy.business_timezone,
+                    ),
+                    **ACTIVITY_OPTIONS,
+                )
+                break
+            except ActivityError as exc:
+                refusal = business_refusal(exc)
+                if refusal is None:
+                    raise
+                again = await self._tasks.decide(
+                    TaskKind.DISBURSEMENT_REFUSED,
+                    context={"refused": refusal.what, "reasons": list(refusal.reasons)},
+                )
+                if again.decision == "reject":
+                    raise Ended(
+                        Stage.REJECTED, again.comment or f"{refusal.what}", again.user
+                    ) from None
+        installments = balances_from_schedule(terms.schedule(paid.business_date))
+        await workflow.execute_activity_method(
+            DisbursementActivities.book_loan,
+            BookLoanInput(self._inp.application_no, paid.business_date, installments, workflow.now()),
+            **ACTIVITY_OPTIONS,
+        )
+        await self._p.enter(Stage.SERVICING, actor=approval.user)
+        return paid.business_date, installments
+
+    # ---- pricing -------------------------------------------------------------------------------
+
+    def _terms_offer(self) -> Offer:
+        if self._offer is None:  # unreachable: every caller runs after product matching
+            raise Ended(Stage.REJECTED, "no offer was made")
+        return self._offer
+
+    def _signed_contract(self) -> ContractInfo:
+        if self._contract is None:  # unreachable: disbursement follows the signature
+            raise Ended(Stage.REJECTED, "no contract was prepared")
+        return self._contract
+
+    def _make_offer(self, match: DecisionRequest) -> Offer:
+        """Price the decided terms (ValueError names what is wrong): the money engine's
+        schedule, the APR of its dated cash flows, the ceiling of the offer date."""
+        return price_offer(
+            ProductTermsData.parse(match.data),
+            requested_amount=self._inp.requested_amount,
+            lpr=match.lpr_in_force,
+            policy=self._p.policy,
+            offered_on=self._p.today(),
+            now=workflow.now(),
+        )
+
+    def _check_terms(self, task: OpenTask, req: DecisionRequest) -> None:
+        if task.kind == TaskKind.PRODUCT_MATCHING and req.decision == "approve":
+            self._make_offer(req)
+
+    # ---- updates and the query ---------------------------------------------------------------
+
+    @workflow.update(name=DECIDE_UPDATE)
+    async def decide(self, req: DecisionRequest) -> DecisionResult:
+        self._tasks.receive(req)
+        await self._tasks.closed(req.task_id)
+        return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())
+
+    @decide.validator
+    def _validate_decision(self, req: DecisionRequest) -> None:
+        self._tasks.validate(req, self._check_terms)
+
+    @workflow.update(name=WITHDRAW_UPDATE)
+    async def withdraw(self, req: WithdrawRequest) -> DecisionResult:
+        self._withdrawal = req
+        await workflow.wait_condition(lambda: self._p.stage == Stage.WITHDRAWN)
+        return DecisionResult(task_id="withdraw", stage=self._p.stage)
+
+    @withdraw.validator
+    def _validate_withdraw(self, req: WithdrawRequest) -> None:
+        if not is_allowed(req.roles, Action.WITHDRAW):
+            refuse("Forbidden", "a loan is withdrawn by a business_officer or department_manager")
+        if not self._p.stage.can_withdraw or self._withdrawal is not None:
+            refuse("WrongStage", f"a loan in {self._p.stage.value} can no longer be withdrawn")
+
+    @workflow.update(name=SIGN_UPDATE)
+    async def sign_contract(self, req: SignRequest) -> DecisionResult:
+        await workflow.execute_activity_method(
+            ContractActivities.record_signature,
+            SignatureInput(
+                application_no=self._inp.application_no,
+                document_id=req.document_id,
+                sha256=req.sha256,
+                signed_at=workflow.now(),
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        self._signed = True
+        await workflow.wait_condition(lambda: self._p.stage != Stage.CONTRACT_SIGNING)
+        return DecisionResult(task_id=req.document_id, stage=await self._p.settled_stage())
+
+    @sign_contract.validator
+    def _validate_signature(self, req: SignRequest) -> None:
+        if self._p.stage != Stage.CONTRACT_SIGNING or self._signed or self._contract is None:
+            refuse("WrongStage", f"the contract cannot be signed in {self._p.stage.value}")
+        if req.document_id != self._contract.document_id or req.sha256 != self._contract.sha256:
+            refuse("WrongDocument", "this is not the contract awaiting signature")
+
+    @workflow.update(name=PAYMENT_UPDATE)
+    async def post_payment(self, req: PaymentRequest) -> PaymentResult:
+        refuse("WrongStage", f"payments are posted in SERVICING, not {self._p.stage.value}")
+
+    @post_payment.validator
+    def _validate_payment(self, req: PaymentRequest) -> None:
+        if self._p.stage == Stage.SERVICING:
+            refuse("Retry", "the loan is starting servicing; post the payment again in a moment")
+        refuse("WrongStage", f"payments are posted in SERVICING, not {self._p.stage.value}")
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> LoanView:
+        return LoanView(
+            application_no=self._inp.application_no,
+            stage=self._p.stage,
+            policy=self._p.policy,
+            open_tasks=self._tasks.visible(),
+            offer=self._offer,
+            contract=self._contract,
+        )
+
+
+def price_offer(
+    terms_data: ProductTermsData,
+    *,
+    requested_amount: Decimal,
+    lpr: LprRate | None,
+    policy: LoanPolicy,
+    offered_on: date,
+    now: datetime,
+) -> Offer:
+    """The offer for these terms on ``offered_on``; ValueError names the field and the reason."""
+    requested = requested_amount
+    terms = LoanTerms(
+        principal=terms_data.amount,
+        term_months=terms_data.term_months,
+        annual_rate=terms_data.annual_rate,
+        method=terms_data.method.value,
+        upfront_fee=terms_data.upfront_fee,
+        monthly_fee=terms_data.monthly_fee,
+    )
+    if terms.principal > requested:
+        raise ValueError(f"data.amount: {terms.principal} exceeds the requested amount {requested}")
+    if lpr is None:
+        raise ValueError("data: the LPR in force on the offer date is not on record")
+    schedule = terms.schedule(offered_on)
+    cost = disclose_schedule_cost(
+        principal=terms.principal,
+        upfront_fee=terms.upfront_fee,
+        schedule=schedule,
+        start_date=offered_on,
+    )
+    ceiling = check_interest_ceiling(
+        all_in_rate=cost.apr,
+        contract_date=offered_on,
+        lpr_table=LprTable((lpr,)),
+        policy=policy.ceiling,
+    )
+    if not ceiling.ok:
+        raise ValueError(f"data.annual_rate: {ceiling.reason}")
+    return Offer(
+        terms=terms,
+        apr=cost.apr,
+        apr_compound=cost.apr_compound,
+        total_interest=schedule.total_interest,
+        total_fees=schedule.total_fees + terms.upfront_fee,
+        total_payment=schedule.total_payment,
+        first_payment=schedule.installments[0].payment,
+        lpr=lpr.one_year,
+        rate_cap=ceiling.binding_cap,
+        offered_on=offered_on,
+        expires_at=now + timedelta(days=policy.offer_valid_days),
+    )

@@ -1,0 +1,256 @@
+"""Servicing (seed §3.6-3.7): repayments, reminders before due dates, overdue marking and the
+daily penalty refresh, customer service's calls, settlement. Continues as new on the same
+workflow id when its history grows, carrying the ledger and every open task.
+
+Seams for what follows: the collections ladder becomes a child workflow started where an
+installment falls overdue (``_mark_overdue``); periodic post-loan reviews are started by Temporal
+Schedules and reach the loan through its updates.
+
+Deterministic code only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.servicing import ServicingActivities
+    from domain import calendar
+    from domain.allocation import InstallmentBalance
+    from domain.identifiers import (
+        DECIDE_UPDATE,
+        PAYMENT_UPDATE,
+        SERVICING_WORKFLOW,
+        SIGN_UPDATE,
+        STATE_QUERY,
+        WITHDRAW_UPDATE,
+    )
+    from domain.lifecycle import Stage
+    from domain.tasks import TaskKind, TaskStatus
+    from models.shapes import (
+        DecisionRequest,
+        DecisionResult,
+        LoanView,
+        PaymentRequest,
+        PaymentResult,
+        ServicingEventInput,
+        ServicingInput,
+        SettleInput,
+        SignRequest,
+        WithdrawRequest,
+    )
+    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
+    from workflows.human_tasks import HumanTasks
+    from workflows.ledger import LoanLedger
+
+# Customer service calls in office hours (local time), inside the contact window.
+CALL_AT = time(10, 0)
+# The daily overdue refresh runs just after local midnight.
+REFRESH_AT = time(0, 5)
+
+Event = tuple[datetime, Callable[[], Awaitable[None]]]
+
+
+@workflow.defn(name=SERVICING_WORKFLOW)
+class ServicingWorkflow:
+    @workflow.init
+    def __init__(self, inp: ServicingInput) -> None:
+        self._inp = inp
+        self._p = LoanProgress(inp.application_no, inp.policy, Stage.SERVICING, inp.stage_seq)
+        self._ledger = LoanLedger(
+            inp.application_no, inp.policy, inp.offer, inp.start_date, inp.ledger
+        )
+        self._tasks = HumanTasks(self._p, inp.tasks)
+        self._reminded = set(inp.reminded)
+        self._overdue_marked = set(inp.overdue_marked)
+        self._follow_up_opened = inp.follow_up_opened
+
+    @workflow.run
+    async def run(self, inp: ServicingInput) -> str:
+        self._tasks.watch_all()
+        while not self._ledger.paid_off:
+            if self._history_is_long():
+                # Keep each run's history small: carry the ledger and the open tasks over.
+                self._p.resting = True
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and self._tasks.busy == 0
+                )
+                workflow.continue_as_new(self._carry_over())
+            now = workflow.now()
+            wake_at, handler = self._next_event(now)
+            seen = self._ledger.version
+            if wake_at > now:
+                try:
+                    await self._p.rest(
+                        lambda seen=seen: self._ledger.version != seen,  # type: ignore[misc]
+                        at_most=wake_at - now,
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            async with self._ledger.lock:
+                await handler()
+        async with self._ledger.lock:
+            await workflow.execute_activity_method(
+                ServicingActivities.settle_loan,
+                SettleInput(inp.application_no, workflow.now(), self._ledger.credit),
+                **ACTIVITY_OPTIONS,
+            )
+            await self._p.enter(Stage.SETTLED)
+        await self._tasks.close_all(TaskStatus.CANCELLED)  # calls about a settled loan
+        self._p.resting = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._p.stage.value
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._p.policy.continue_as_new_after_events
+        )
+
+    def _carry_over(self) -> ServicingInput:
+        return ServicingInput(
+            application_no=self._inp.application_no,
+            policy=self._p.policy,
+            offer=self._inp.offer,
+            contract=self._inp.contract,
+            start_date=self._ledger.start_date,
+            ledger=self._ledger.snapshot(),
+            tasks=self._tasks.snapshot(),
+            reminded=tuple(sorted(self._reminded)),
+            overdue_marked=tuple(sorted(self._overdue_marked)),
+            follow_up_opened=self._follow_up_opened,
+            stage_seq=self._p.seq,
+        )
+
+    # ---- timers --------------------------------------------------------------------------------
+
+    def _next_event(self, now: datetime) -> Event:
+        policy = self._p.policy
+        tz = policy.business_timezone
+        events: list[Event] = []
+        if not self._follow_up_opened:
+            call_on = self._ledger.start_date + timedelta(days=policy.follow_up_call_after_days)
+            events.append((calendar.local_instant(call_on, CALL_AT, tz), self._follow_up))
+        unpaid = [i for i in self._ledger.installments if not i.is_paid]
+        if any(i.number in self._overdue_marked for i in unpaid):
+            tomorrow = calendar.business_date(now, tz) + timedelta(days=1)
+            events.append((calendar.local_instant(tomorrow, REFRESH_AT, tz), self._refresh))
+        for inst in unpaid:
+            if inst.number not in self._overdue_marked:
+                due_end = calendar.end_of_business_day(inst.due_date, tz)
+                events.append((due_end, functools.partial(self._mark_overdue, inst)))
+                remind_on = inst.due_date - timedelta(days=policy.reminder_days_before_due)
+                remind_at = calendar.local_instant(remind_on, policy.reminder_time, tz)
+                if inst.number not in self._reminded and remind_at < due_end:
+                    events.append((remind_at, functools.partial(self._remind, inst)))
+                break  # later installments are scheduled once this one is settled or overdue
+        return min(events, key=lambda e: e[0])
+
+    async def _follow_up(self) -> None:
+        """Customer service calls the borrower about the use of the funds (回訪, seed §3.6)."""
+        self._follow_up_opened = True
+        task_id = await self._tasks.open(TaskKind.FOLLOW_UP_CALL)
+        self._tasks.watch(task_id)
+
+    async def _remind(self, inst: InstallmentBalance) -> None:
+        self._reminded.add(inst.number)
+        await self._servicing_event("reminder", inst.number)
+
+    async def _mark_overdue(self, inst: InstallmentBalance) -> None:
+        if self._ledger.credit > 0 and await self._ledger.apply_held_credit(inst):
+            return  # the credit held paid it: not overdue
+        self._overdue_marked.add(inst.number)
+        days_past_due = await self._servicing_event("overdue", inst.number)
+        task_id = await self._tasks.open(
+            TaskKind.OVERDUE_CALL,
+            context={"installment": inst.number, "days_past_due": days_past_due},
+        )
+        self._tasks.watch(task_id)
+
+    async def _refresh(self) -> None:
+        await self._servicing_event("overdue_refresh", 0)
+
+    async def _servicing_event(self, event: str, number: int) -> int:
+        """Accrue penalties to today and record the event (notices, installment rows); returns
+        the days past due."""
+        today = self._p.today()
+        owed = self._ledger.accrue(today)
+        policy = self._p.policy
+        await workflow.execute_activity_method(
+            ServicingActivities.servicing_event,
+            ServicingEventInput(
+                application_no=self._inp.application_no,
+                event=event,
+                installment=number,
+                at=workflow.now(),
+                business_date=today,
+                installments=self._ledger.installments,
+                days_past_due=owed.days_past_due,
+                business_timezone=policy.business_timezone,
+                contact_hours=(policy.contact_hours_start, policy.contact_hours_end),
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        return owed.days_past_due
+
+    # ---- updates and the query ---------------------------------------------------------------
+
+    @workflow.update(name=PAYMENT_UPDATE)
+    async def post_payment(self, req: PaymentRequest) -> PaymentResult:
+        async with self._ledger.lock:
+            outcome = await self._ledger.post(req, self._p.stage)
+        if self._ledger.paid_off and not outcome.duplicate:
+            await workflow.wait_condition(lambda: self._p.stage == Stage.SETTLED)
+            outcome = replace(outcome, stage=self._p.stage)
+        return outcome
+
+    @post_payment.validator
+    def _validate_payment(self, req: PaymentRequest) -> None:
+        self._ledger.validate(req, self._p.stage)
+
+    @workflow.update(name=DECIDE_UPDATE)
+    async def decide(self, req: DecisionRequest) -> DecisionResult:
+        self._tasks.receive(req)
+        await self._tasks.closed(req.task_id)
+        return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())
+
+    @decide.validator
+    def _validate_decision(self, req: DecisionRequest) -> None:
+        self._tasks.validate(req)
+
+    @workflow.update(name=WITHDRAW_UPDATE)
+    async def withdraw(self, req: WithdrawRequest) -> DecisionResult:
+        refuse("WrongStage", "a loan in SERVICING can no longer be withdrawn")
+
+    @withdraw.validator
+    def _validate_withdraw(self, req: WithdrawRequest) -> None:
+        refuse("WrongStage", f"a loan in {self._p.stage.value} can no longer be withdrawn")
+
+    @workflow.update(name=SIGN_UPDATE)
+    async def sign_contract(self, req: SignRequest) -> DecisionResult:
+        refuse("WrongStage", "the contract is already signed")
+
+    @sign_contract.validator
+    def _validate_signature(self, req: SignRequest) -> None:
+        refuse("WrongStage", f"the contract cannot be signed in {self._p.stage.value}")
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> LoanView:
+        return LoanView(
+            application_no=self._inp.application_no,
+            stage=self._p.stage,
+            policy=self._p.policy,
+            open_tasks=self._tasks.visible(),
+            offer=self._inp.offer,
+            contract=self._inp.contract,
+            start_date=self._ledger.start_date,
+            installments=self._ledger.installments,
+            credit=self._ledger.credit,
+        )
