@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from domain.disclosure import CeilingPolicy
 from domain.penalty import PenaltyPolicy
+from domain.tasks import TaskKind
 
 DEFAULT_SLA_HOURS: dict[str, float] = {
     "intake_review": 8.0,
@@ -88,6 +90,12 @@ class LoanPolicy:
 
     def validate(self) -> None:
         """ValueError naming the first field that makes no sense."""
+        try:
+            ZoneInfo(self.business_timezone)
+        except (ValueError, KeyError):
+            raise ValueError(
+                "business_timezone: must be an IANA time zone, e.g. Asia/Shanghai"
+            ) from None
         if not Decimal(1) <= self.penalty_multiple <= Decimal(3):
             raise ValueError("penalty_multiple: must be between 1 and 3")
         if self.penalty_grace_days < 0:
@@ -97,7 +105,9 @@ class LoanPolicy:
         if self.absolute_rate_cap is not None and not 0 < self.absolute_rate_cap <= 1:
             raise ValueError("absolute_rate_cap: must be a fraction between 0 and 1")
         for kind, hours in self.sla_hours.items():
-            if hours <= 0:
+            if kind not in {k.value for k in TaskKind}:
+                raise ValueError(f"sla_hours.{kind}: is not a task kind")
+            if not 0 < hours < float("inf"):
                 raise ValueError(f"sla_hours.{kind}: must be greater than zero")
         if not 0 <= self.max_escalations <= 10:
             raise ValueError("max_escalations: must be between 0 and 10")
@@ -135,27 +145,70 @@ class LoanPolicy:
         cls, *, version: int, effective_from: date, source: str, rules: dict[str, Any]
     ) -> LoanPolicy:
         """The inverse of ``rules``; unknown keys are refused, missing ones take the defaults."""
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for name, raw in rules.items():
             if name not in known or name in ("version", "effective_from", "source"):
                 raise ValueError(f"rules.{name}: is not a policy rule")
-            default = getattr(DEFAULT_POLICY, name)
-            if raw is None:
-                kwargs[name] = None
-            elif isinstance(default, Decimal) or name == "absolute_rate_cap":
-                kwargs[name] = Decimal(str(raw))
-            elif isinstance(default, time):
-                kwargs[name] = time.fromisoformat(str(raw))
-            elif isinstance(default, Overpayment):
-                kwargs[name] = Overpayment(raw)
-            elif isinstance(default, dict):
-                kwargs[name] = {str(k): float(v) for k, v in dict(raw).items()}
-            else:
-                kwargs[name] = type(default)(raw)
+            kwargs[name] = _rule_value(name, getattr(DEFAULT_POLICY, name), raw)
         policy = cls(version=version, effective_from=effective_from, source=source, **kwargs)
         policy.validate()
         return policy
 
 
 DEFAULT_POLICY = LoanPolicy()
+
+
+def _rule_value(name: str, default: Any, raw: Any) -> Any:
+    """One rule from its JSON form, typed like its default; ValueError naming the rule."""
+    if raw is None:
+        if name == "absolute_rate_cap":  # the only rule that may be absent (no absolute line)
+            return None
+        raise ValueError(f"{name}: must not be null")
+    if isinstance(raw, bool) or (isinstance(raw, dict | list) and not isinstance(default, dict)):
+        raise ValueError(f"{name}: {raw!r} is not a valid value")
+    if isinstance(default, Decimal) or name == "absolute_rate_cap":
+        try:
+            number = Decimal(str(raw))
+        except InvalidOperation:
+            raise ValueError(f"{name}: must be a decimal number, not {raw!r}") from None
+        if not number.is_finite():
+            raise ValueError(f"{name}: must be a finite number")
+        return number
+    if isinstance(default, time):
+        try:
+            at = time.fromisoformat(str(raw))
+        except ValueError:
+            raise ValueError(f"{name}: must be a local time HH:MM, not {raw!r}") from None
+        if at.tzinfo is not None:
+            raise ValueError(f"{name}: must be a local time without a UTC offset")
+        return at
+    if isinstance(default, Overpayment):
+        try:
+            return Overpayment(raw)
+        except ValueError:
+            choices = ", ".join(o.value for o in Overpayment)
+            raise ValueError(f"{name}: must be one of {choices}, not {raw!r}") from None
+    if isinstance(default, dict):
+        if not isinstance(raw, dict):
+            raise ValueError(f"{name}: must be an object of task kind to hours")
+        hours: dict[str, float] = {}
+        for kind, value in raw.items():
+            if isinstance(value, bool | dict | list | None):
+                raise ValueError(f"{name}.{kind}: must be a number of hours")
+            try:
+                hours[str(kind)] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{name}.{kind}: must be a number of hours, not {value!r}"
+                ) from None
+        return hours
+    if isinstance(default, int):
+        try:
+            whole = Decimal(str(raw))
+        except InvalidOperation:
+            raise ValueError(f"{name}: must be a whole number, not {raw!r}") from None
+        if not whole.is_finite() or whole != whole.to_integral_value():
+            raise ValueError(f"{name}: must be a whole number, not {raw!r}")
+        return int(whole)
+    return str(raw)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from loanops.settings import VAR_DIR, get_settings
+
+if TYPE_CHECKING:
+    from domain.policy import LoanPolicy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -18,19 +21,14 @@ console = Console(stderr=True)
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (Alembic)."""
-    from loanops.db import make_engine
+    """Bring the database schema up to date (Alembic) and seed the policy tables."""
     from loanops.migrate import upgrade
-    from loanops.policy import seed_lpr
 
     settings = get_settings()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    added = seed_lpr(engine)
-    engine.dispose()
+    added = upgrade(settings.database_url)  # seeds the LPR table and loan policy version 1
     console.print(f"database migrated: {_safe_url(settings.database_url)}")
     if added:
-        console.print(f"LPR announcements seeded from the packaged table: {added}")
+        console.print(f"policy rows seeded (LPR announcements, loan policy version 1): {added}")
 
 
 lpr_app = typer.Typer(help="The dated LPR table the interest ceiling is computed from.")
@@ -80,6 +78,142 @@ def lpr_add(
     finally:
         engine.dispose()
     console.print(f"LPR {one} recorded from {day}")
+
+
+policy_app = typer.Typer(
+    help="The versioned loan policy (penalty, ceiling, SLAs, deadlines, servicing): a loan keeps "
+    "the version in force when it started."
+)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """Show every version: its effective date, source, and what it changed."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from loanops.db import make_engine
+    from loanops.policy import EMPTY_POLICY_TABLE, loan_policies
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        versions = loan_policies(engine)
+    finally:
+        engine.dispose()
+    if not versions:
+        _fail(EMPTY_POLICY_TABLE)
+    table = Table("version", "effective from", "source", "changes")
+    for previous, policy in zip([None, *versions], versions, strict=False):
+        changes = "\n".join(_rule_changes(previous, policy)) if previous else "(first version)"
+        table.add_row(
+            str(policy.version), str(policy.effective_from), Text(policy.source), Text(changes)
+        )
+    Console().print(table)
+
+
+@policy_app.command("show")
+def policy_show(
+    version: Annotated[int | None, typer.Argument(help="the newest version if omitted")] = None,
+) -> None:
+    """Print a version's rules as JSON (a file `policy add --file` accepts, once edited)."""
+    import json
+
+    from loanops.db import make_engine
+    from loanops.policy import EMPTY_POLICY_TABLE, loan_policies, loan_policy_version
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        if version is None:
+            versions = loan_policies(engine)
+            if not versions:
+                _fail(EMPTY_POLICY_TABLE)
+            policy = versions[-1]
+        else:
+            policy = loan_policy_version(engine, version)
+    except LookupError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    console.print(
+        f"loan policy version {policy.version}, effective from {policy.effective_from}",
+        soft_wrap=True,
+    )
+    typer.echo(json.dumps(policy.rules(), indent=2, ensure_ascii=False))
+
+
+@policy_app.command("add")
+def policy_add(
+    file: Annotated[Path, typer.Option("--file", help="JSON object of the rules that change")],
+    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; not before the newest's")],
+    source: Annotated[str, typer.Option(help="the decision or regulation it comes from")],
+    by: Annotated[str | None, typer.Option("--by", help="who records it [default: you]")] = None,
+) -> None:
+    """Record a new version: the newest version's rules with the file's laid over them. Loans
+    started from its effective date take it; loans already started keep theirs."""
+    import getpass
+    import json
+    from datetime import date
+    from decimal import Decimal
+
+    from loanops.db import make_engine
+    from loanops.policy import add_loan_policy
+
+    try:
+        day = date.fromisoformat(effective_from)
+    except ValueError:
+        _fail(f"effective_from: {effective_from!r} is not a date YYYY-MM-DD")
+    try:
+        rules = json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
+    except OSError as exc:
+        _fail(f"file: cannot read {file}: {exc.strerror or exc}")
+    except ValueError as exc:  # JSONDecodeError, or text that is not UTF-8
+        _fail(f"file: {file} is not valid JSON: {exc}")
+    if not isinstance(rules, dict):
+        _fail(f'file: {file} must hold a JSON object of rules, e.g. {{"penalty_multiple": "1.3"}}')
+    if by is None:
+        try:
+            by = getpass.getuser()
+        except (OSError, KeyError):
+            _fail("by: cannot tell who you are; pass --by USER")
+    engine = make_engine(get_settings().database_url)
+    try:
+        policy = add_loan_policy(
+            engine, rules=rules, effective_from=day, source=source, recorded_by=by
+        )
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    console.print(
+        f"loan policy version {policy.version} recorded, in force from {policy.effective_from}",
+        soft_wrap=True,
+    )
+
+
+def _rule_changes(old: LoanPolicy, new: LoanPolicy) -> list[str]:
+    """What ``new`` changes from ``old``, one rule a line (``sla_hours`` per task kind)."""
+    before, after = old.rules(), new.rules()
+    lines = []
+    for name, value in after.items():
+        was = before.get(name)
+        if isinstance(value, dict) and isinstance(was, dict):
+            lines += [
+                f"{name}.{k}: {was.get(k)} → {value.get(k)}"
+                for k in sorted(set(was) | set(value))
+                if was.get(k) != value.get(k)
+            ]
+        elif value != was:
+            lines.append(f"{name}: {was} → {value}")
+    return lines or ["(no change)"]
+
+
+def _fail(message: str) -> NoReturn:
+    """A refused command: one line on stderr, exit status 2."""
+    from rich.markup import escape
+
+    console.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
+    raise typer.Exit(2)
 
 
 @app.command()

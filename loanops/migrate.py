@@ -18,17 +18,18 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> int:
-    """Migrate the schema, then seed the policy tables (the LPR) with what the packaged data has
-    and the database does not; returns how many policy rows were added."""
+    """Migrate the schema, then seed the policy tables (the LPR, and the loan policy's version 1)
+    with what the packaged data has and the database does not; returns how many policy rows
+    were added."""
     from loanops.db import make_engine
-    from loanops.policy import seed_lpr
+    from loanops.policy import seed_loan_policy, seed_lpr
 
     command.upgrade(alembic_config(database_url), revision)
     if revision != "head":
         return 0
     engine = make_engine(database_url)
     try:
-        return seed_lpr(engine)
+        return seed_lpr(engine) + seed_loan_policy(engine)
     finally:
         engine.dispose()
 

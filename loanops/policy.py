@@ -1,16 +1,22 @@
-"""Policy held as data in the database: the dated LPR table, seeded from the packaged file."""
+"""Policy held as data in the database: the dated LPR table, seeded from the packaged file, and
+the versioned loan policy, seeded from ``domain.policy.DEFAULT_POLICY``."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.lpr import LprRate, LprTable, default_lpr_table
+from domain.policy import DEFAULT_POLICY, LoanPolicy
 from loanops.db import session_scope
-from models.tables import LprRateRow
+from models.tables import LoanPolicyRow, LprRateRow
+
+EMPTY_POLICY_TABLE = "the loan policy table is empty: run `loanops migrate` to seed it"
 
 
 def seed_lpr(engine: Engine, table: LprTable | None = None) -> int:
@@ -70,4 +76,115 @@ def lpr_table(engine: Engine) -> LprTable:
             )
             for r in rows
         )
+    )
+
+
+def seed_loan_policy(engine: Engine) -> int:
+    """Insert ``DEFAULT_POLICY`` as version 1 when no version is on record; returns how many
+    versions were added (1 or 0). Versions already there are left as they are."""
+    row = LoanPolicyRow(
+        version=1,
+        effective_from=DEFAULT_POLICY.effective_from,
+        source=DEFAULT_POLICY.source,
+        rules=DEFAULT_POLICY.rules(),
+    )
+    try:
+        with session_scope(engine) as s:
+            if s.exec(select(LoanPolicyRow).limit(1)).first() is not None:
+                return 0
+            s.add(row)
+    except IntegrityError:  # a concurrent `loanops migrate` seeded it first
+        return 0
+    return 1
+
+
+def add_loan_policy(
+    engine: Engine, *, rules: dict[str, Any], effective_from: date, source: str, recorded_by: str
+) -> LoanPolicy:
+    """Record the next version: the newest version's rules with ``rules`` laid over them (a
+    change names only what changes; ``sla_hours`` is merged per task kind). ValueError naming
+    the field for an invalid rule, a change of nothing, or an effective date before the newest
+    version's (policy is never changed retroactively); nothing is written then."""
+    if not source.strip() or len(source) > 200:
+        raise ValueError("source: must be between 1 and 200 characters")
+    if not recorded_by.strip() or len(recorded_by) > 64:
+        raise ValueError("recorded_by: must be between 1 and 64 characters")
+    with session_scope(engine) as s:
+        newest = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version).desc())).first()
+        if newest is None:
+            raise LookupError(EMPTY_POLICY_TABLE)
+        if effective_from < newest.effective_from:
+            raise ValueError(
+                f"effective_from: {effective_from} is before {newest.effective_from}, when "
+                f"version {newest.version} took effect; policy is never changed retroactively"
+            )
+        previous = _loan_policy(newest)
+        merged = previous.rules()
+        for name, value in rules.items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                merged[name] = {**merged[name], **value}
+            else:
+                merged[name] = value
+        policy = LoanPolicy.from_rules(
+            version=newest.version + 1, effective_from=effective_from, source=source, rules=merged
+        )
+        if policy.rules() == previous.rules():
+            raise ValueError(f"rules: the same as version {previous.version}; nothing would change")
+        s.add(
+            LoanPolicyRow(
+                version=policy.version,
+                effective_from=policy.effective_from,
+                source=policy.source,
+                rules=policy.rules(),
+                recorded_by=recorded_by,
+            )
+        )
+        try:
+            s.flush()
+        except IntegrityError:
+            raise ValueError(
+                f"version: version {policy.version} was recorded meanwhile; add the change again"
+            ) from None
+    return policy
+
+
+def loan_policy_in_force(engine: Engine, on: date) -> LoanPolicy:
+    """The version a loan starting on ``on`` takes: the newest whose effective date has come."""
+    with Session(engine) as s:
+        row = s.exec(
+            select(LoanPolicyRow)
+            .where(col(LoanPolicyRow.effective_from) <= on)
+            .order_by(col(LoanPolicyRow.effective_from).desc(), col(LoanPolicyRow.version).desc())
+        ).first()
+        if row is None:
+            first = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version))).first()
+    if row is not None:
+        return _loan_policy(row)
+    if first is None:
+        raise LookupError(EMPTY_POLICY_TABLE)
+    raise LookupError(
+        f"no loan policy is in force on {on}: the first version takes effect on "
+        f"{first.effective_from}"
+    )
+
+
+def loan_policy_version(engine: Engine, version: int) -> LoanPolicy:
+    """The version a loan recorded when it started; LookupError when there is no such version."""
+    with Session(engine) as s:
+        row = s.get(LoanPolicyRow, version)
+    if row is None:
+        raise LookupError(f"loan policy version {version} is not on record")
+    return _loan_policy(row)
+
+
+def loan_policies(engine: Engine) -> list[LoanPolicy]:
+    """Every version on record, oldest first (empty before ``loanops migrate``)."""
+    with Session(engine) as s:
+        rows = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version))).all()
+    return [_loan_policy(r) for r in rows]
+
+
+def _loan_policy(row: LoanPolicyRow) -> LoanPolicy:
+    return LoanPolicy.from_rules(
+        version=row.version, effective_from=row.effective_from, source=row.source, rules=row.rules
     )
