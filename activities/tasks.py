@@ -69,7 +69,9 @@ class TaskActivities:
                 key=key,
                 application_no=inp.application_no,
                 actor="system",
-                action=f"{inp.kind.value}.handed_over" if inp.handed_to else f"{inp.kind.value}.escalated",
+                action=f"{inp.kind.value}.handed_over"
+                if inp.handed_to
+                else f"{inp.kind.value}.escalated",
                 occurred_at=inp.escalated_at,
                 detail={
                     "task_id": inp.task_id,

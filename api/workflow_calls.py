@@ -72,9 +72,7 @@ def update_loan(
 
     async def call(client: Client) -> T:
         handle = client.get_workflow_handle(workflow_id(application_no))
-        result: T = await handle.execute_update(
-            update, arg, id=update_id, result_type=result_type
-        )
+        result: T = await handle.execute_update(update, arg, id=update_id, result_type=result_type)
         return result
 
     try:

@@ -29,9 +29,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from domain.calendar import business_date
+from domain.policy import LoanPolicy
 from loanops.db import make_engine
 from loanops.demo import run_demo
 from loanops.migrate import upgrade
+from loanops.policy import add_loan_policy
 from loanops.processes import find_binary
 from loanops.seed import seed_demo_users
 from loanops.settings import Settings
@@ -192,6 +195,19 @@ class System:
         for timestamps a client sends, such as a payment's ``paid_at``."""
         await self.server_clock.sync(self.env)
         return self.server_clock
+
+    async def use_policy(self, **rules: Any) -> LoanPolicy:
+        """Record a new loan policy version in force from today (the test server's business
+        date): loans submitted from now on take it."""
+        now = await self.env.get_current_time()
+        return await self.in_thread(
+            add_loan_policy,
+            self.engine,
+            rules=rules,
+            effective_from=business_date(now, self.settings.business_timezone),
+            source="test",
+            recorded_by="test",
+        )
 
     async def run_demo(self) -> str:
         """``loanops demo``'s script against this system; returns the application number."""

@@ -14,6 +14,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    # Every module whose dataclasses cross the Temporal boundary, named here so the sandbox
+    # knows it when pydantic resolves their annotations (the sandbox registers passed-through
+    # modules one by one, not the modules they import).
     from activities.contracts import ContractActivities
     from activities.disbursement import DisbursementActivities
     from domain.allocation import InstallmentBalance, balances_from_schedule
@@ -129,7 +132,9 @@ class OriginationWorkflow:
             if review.decision == "approve":
                 return
             if review.decision == "reject":
-                raise Ended(Stage.REJECTED, review.comment or "rejected at intake review", review.user)
+                raise Ended(
+                    Stage.REJECTED, review.comment or "rejected at intake review", review.user
+                )
             await self._tasks.decide(
                 TaskKind.SUPPLEMENT_DOCUMENTS,
                 abort=self._withdrawn,
@@ -229,7 +234,9 @@ class OriginationWorkflow:
         installments = balances_from_schedule(terms.schedule(paid.business_date))
         await workflow.execute_activity_method(
             DisbursementActivities.book_loan,
-            BookLoanInput(self._inp.application_no, paid.business_date, installments, workflow.now()),
+            BookLoanInput(
+                self._inp.application_no, paid.business_date, installments, workflow.now()
+            ),
             **ACTIVITY_OPTIONS,
         )
         await self._p.enter(Stage.SERVICING, actor=approval.user)

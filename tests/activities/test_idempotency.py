@@ -25,6 +25,8 @@ from activities.disbursement import DisbursementActivities
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
 from domain.allocation import AllocationLine, Component, InstallmentBalance
+from domain.lifecycle import Role, Stage
+from domain.tasks import TaskKind, TaskStatus
 from models.shapes import (
     CloseTaskInput,
     DisburseInput,
@@ -165,9 +167,9 @@ def open_input(application_no: str, **kw: Any) -> OpenTaskInput:
     fields: dict[str, Any] = {
         "task_id": str(uuid.uuid4()),
         "application_no": application_no,
-        "kind": "risk_review",
-        "candidate_role": "risk_officer",
-        "maker": None,
+        "kind": TaskKind.RISK_REVIEW,
+        "candidate_role": Role.RISK_MANAGER,
+        "excluded": (),
         "priority": 50,
         "created_at": T0,
         "due_at": T0 + timedelta(hours=24),
@@ -185,13 +187,13 @@ def test_open_task_twice_makes_one_row_and_one_audit(engine: Engine, application
     acts.open_task(inp)
     acts.open_task(inp)
     # A retry that somehow carries different data still finds the row by its stable id.
-    acts.open_task(replace(inp, priority=99, candidate_role="auditor"))
+    acts.open_task(replace(inp, priority=99, candidate_role=Role.AUDITOR))
 
     assert count(engine, Task, Task.application_no == application_no) == 1
     task = get_task(engine, inp.task_id)
     assert task.status == "open"
     assert task.priority == 50
-    assert task.candidate_role == "risk_officer"
+    assert task.candidate_role == "risk_manager"
     assert task.due_at == inp.due_at
     events = audits(engine, f"task/{inp.task_id}/opened")
     assert len(events) == 1
@@ -213,7 +215,7 @@ def test_open_task_runs_inside_an_activity_context(engine: Engine, application_n
 def test_two_distinct_tasks_make_two_rows(engine: Engine, application_no: str) -> None:
     acts = TaskActivities(engine)
     acts.open_task(open_input(application_no))
-    acts.open_task(open_input(application_no, kind="disbursement"))
+    acts.open_task(open_input(application_no, kind=TaskKind.DISBURSEMENT))
     assert count(engine, Task, Task.application_no == application_no) == 2
     assert count(engine, AuditEvent, AuditEvent.application_no == application_no) == 2
 
@@ -226,7 +228,7 @@ def test_close_task_twice_closes_once(engine: Engine, application_no: str) -> No
         task_id=inp.task_id,
         application_no=application_no,
         kind=inp.kind,
-        status="completed",
+        status=TaskStatus.COMPLETED,
         closed_at=T0 + timedelta(hours=2),
         decision="approve",
         decided_by="risk1",
@@ -268,7 +270,7 @@ def test_cancel_without_decision_is_recorded_once(engine: Engine, application_no
         task_id=inp.task_id,
         application_no=application_no,
         kind=inp.kind,
-        status="cancelled",
+        status=TaskStatus.CANCELLED,
         closed_at=T0 + timedelta(hours=1),
     )
     acts.close_task(cancel)
@@ -283,8 +285,8 @@ def test_close_unknown_task_does_nothing(engine: Engine, application_no: str) ->
         CloseTaskInput(
             task_id=str(uuid.uuid4()),
             application_no=application_no,
-            kind="risk_review",
-            status="completed",
+            kind=TaskKind.RISK_REVIEW,
+            status=TaskStatus.COMPLETED,
             closed_at=T0,
             decision="approve",
         )
@@ -321,7 +323,12 @@ def test_escalate_same_level_twice_sends_one_notice(engine: Engine, application_
         assert len(notices) == 1
         assert notices[0].recipient == "department_manager"
         assert notices[0].template == "task_escalated"
-        assert notices[0].payload == {"task_id": inp.task_id, "kind": inp.kind, "level": 1}
+        assert notices[0].payload == {
+            "task_id": inp.task_id,
+            "kind": "risk_review",
+            "level": 1,
+            "handed_to": None,
+        }
     assert count(engine, Notice, Notice.application_no == application_no) == 1
     task = get_task(engine, inp.task_id)
     assert task.status == "open"
@@ -351,7 +358,7 @@ def test_escalating_a_closed_task_does_nothing(engine: Engine, application_no: s
             task_id=inp.task_id,
             application_no=application_no,
             kind=inp.kind,
-            status="completed",
+            status=TaskStatus.COMPLETED,
             closed_at=T0 + timedelta(hours=1),
             decision="approve",
             decided_by="risk1",
@@ -369,20 +376,22 @@ def test_escalating_a_closed_task_does_nothing(engine: Engine, application_no: s
 def test_record_stage_same_seq_twice_is_one_event(engine: Engine, application_no: str) -> None:
     acts = ApplicationActivities(engine)
     stage = StageInput(
-        application_no=application_no, stage="RISK_REVIEW", seq=3, at=T0 + timedelta(hours=1)
+        application_no=application_no, stage=Stage.RISK_REVIEW, seq=3, at=T0 + timedelta(hours=1)
     )
     acts.record_stage(stage)
     acts.record_stage(stage)
-    acts.record_stage(replace(stage, stage="REJECTED", at=T0 + timedelta(hours=9)))
+    acts.record_stage(replace(stage, stage=Stage.REJECTED, at=T0 + timedelta(hours=9)))
 
     events = audits(engine, f"{application_no}/stage/3")
     assert len(events) == 1
-    assert events[0].detail == {"stage": "RISK_REVIEW", "reason": None}
+    assert events[0].detail == {"stage": "RISK_REVIEW", "reason": None, "policy_version": 0}
     app = get_application(engine, application_no)
     assert app.stage == "RISK_REVIEW"
     assert app.updated_at == T0 + timedelta(hours=1)
 
-    acts.record_stage(replace(stage, stage="PRODUCT_MATCHING", seq=4, at=T0 + timedelta(hours=2)))
+    acts.record_stage(
+        replace(stage, stage=Stage.PRODUCT_MATCHING, seq=4, at=T0 + timedelta(hours=2))
+    )
     assert get_application(engine, application_no).stage == "PRODUCT_MATCHING"
     assert count(engine, AuditEvent, AuditEvent.action == "stage.entered") == 2
 
@@ -390,7 +399,7 @@ def test_record_stage_same_seq_twice_is_one_event(engine: Engine, application_no
 def test_terminal_stage_marks_the_loan_once(engine: Engine, application_no: str) -> None:
     add_loan(engine, application_no, status="active")
     acts = ApplicationActivities(engine)
-    settled = StageInput(application_no=application_no, stage="SETTLED", seq=20, at=T0)
+    settled = StageInput(application_no=application_no, stage=Stage.SETTLED, seq=20, at=T0)
     acts.record_stage(settled)
     acts.record_stage(settled)
     assert get_loan(engine, application_no).status == "settled"
@@ -443,7 +452,7 @@ def test_record_payment_twice_is_one_payment(engine: Engine, application_no: str
             )
         )
         s.commit()
-    acts = ServicingActivities(engine, business_timezone="Asia/Shanghai")
+    acts = ServicingActivities(engine)
     ref = f"BANK-{uuid.uuid4().hex[:12]}"
     first = _payment(application_no, ref, "900.00", "20.84")
     acts.record_payment(first)
@@ -487,7 +496,7 @@ def _disburse_input(application_no: str, key: str, **kw: Any) -> DisburseInput:
 def test_disburse_twice_pays_once(engine: Engine, application_no: str) -> None:
     add_loan(engine, application_no)
     add_contract(engine, application_no)
-    acts = DisbursementActivities(engine, business_timezone="Asia/Shanghai")
+    acts = DisbursementActivities(engine)
     key = f"{application_no}/disburse/1"
     inp = _disburse_input(application_no, key)
 
@@ -518,7 +527,7 @@ def test_disburse_twice_pays_once(engine: Engine, application_no: str) -> None:
 def test_disburse_in_activity_environment(engine: Engine, application_no: str) -> None:
     add_loan(engine, application_no)
     add_contract(engine, application_no)
-    acts = DisbursementActivities(engine, business_timezone="Asia/Shanghai")
+    acts = DisbursementActivities(engine)
     inp = _disburse_input(application_no, f"{application_no}/disburse/1")
     env = ActivityEnvironment()
     assert env.run(acts.disburse, inp) == env.run(acts.disburse, inp)
@@ -549,7 +558,7 @@ def test_disburse_precheck_failure_is_final_and_writes_nothing(
         add_contract(engine, application_no, signed_sha256="0" * 64)
     elif setup == "signed":
         add_contract(engine, application_no)
-    acts = DisbursementActivities(engine, business_timezone="Asia/Shanghai")
+    acts = DisbursementActivities(engine)
     inp = _disburse_input(application_no, f"{application_no}/disburse/1", **inp_overrides)
 
     with pytest.raises(ApplicationError) as exc:

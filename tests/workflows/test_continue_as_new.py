@@ -16,7 +16,7 @@ from tests.workflows.test_timers import eventually, stage_of
 
 async def test_servicing_continues_as_new_and_still_settles(sqlite_system: System) -> None:
     system = sqlite_system
-    system.settings.continue_as_new_after_events = 150
+    await system.use_policy(continue_as_new_after_events=150)
     app_no = await drive_to(system, "SERVICING")
     handle = system.client.get_workflow_handle(f"loan-{app_no}")
     first_run = (await handle.describe()).run_id

@@ -126,7 +126,7 @@ async def test_overpayment_held_as_credit_pays_the_next_installment_on_its_due_d
     sqlite_system: System,
 ) -> None:
     system = sqlite_system
-    system.settings.overpayment = "credit"
+    await system.use_policy(overpayment="credit")
     app_no = await drive_to(system, "SERVICING")
     first, second = (await _loan(system, app_no))["installments"][:2]
     due1, due2 = Decimal(first["outstanding"]), Decimal(second["outstanding"])

@@ -20,21 +20,36 @@ from temporalio.worker import Replayer
 from tests.conftest import System
 from tests.workflows.driving import drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
-from workflows.loan import LoanWorkflow
+from worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[LoanWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+async def _runs(system: System, application_no: str) -> list[WorkflowHistory]:
+    """Every run of the loan's workflow id, oldest first (origination, then servicing runs),
+    found by walking back from the current run through continued_execution_run_id."""
+    workflow_id = f"loan-{application_no}"
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await system.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.insert(0, history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return histories
 
 
 async def _check_and_maybe_record(system: System, application_no: str, name: str) -> None:
-    handle = system.client.get_workflow_handle(f"loan-{application_no}")
-    history = await handle.fetch_history()
-    await replayer().replay_workflow(history)
-    if os.environ.get("LOANOPS_RECORD_HISTORIES"):
-        await asyncio.to_thread((HISTORIES / f"{name}.json").write_text, history.to_json())
+    for i, history in enumerate(await _runs(system, application_no)):
+        await replayer().replay_workflow(history)
+        if os.environ.get("LOANOPS_RECORD_HISTORIES"):
+            path = HISTORIES / f"{name}.run{i}.json"
+            await asyncio.to_thread(path.write_text, history.to_json())
 
 
 async def test_settled_loan_history_replays(sqlite_system: System) -> None:
@@ -78,9 +93,11 @@ async def test_recorded_history_replays_on_current_code(path: Path) -> None:
 
 
 def test_histories_are_recorded() -> None:
+    """Both workflow types are covered: origination (run0) and servicing (run1 onwards)."""
     assert {p.stem for p in _recorded()} >= {
-        "settled_early_repayment",
-        "servicing_overdue",
-        "offer_expired",
-        "prepaid_then_paid_off",
+        "settled_early_repayment.run0",
+        "settled_early_repayment.run1",
+        "servicing_overdue.run1",
+        "offer_expired.run0",
+        "prepaid_then_paid_off.run1",
     }

@@ -29,7 +29,7 @@ def crash_after_commit(engine: Engine, settings: Settings) -> dict[str, Callable
     """The real activities, made to fail on their first attempt AFTER their transaction commits
     (a worker dying before it reports back)."""
     tasks = TaskActivities(engine)
-    disbursement = DisbursementActivities(engine, business_timezone=settings.business_timezone)
+    disbursement = DisbursementActivities(engine)
 
     @activity.defn(name="open_task")
     def open_task(inp: OpenTaskInput) -> None:
