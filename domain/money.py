@@ -1,16 +1,13 @@
 """Money and rate arithmetic: Decimal amounts quantized to the fen (0.01 CNY), half-up.
 
-The one place money is rounded, parsed and formatted; every other module calls these helpers.
+The one place money is rounded and formatted; every other module calls these helpers.
 """
 
-import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 FEN = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
 ZERO = Decimal("0.00")
-
-_MONEY_RE = re.compile(r"-?\d+(\.\d{1,2})?")
 
 
 def _as_decimal(x: Decimal | int | str, *, what: str) -> Decimal:
@@ -58,20 +55,3 @@ def format_rate(x: Decimal) -> str:
         ctx.prec = max(28, rate.adjusted() + 10)
         q = rate.quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
     return f"{q if q != 0 else Decimal('0.000000'):f}"
-
-
-def parse_money(s: str) -> Decimal:
-    """Parse user input such as '1234.5' into a fen amount; refuses anything that is not money.
-
-    Accepted: optional leading minus, digits, optionally a point and one or two decimals;
-    surrounding whitespace is ignored. Refused: empty text, exponents, separators, NaN, more
-    than two decimals (never silently rounded).
-    """
-    if not isinstance(s, str):
-        raise TypeError(f"money: expected str, got {type(s).__name__}")
-    text = s.strip()
-    if not _MONEY_RE.fullmatch(text):
-        if re.fullmatch(r"-?\d+\.\d{3,}", text):
-            raise ValueError(f"money: {s!r} has more than 2 decimal places")
-        raise ValueError(f"money: {s!r} is not an amount like 1234.56")
-    return to_fen(Decimal(text))

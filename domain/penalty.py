@@ -1,4 +1,4 @@
-"""Penalty interest (罚息) on overdue principal, accrued incrementally per calendar day.
+"""Penalty interest (罚息) on overdue principal, accrued per calendar day, path-independently.
 
 Rate = annual_rate × multiple (capped at the ceiling when given) / day_basis, on principal only.
 """
@@ -51,21 +51,31 @@ def accrue_penalty(
     - Grace: nothing accrues while as_of ≤ due_date + grace_days; once the grace is exceeded the
       penalty counts from the day after the due date (bank practice: grace forgives, it does not
       shift the start). Principal paid within the grace therefore bears no penalty.
-    - The principal is the one outstanding now, so callers accrue before every payment (the
-      allocation does); each accrual is rounded half-up to the fen once, so accruing in several
-      steps may differ from one step by under half a fen per step.
+    - Rounding (one rule, path-independent): on a principal P, the penalty for days 1 … n after
+      the due date is to_fen(P × rate × n / day_basis), rounded half-up once; an accrual from day
+      a to day b adds to_fen(P·rate·b/basis) − to_fen(P·rate·a/basis). These steps telescope, so
+      while P is unchanged any split of the days (a refresh every day, on business days only, or
+      one jump, as a payoff quote does) accrues exactly the same fen, and the total on P stays
+      within half a fen of the exact figure. The principal is the one outstanding now, so
+      callers accrue before every payment (the allocation and the prepayments do); a payment
+      that changes P starts a new run on the new principal from that day.
     - as_of on or before the last accrual date changes nothing (accrual never goes backwards).
     """
     if as_of <= balance.due_date + timedelta(days=policy.grace_days):
         return balance
     start = max(balance.penalty_accrued_through or balance.due_date, balance.due_date)
-    days = (as_of - start).days
-    if days <= 0:
+    days_before = (start - balance.due_date).days
+    days_through = (as_of - balance.due_date).days
+    if days_through <= days_before:
         return balance
     rate = penalty_annual_rate(
         annual_rate=annual_rate, policy=policy, max_annual_rate=max_annual_rate
     )
-    amount = to_fen(balance.principal_outstanding * rate * days / policy.day_basis)
+
+    def through(day: int) -> Decimal:  # penalty on this principal for days 1 … day, one rounding
+        return to_fen(balance.principal_outstanding * rate * day / policy.day_basis)
+
+    amount = through(days_through) - through(days_before)
     return dataclasses.replace(
         balance,
         penalty_accrued=balance.penalty_accrued + amount,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy_financial as npf
 import pytest
 
+from loanops.demo import DemoFailed
 from loanops.seed import DEMO_USERS
 from models.tables import Loan
 from tests.api.helpers import (
@@ -158,6 +159,44 @@ async def test_schedule_quote_with_fees_matches_an_independent_schedule(system: 
         "POST", QUOTE, user="cs", json={**body, "upfront_fee": "0", "monthly_fee": "0"}
     )
     assert r.json()["apr"] == "0.108000"
+
+
+BULLET_8000 = {"principal": "8000.00", "annual_rate": "0.10", "term_months": 3, "method": "bullet"}
+
+
+async def test_bullet_quote_discloses_the_cost_of_a_payment_at_maturity(system: System) -> None:
+    # ¥8,000 at 10 % for 3 months, bullet: one payment of 8,000 + 8,000 × 10 % × 3/12 = 8,200 at
+    # month 3, nothing before. Monthly IRR: (8200/8000)^(1/3) − 1; APR 12 × that = 9.9178 %
+    # (a payment at month 1 would be 30 %).
+    r = await system.call("POST", QUOTE, user="officer", json=quote_body(**BULLET_8000))
+    assert r.status_code == 200, r.text
+    q = r.json()
+    assert [(i["due_date"], i["payment"]) for i in q["installments"]] == [("2026-04-30", "8200.00")]
+    irr = npf.irr([-8000.0, 0.0, 0.0, 8200.0])
+    assert abs(irr - ((8200 / 8000) ** (1 / 3) - 1)) < 1e-12
+    _assert_rate(q["apr"], Decimal(repr(12 * irr)))
+    _assert_rate(q["apr_compound"], Decimal(repr((1 + irr) ** 12 - 1)))
+    assert Decimal(q["apr"]).quantize(Decimal("0.0001")) == Decimal("0.0992")
+    assert f"{Decimal(q['apr']) * 100:.4f}" == "9.9178"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=DemoFailed,  # the product specialist's approval answered 422 (the ceiling)
+    reason="the offer (workflows/loan.py _make_offer) still discloses with disclose_cost over "
+    "undated payments (a bullet loan at 30 %), so the ceiling refuses it; the fix is "
+    "disclose_schedule_cost(..., schedule=schedule, start_date=today) there (workflow owner). "
+    "Remove this marker with that change.",
+)
+async def test_a_lawful_bullet_loan_is_not_refused_by_the_ceiling(system: System) -> None:
+    # 9.92 % is within 4 × LPR (3.00 % since 2025-05-20: 12 %); the product specialist's offer
+    # of these terms must stand, with the same APR the schedule quote discloses.
+    terms = {"amount": "8000.00", "term_months": 3, "annual_rate": "0.10", "method": "bullet"}
+    _, view = await new_loan(system, "OFFER_CONFIRMATION", terms)
+    assert view["terms"]["method"] == "bullet"
+    assert Decimal(view["terms"]["apr"]).quantize(Decimal("0.0001")) == Decimal("0.0992")
+    irr = npf.irr([-8000.0, 0.0, 0.0, 8200.0])
+    _assert_rate(view["terms"]["apr"], Decimal(repr(12 * irr)))
 
 
 INVALID_QUOTES: list[tuple[str, dict[str, Any]]] = [

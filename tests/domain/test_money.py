@@ -11,7 +11,6 @@ from domain.money import (
     format_money,
     format_rate,
     int_to_fen,
-    parse_money,
     to_fen,
 )
 
@@ -74,22 +73,3 @@ def test_format_money_and_rate() -> None:
     assert format_rate(Decimal("0.1280380185")) == "0.128038"
     assert format_rate(Decimal("0.0000005")) == "0.000001"
     assert format_rate(Decimal("0.24")) == "0.240000"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("1234.5", "1234.50"), (" 12 ", "12.00"), ("0.01", "0.01"), ("-3.10", "-3.10")],
-)
-def test_parse_money(text: str, expected: str) -> None:
-    assert parse_money(text) == Decimal(expected)
-
-
-@pytest.mark.parametrize("text", ["", "abc", "1e3", "1,000.00", "NaN", "1.", ".5", "12.3.4"])
-def test_parse_money_refuses_malformed(text: str) -> None:
-    with pytest.raises(ValueError, match="is not an amount"):
-        parse_money(text)
-
-
-def test_parse_money_refuses_three_decimals() -> None:
-    with pytest.raises(ValueError, match="more than 2 decimal places"):
-        parse_money("1.005")
