@@ -6,7 +6,6 @@ Defaults live here and nowhere else; ``loanops migrate`` seeds them as version 1
 database, where later versions are added with an effective date (``loanops policy``).
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
@@ -143,7 +142,7 @@ class LoanPolicy:
     @classmethod
     def from_rules(
         cls, *, version: int, effective_from: date, source: str, rules: dict[str, Any]
-    ) -> LoanPolicy:
+    ) -> "LoanPolicy":
         """The inverse of ``rules``; unknown keys are refused, missing ones take the defaults."""
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}

@@ -5,7 +5,6 @@ The workflows' task mechanism, the update validators, the API and the inbox all 
 ``TASK_RULES``; nothing else says who decides a task.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -72,7 +71,7 @@ class ProductTermsData:
     monthly_fee: Decimal = Decimal("0")
 
     @classmethod
-    def parse(cls, data: dict[str, Any] | None) -> ProductTermsData:
+    def parse(cls, data: dict[str, Any] | None) -> "ProductTermsData":
         data = data or {}
 
         def money(name: str, default: str | None = None) -> Decimal:
@@ -179,7 +178,8 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.OPERATIONS_SPECIALIST,
         ("retry", "reject"),
         base_priority=80,
-        checks=(Party.DISBURSEMENT_MAKER,),
+        # A second look at the same payout: the same four-eyes rule as its approval.
+        checks=(Party.INTAKE_REVIEWER,),
     ),
     TaskKind.FOLLOW_UP_CALL: TaskRule(
         Role.CUSTOMER_SERVICE,

@@ -22,6 +22,7 @@ import pytest_asyncio
 import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -286,8 +287,49 @@ async def _terminate_loans(client: Client, engine: Engine) -> None:
     with Session(engine) as s:
         numbers = s.exec(select(Application.application_no)).all()
     for no in numbers:
-        with contextlib.suppress(RPCError):  # already closed
-            await client.get_workflow_handle(f"loan-{no}").terminate("test finished")
+        await terminate_quietly(client, f"loan-{no}")
+
+
+async def terminate_quietly(client: Client, workflow_id: str) -> None:
+    """Terminate a test's workflow once no workflow task or activity of it is in flight:
+    terminated mid-task, it leaves the time-skipping server unable to skip time for the tests
+    after it (and that server reports no pending tasks in describe, so read the history)."""
+    handle = client.get_workflow_handle(workflow_id)
+    with contextlib.suppress(RPCError):  # already closed, or never started
+        for _ in range(500):
+            if _quiet((await handle.fetch_history()).events):
+                break
+            await asyncio.sleep(0.01)
+        await handle.terminate("test finished")
+
+
+_ACTIVITY_CLOSED = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED,
+}
+
+
+def _quiet(events: Any) -> bool:
+    """No workflow task pending and every scheduled activity closed."""
+    pending_activities = 0
+    task_pending = False
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            pending_activities += 1
+        elif e.event_type in _ACTIVITY_CLOSED:
+            pending_activities -= 1
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+            task_pending = True
+        elif e.event_type in (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        ):
+            task_pending = False
+    return pending_activities == 0 and not task_pending
 
 
 @pytest_asyncio.fixture

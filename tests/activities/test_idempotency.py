@@ -25,6 +25,7 @@ from activities.disbursement import DisbursementActivities
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
 from domain.allocation import AllocationLine, Component, InstallmentBalance
+from domain.identifiers import BUSINESS_REFUSAL
 from domain.lifecycle import Role, Stage
 from domain.tasks import TaskKind, TaskStatus
 from models.shapes import (
@@ -565,8 +566,8 @@ def test_disburse_precheck_failure_is_final_and_writes_nothing(
         acts.disburse(inp)
     err = exc.value
     assert err.non_retryable is True
-    assert err.type == "BusinessRuleError"
-    assert failed_check in str(err)
+    assert err.type == BUSINESS_REFUSAL
+    assert failed_check in err.details
 
     assert count(engine, Disbursement) == 0
     assert count(engine, AuditEvent) == 0

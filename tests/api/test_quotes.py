@@ -11,7 +11,6 @@ from typing import Any
 import numpy_financial as npf
 import pytest
 
-from loanops.demo import DemoFailed
 from loanops.seed import DEMO_USERS
 from models.tables import Loan
 from tests.api.helpers import (
@@ -180,14 +179,6 @@ async def test_bullet_quote_discloses_the_cost_of_a_payment_at_maturity(system: 
     assert f"{Decimal(q['apr']) * 100:.4f}" == "9.9178"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DemoFailed,  # the product specialist's approval answered 422 (the ceiling)
-    reason="the offer (workflows/loan.py _make_offer) still discloses with disclose_cost over "
-    "undated payments (a bullet loan at 30 %), so the ceiling refuses it; the fix is "
-    "disclose_schedule_cost(..., schedule=schedule, start_date=today) there (workflow owner). "
-    "Remove this marker with that change.",
-)
 async def test_a_lawful_bullet_loan_is_not_refused_by_the_ceiling(system: System) -> None:
     # 9.92 % is within 4 × LPR (3.00 % since 2025-05-20: 12 %); the product specialist's offer
     # of these terms must stand, with the same APR the schedule quote discloses.

@@ -36,7 +36,9 @@ async def _runs(system: System, application_no: str) -> list[WorkflowHistory]:
     histories: list[WorkflowHistory] = []
     run_id: str | None = None
     while True:
-        history = await system.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        history = await system.client.get_workflow_handle(
+            workflow_id, run_id=run_id
+        ).fetch_history()
         histories.insert(0, history)
         started = history.events[0].workflow_execution_started_event_attributes
         run_id = started.continued_execution_run_id or None

@@ -1,0 +1,326 @@
+"""The fast workflow tier: the real workflows on the time-skipping server with fake activities
+(no HTTP, database or PDF), as in the Temporal samples' tests. The fakes keep what they were
+asked to do in memory, idempotently, the way the real activities do in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.allocation import balances_from_schedule
+from domain.calendar import business_date
+from domain.identifiers import (
+    BUSINESS_REFUSAL,
+    DECIDE_UPDATE,
+    SIGN_UPDATE,
+    STATE_QUERY,
+    workflow_id,
+)
+from domain.lifecycle import Role, Stage
+from domain.lpr import LprRate, default_lpr_table
+from domain.policy import DEFAULT_POLICY, LoanPolicy
+from domain.schedule import RepaymentMethod
+from domain.tasks import TaskKind
+from models.shapes import (
+    BookLoanInput,
+    CloseTaskInput,
+    ContractInfo,
+    ContractInput,
+    DecisionRequest,
+    DecisionResult,
+    DisburseInput,
+    DisburseResult,
+    EscalateTaskInput,
+    LedgerState,
+    LoanInput,
+    LoanTerms,
+    LoanView,
+    Offer,
+    OfferInput,
+    OpenTaskInput,
+    RecordPaymentInput,
+    ServicingEventInput,
+    ServicingInput,
+    SettleInput,
+    SignatureInput,
+    SignRequest,
+    StageInput,
+)
+from tests.conftest import terminate_quietly
+from worker import WORKFLOWS
+
+ROLES_OF = {
+    "bo": (Role.BUSINESS_OFFICER.value,),
+    "ops": (Role.OPERATIONS_SPECIALIST.value,),
+    "ops2": (Role.OPERATIONS_SPECIALIST.value,),
+    "risk": (Role.RISK_MANAGER.value,),
+    "pm": (Role.PRODUCT_MANAGER.value,),
+    "cs": (Role.CUSTOMER_SERVICE.value,),
+    "manager": (Role.DEPARTMENT_MANAGER.value,),
+}
+TERMS = {"amount": "12000.00", "term_months": 3, "annual_rate": "0.096"}
+
+
+@dataclass
+class FakeRecords:
+    """What the activities were asked to record, keyed like the real rows."""
+
+    stages: dict[tuple[str, int], StageInput] = field(default_factory=dict)
+    tasks: dict[str, OpenTaskInput] = field(default_factory=dict)
+    closed: dict[str, CloseTaskInput] = field(default_factory=dict)
+    escalations: dict[tuple[str, int], EscalateTaskInput] = field(default_factory=dict)
+    events: list[ServicingEventInput] = field(default_factory=list)
+    payments: dict[str, RecordPaymentInput] = field(default_factory=dict)
+    disbursed: dict[str, DisburseInput] = field(default_factory=dict)
+    settled: dict[str, SettleInput] = field(default_factory=dict)
+    # Refusals the fake bank-side pre-check gives, one per disburse attempt, then it pays.
+    refusals: list[tuple[str, ...]] = field(default_factory=list)
+
+    def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
+        return [
+            t
+            for t in self.tasks.values()
+            if t.application_no == application_no and t.task_id not in self.closed
+        ]
+
+    def stage_names(self, application_no: str) -> list[str]:
+        rows = sorted(
+            (s for s in self.stages.values() if s.application_no == application_no),
+            key=lambda s: s.seq,
+        )
+        return [s.stage.value for s in rows]
+
+
+def fake_activities(rec: FakeRecords) -> list[Any]:
+    @activity.defn(name="record_stage")
+    def record_stage(inp: StageInput) -> None:
+        rec.stages.setdefault((inp.application_no, inp.seq), inp)
+
+    @activity.defn(name="open_task")
+    def open_task(inp: OpenTaskInput) -> None:
+        rec.tasks.setdefault(inp.task_id, inp)
+
+    @activity.defn(name="escalate_task")
+    def escalate_task(inp: EscalateTaskInput) -> None:
+        rec.escalations.setdefault((inp.task_id, inp.level), inp)
+
+    @activity.defn(name="close_task")
+    def close_task(inp: CloseTaskInput) -> None:
+        rec.closed.setdefault(inp.task_id, inp)
+
+    @activity.defn(name="record_offer")
+    def record_offer(inp: OfferInput) -> None:
+        return None
+
+    @activity.defn(name="prepare_contract")
+    def prepare_contract(inp: ContractInput) -> ContractInfo:
+        doc = str(uuid.uuid5(uuid.NAMESPACE_URL, inp.application_no))
+        return ContractInfo(document_id=doc, sha256="0" * 64, contract_no=inp.contract_no)
+
+    @activity.defn(name="record_signature")
+    def record_signature(inp: SignatureInput) -> None:
+        return None
+
+    @activity.defn(name="disburse")
+    def disburse(inp: DisburseInput) -> DisburseResult:
+        if rec.refusals:
+            reasons = rec.refusals.pop(0)
+            raise ApplicationError(
+                "the disbursement pre-check failed",
+                *reasons,
+                type=BUSINESS_REFUSAL,
+                non_retryable=True,
+            )
+        rec.disbursed.setdefault(inp.idempotency_key, inp)
+        paid = rec.disbursed[inp.idempotency_key]
+        return DisburseResult(paid.at, business_date(paid.at, inp.business_timezone))
+
+    @activity.defn(name="book_loan")
+    def book_loan(inp: BookLoanInput) -> None:
+        return None
+
+    @activity.defn(name="record_payment")
+    def record_payment(inp: RecordPaymentInput) -> None:
+        rec.payments.setdefault(inp.request.external_ref, inp)
+
+    @activity.defn(name="servicing_event")
+    def servicing_event(inp: ServicingEventInput) -> None:
+        rec.events.append(inp)
+
+    @activity.defn(name="settle_loan")
+    def settle_loan(inp: SettleInput) -> None:
+        rec.settled.setdefault(inp.application_no, inp)
+
+    return [
+        record_stage,
+        open_task,
+        escalate_task,
+        close_task,
+        record_offer,
+        prepare_contract,
+        record_signature,
+        disburse,
+        book_loan,
+        record_payment,
+        servicing_event,
+        settle_loan,
+    ]
+
+
+@dataclass
+class Fast:
+    """One worker with fake activities on its own task queue."""
+
+    env: WorkflowEnvironment
+    client: Client
+    task_queue: str
+    records: FakeRecords
+    started: list[str] = field(default_factory=list)
+
+    async def start_origination(self, policy: LoanPolicy = DEFAULT_POLICY) -> str:
+        no = f"F{uuid.uuid4().hex[:10].upper()}"
+        await self.client.start_workflow(
+            "OriginationWorkflow",
+            LoanInput(no, "bo", Decimal("20000.00"), 3, policy),
+            id=workflow_id(no),
+            task_queue=self.task_queue,
+        )
+        self.started.append(no)
+        return no
+
+    async def start_servicing(self, policy: LoanPolicy = DEFAULT_POLICY) -> str:
+        """A loan that starts in servicing today: 12,000 over 3 months at 9.6 %."""
+        no = f"S{uuid.uuid4().hex[:10].upper()}"
+        now = await self.env.get_current_time()
+        start = business_date(now, policy.business_timezone)
+        terms = LoanTerms(
+            Decimal("12000.00"), 3, Decimal("0.096"), RepaymentMethod.EQUAL_INSTALLMENT
+        )
+        schedule = terms.schedule(start)
+        offer = Offer(
+            terms=terms,
+            apr=Decimal("0.096"),
+            apr_compound=Decimal("0.1"),
+            total_interest=schedule.total_interest,
+            total_fees=Decimal("0"),
+            total_payment=schedule.total_payment,
+            first_payment=schedule.installments[0].payment,
+            lpr=Decimal("0.03"),
+            rate_cap=Decimal("0.12"),
+            offered_on=start,
+            expires_at=now + timedelta(days=7),
+        )
+        await self.client.start_workflow(
+            "ServicingWorkflow",
+            ServicingInput(
+                application_no=no,
+                policy=policy,
+                offer=offer,
+                contract=ContractInfo("doc", "0" * 64, f"HT{no}"),
+                start_date=start,
+                ledger=LedgerState(installments=balances_from_schedule(schedule)),
+            ),
+            id=workflow_id(no),
+            task_queue=self.task_queue,
+        )
+        self.started.append(no)
+        return no
+
+    def handle(self, application_no: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id(application_no))
+
+    async def view(self, application_no: str) -> LoanView:
+        return await self.handle(application_no).query(STATE_QUERY, result_type=LoanView)
+
+    async def decide(
+        self,
+        application_no: str,
+        task_id: str,
+        decision: str,
+        user: str,
+        *,
+        lpr: LprRate | None = None,
+        **kw: Any,
+    ) -> DecisionResult:
+        """A decision as the API sends it (product terms carry the LPR of the day)."""
+        if "data" in kw and lpr is None:
+            lpr = default_lpr_table().in_force(date.today())
+        req = DecisionRequest(task_id, decision, user, ROLES_OF[user], lpr_in_force=lpr, **kw)
+        return await self.handle(application_no).execute_update(
+            DECIDE_UPDATE, req, result_type=DecisionResult
+        )
+
+    async def task_of(self, application_no: str, kind: TaskKind) -> str:
+        """The open task of ``kind``, once the workflow shows it."""
+        for _ in range(500):
+            view = await self.view(application_no)
+            for t in view.open_tasks:
+                if t.kind == kind:
+                    return t.task_id
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no open {kind.value} task on {application_no}")
+
+    async def stage(self, application_no: str) -> Stage:
+        return (await self.view(application_no)).stage
+
+    async def drive_to(self, application_no: str, stage: Stage) -> None:
+        """Take an application along the happy path until it rests in ``stage``."""
+        steps: list[tuple[Stage, TaskKind, str, str, dict[str, Any]]] = [
+            (Stage.INTAKE_REVIEW, TaskKind.INTAKE_REVIEW, "approve", "ops", {}),
+            (Stage.RISK_REVIEW, TaskKind.RISK_REVIEW, "approve", "risk", {}),
+            (Stage.PRODUCT_MATCHING, TaskKind.PRODUCT_MATCHING, "approve", "pm", {"data": TERMS}),
+            (Stage.OFFER_CONFIRMATION, TaskKind.OFFER_CONFIRMATION, "accept", "bo", {}),
+        ]
+        for at_stage, kind, decision, user, extra in steps:
+            if at_stage == stage:
+                return
+            task_id = await self.task_of(application_no, kind)
+            await self.decide(application_no, task_id, decision, user, **extra)
+        if stage == Stage.CONTRACT_SIGNING:
+            return
+        contract = (await self.view(application_no)).contract
+        assert contract is not None
+        await self.handle(application_no).execute_update(
+            SIGN_UPDATE,
+            SignRequest(contract.document_id, contract.sha256),
+            result_type=DecisionResult,
+        )
+        if stage == Stage.DISBURSEMENT:
+            return
+        task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)
+        await self.decide(application_no, task_id, "approve", "ops2")
+
+
+@asynccontextmanager
+async def fast_worker(env: WorkflowEnvironment) -> AsyncIterator[Fast]:
+    records = FakeRecords()
+    task_queue = f"fast-{uuid.uuid4()}"
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=WORKFLOWS,
+            activities=fake_activities(records),
+            activity_executor=executor,
+        ):
+            fast = Fast(env, env.client, task_queue, records)
+            try:
+                yield fast
+            finally:
+                # A workflow left waiting on timers with no worker would stop the shared
+                # time-skipping server from skipping time for the tests after this one.
+                for no in fast.started:
+                    await terminate_quietly(env.client, workflow_id(no))

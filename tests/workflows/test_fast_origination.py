@@ -1,0 +1,155 @@
+"""Origination on the time-skipping server with fake activities: business refusals become tasks,
+a task nobody decides ends with bounded history, validators refuse before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.identifiers import WITHDRAW_UPDATE
+from domain.lifecycle import Stage
+from domain.lpr import LprRate
+from domain.policy import DEFAULT_POLICY
+from domain.tasks import TaskKind
+from models.shapes import DecisionResult, WithdrawRequest
+from tests.workflows.fakes import ROLES_OF, TERMS, fast_worker
+
+
+def refusal_type(exc: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> str | None:
+    cause = exc.value.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+async def test_a_pre_check_refusal_becomes_a_task_with_its_reasons(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        fast.records.refusals.append(("payee_account_matches_contract",))
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.DISBURSEMENT)
+        approval = await fast.task_of(no, TaskKind.DISBURSEMENT)
+        result = await fast.decide(no, approval, "approve", "ops2")
+        assert result.stage == Stage.DISBURSEMENT  # not paid, not failed: waiting for a person
+
+        refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
+        task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == refused)
+        assert task.context == {
+            "refused": "the disbursement pre-check failed",
+            "reasons": ["payee_account_matches_contract"],
+        }
+        assert fast.records.disbursed == {}
+        # The intake reviewer may not retry it (the payout's four-eyes rule holds).
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(no, refused, "retry", "ops")
+        assert refusal_type(exc) == "MakerChecker"
+        result = await fast.decide(no, refused, "retry", "ops2")
+        assert result.stage == Stage.SERVICING
+        assert len(fast.records.disbursed) == 1
+        assert (await fast.handle(no).describe()).status is not None
+
+
+async def test_a_refused_payout_can_be_rejected_as_a_recorded_ending(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        fast.records.refusals.append(("contract_signed",))
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.DISBURSEMENT)
+        await fast.decide(no, await fast.task_of(no, TaskKind.DISBURSEMENT), "approve", "ops2")
+        refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
+        result = await fast.decide(no, refused, "reject", "ops2", comment="account closed")
+        assert result.stage == Stage.REJECTED
+        assert await fast.handle(no).result() == "REJECTED"  # completed, not failed
+        assert fast.records.stage_names(no)[-1] == "REJECTED"
+
+
+async def test_a_task_left_for_a_year_ends_and_history_stays_bounded(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        task_id = await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        await temporal_env.sleep(timedelta(days=DEFAULT_POLICY.task_abandon_days + 1))
+        assert await fast.handle(no).result() == "EXPIRED"
+        await temporal_env.sleep(timedelta(days=334))  # the rest of the year: nothing more
+        history = await fast.handle(no).fetch_history()
+        assert len(history.events) < 150
+        levels = sorted(lvl for (tid, lvl) in fast.records.escalations if tid == task_id)
+        # Three escalations, then the department manager once; then the abandon deadline.
+        assert levels == [1, 2, 3, 4]
+        handed = fast.records.escalations[(task_id, 4)]
+        assert handed.handed_to is not None and handed.handed_to.value == "department_manager"
+        assert fast.records.closed[task_id].status.value == "expired"
+
+
+async def test_the_manager_decides_a_handed_over_task_and_the_officer_no_longer_can(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    policy = replace(DEFAULT_POLICY, max_escalations=1)
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination(policy)
+        task_id = await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        await temporal_env.sleep(timedelta(hours=17))  # two SLAs: escalated, then handed over
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(no, task_id, "approve", "ops")
+        assert refusal_type(exc) == "Forbidden"
+        assert (await fast.decide(no, task_id, "approve", "manager")).stage == Stage.RISK_REVIEW
+
+
+async def test_withdraw_checks_the_role_before_anything_is_written(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        handle = fast.handle(no)
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await handle.execute_update(
+                WITHDRAW_UPDATE,
+                WithdrawRequest(user="risk", roles=ROLES_OF["risk"]),
+                result_type=DecisionResult,
+            )
+        assert refusal_type(exc) == "Forbidden"
+        assert await fast.stage(no) == Stage.INTAKE_REVIEW
+        result = await handle.execute_update(
+            WITHDRAW_UPDATE,
+            WithdrawRequest(user="bo", roles=ROLES_OF["bo"], reason="found cheaper"),
+            result_type=DecisionResult,
+        )
+        assert result.stage == Stage.WITHDRAWN
+        assert await handle.result() == "WITHDRAWN"
+        assert fast.records.stage_names(no)[-1] == "WITHDRAWN"
+
+
+async def test_the_offer_is_priced_with_the_lpr_sent_with_the_decision(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """The API reads the LPR in force on the decision day and sends it with the decision; the
+    workflow prices the offer with it (not with one read when the task opened)."""
+    announced = LprRate(date(2026, 11, 20), Decimal("0.0250"), None, "test announcement")
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.PRODUCT_MATCHING)
+        task_id = await fast.task_of(no, TaskKind.PRODUCT_MATCHING)
+        await fast.decide(no, task_id, "approve", "pm", data=TERMS, lpr=announced)
+        offer = (await fast.view(no)).offer
+        assert offer is not None
+        assert offer.lpr == Decimal("0.0250")
+        assert offer.rate_cap == Decimal("0.1000")  # 4 × 2.50 %, below the 24 % line
+
+        # Terms above that ceiling are refused before anything is written.
+        other = await fast.start_origination()
+        await fast.drive_to(other, Stage.PRODUCT_MATCHING)
+        task_id = await fast.task_of(other, TaskKind.PRODUCT_MATCHING)
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(
+                other, task_id, "approve", "pm", data=TERMS | {"annual_rate": "0.11"}, lpr=announced
+            )
+        assert refusal_type(exc) == "InvalidData"
+        assert await fast.stage(other) == Stage.PRODUCT_MATCHING
