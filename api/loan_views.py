@@ -23,6 +23,7 @@ from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
 from domain.masking import mask_name
 from domain.penalty import PenaltyPolicy
+from domain.permissions import Action
 from loanops.security import signing_token
 from loanops.settings import Settings
 from models.shapes import LoanTerms
@@ -219,7 +220,7 @@ def loan_out(
         application_no=record.application.application_no,
         stage=record.stage.value,
         borrower_name=record.borrower.name
-        if user.sees_borrower_pii
+        if user.can(Action.READ_BORROWER_PII)
         else mask_name(record.borrower.name),
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,
