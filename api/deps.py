@@ -3,6 +3,7 @@ action each route declares (checked against ``domain.permissions.MATRIX``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,10 +53,14 @@ class TemporalGateway:
     def __init__(self, client: Client | None, connect: Callable[[], Awaitable[Client]]) -> None:
         self._client = client
         self._connect = connect
+        # Concurrent first calls wait for one connection instead of each opening its own.
+        self._connecting = asyncio.Lock()
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await self._connect()
+            async with self._connecting:
+                if self._client is None:
+                    self._client = await self._connect()
         return self._client
 
     def run(self, fn: Callable[[Client], Awaitable[T]]) -> T:
