@@ -1,4 +1,5 @@
-"""The one way activities write the audit trail and the notice outbox: idempotent by business key."""
+"""The one way activities write the audit trail (``models.audit``, shared with the API) and the
+notice outbox: idempotent by business key."""
 
 from __future__ import annotations
 
@@ -7,33 +8,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from models.tables import AuditEvent, Notice
+from models.audit import append_audit
+from models.tables import Notice
 
-
-def append_audit(
-    session: Session,
-    *,
-    key: str,
-    actor: str,
-    action: str,
-    occurred_at: datetime,
-    application_no: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> bool:
-    """Append one audit event unless ``key`` was written before; True when it was new."""
-    if session.exec(select(AuditEvent.id).where(AuditEvent.event_key == key)).first():
-        return False
-    session.add(
-        AuditEvent(
-            event_key=key,
-            application_no=application_no,
-            actor=actor,
-            action=action,
-            detail=detail or {},
-            occurred_at=occurred_at,
-        )
-    )
-    return True
+__all__ = ["append_audit", "enqueue_notice"]
 
 
 def enqueue_notice(

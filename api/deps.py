@@ -1,7 +1,9 @@
-"""Shared API dependencies: settings, database session, Temporal client, current user and roles."""
+"""Shared API dependencies: settings, database session, Temporal client, current user, and the
+action each route declares (checked against ``domain.permissions.MATRIX``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,12 +12,13 @@ from typing import Annotated, Any, TypeVar
 import anyio.from_thread
 import jwt
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from domain.lifecycle import Role
+from domain.permissions import BORROWER, PUBLIC, Action, allowed_principals, is_allowed, refusal
 from loanops.security import decode_access_token
 from loanops.settings import Settings
 from models.tables import User
@@ -50,10 +53,14 @@ class TemporalGateway:
     def __init__(self, client: Client | None, connect: Callable[[], Awaitable[Client]]) -> None:
         self._client = client
         self._connect = connect
+        # Concurrent first calls wait for one connection instead of each opening its own.
+        self._connecting = asyncio.Lock()
 
     async def client(self) -> Client:
         if self._client is None:
-            self._client = await self._connect()
+            async with self._connecting:
+                if self._client is None:
+                    self._client = await self._connect()
         return self._client
 
     def run(self, fn: Callable[[Client], Awaitable[T]]) -> T:
@@ -87,15 +94,9 @@ class CurrentUserInfo:
     full_name: str
     roles: tuple[str, ...]
 
-    def has_any(self, *roles: Role) -> bool:
-        return any(r.value in self.roles for r in roles)
-
-    @property
-    def sees_borrower_pii(self) -> bool:
-        """Customer service sees borrowers masked, unless another role of theirs needs them."""
-        return not self.has_any(Role.CUSTOMER_SERVICE) or self.has_any(
-            Role.DEPARTMENT_MANAGER, Role.OPERATIONS_SPECIALIST, Role.BUSINESS_OFFICER
-        )
+    def can(self, action: Action) -> bool:
+        """Whether the matrix lets any of this user's roles do ``action``."""
+        return is_allowed(self.roles, action)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -125,18 +126,52 @@ def get_current_user(
 CurrentUser = Annotated[CurrentUserInfo, Depends(get_current_user)]
 
 
-def require_roles(*roles: Role) -> Any:
-    """A dependency that lets only these roles through (403 naming them otherwise)."""
+# Every gate dependency made below, with the action it declares (read by ``declared_actions``).
+_DECLARED: dict[Callable[..., Any], Action] = {}
+
+
+def _declare(action: Action, gate: Callable[..., Any]) -> Any:
+    _DECLARED[gate] = action
+    return Depends(gate)
+
+
+def require(action: Action) -> Any:
+    """A logged-in user whose roles may do ``action`` (403 with ``refusal(action)`` otherwise)."""
+    if PUBLIC in allowed_principals(action):
+        raise ValueError(f"{action.value} is public in the matrix: declare it with public()")
 
     def check(user: CurrentUser) -> CurrentUserInfo:
-        if not user.has_any(*roles):
-            raise HTTPException(
-                status_code=status.HTTP_403_FORBIDDEN,
-                detail=f"requires one of the roles: {', '.join(r.value for r in roles)}",
-            )
+        if not user.can(action):
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=refusal(action))
         return user
 
-    return Depends(check)
+    return _declare(action, check)
 
 
-ALL_STAFF = tuple(Role)
+def _marker(action: Action, principal: str) -> Any:
+    if principal not in allowed_principals(action):
+        raise ValueError(f"{action.value} is not open to {principal} in the matrix")
+
+    def declared() -> None:
+        """Checks nothing: the route authenticates by other means (none, or a signing token)."""
+
+    return _declare(action, declared)
+
+
+def public(action: Action) -> Any:
+    """Declares a route open to anyone; ``action`` must be PUBLIC in the matrix."""
+    return _marker(action, PUBLIC)
+
+
+def borrower(action: Action) -> Any:
+    """Declares a borrower's route, authenticated by the signing token in its path; ``action``
+    must be open to BORROWER in the matrix."""
+    return _marker(action, BORROWER)
+
+
+def declared_actions(dependant: Dependant) -> list[Action]:
+    """The actions declared anywhere in a route's dependency tree (exactly one is expected)."""
+    found = [_DECLARED[dependant.call]] if dependant.call in _DECLARED else []
+    for sub in dependant.dependencies:
+        found.extend(declared_actions(sub))
+    return found

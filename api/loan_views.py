@@ -22,6 +22,7 @@ from api.workflow_calls import query_loan
 from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
 from domain.masking import mask_name
+from domain.permissions import Action
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from loanops.policy import loan_policy_version
 from loanops.security import signing_token
@@ -235,7 +236,7 @@ def loan_out(
         application_no=record.application.application_no,
         stage=record.stage.value,
         borrower_name=record.borrower.name
-        if user.sees_borrower_pii
+        if user.can(Action.READ_BORROWER_PII)
         else mask_name(record.borrower.name),
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,

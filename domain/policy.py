@@ -6,7 +6,6 @@ Defaults live here and nowhere else; ``loanops migrate`` seeds them as version 1
 database, where later versions are added with an effective date (``loanops policy``).
 """
 
-
 from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
 from decimal import Decimal, InvalidOperation

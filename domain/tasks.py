@@ -5,7 +5,6 @@ The workflows' task mechanism, the update validators, the API and the inbox all 
 ``TASK_RULES``; nothing else says who decides a task.
 """
 
-
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum

@@ -10,11 +10,12 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require_roles
+from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
 from api.schemas import ApplicationIn, ApplicationOut
 from api.workflow_calls import start_loan
 from domain.calendar import business_date
-from domain.lifecycle import Role, Stage
+from domain.lifecycle import Stage
+from domain.permissions import Action
 from loanops.policy import loan_policy_in_force
 from models.shapes import LoanInput
 from models.tables import Application, Borrower
@@ -37,7 +38,7 @@ def submit_application(
     settings: SettingsDep,
     temporal: TemporalDep,
     clock: ClockDep,
-    user: CurrentUserInfo = require_roles(Role.BUSINESS_OFFICER),
+    user: CurrentUserInfo = require(Action.SUBMIT_APPLICATION),
 ) -> ApplicationOut:
     """business_officer. Records the borrower and the application, then starts its workflow."""
     now = clock()

@@ -9,7 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlmodel import select
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUserInfo, SessionDep, SettingsDep, public, require
+from domain.permissions import Action
 from loanops.security import create_access_token, verify_password
 from models.tables import User
 
@@ -28,7 +29,7 @@ class MeOut(BaseModel):
     roles: list[str]
 
 
-@router.post("/token", response_model=TokenOut)
+@router.post("/token", response_model=TokenOut, dependencies=[public(Action.AUTHENTICATE)])
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
@@ -52,6 +53,6 @@ def login(
 
 
 @router.get("/me", response_model=MeOut)
-def me(user: CurrentUser) -> MeOut:
+def me(user: CurrentUserInfo = require(Action.READ_SELF)) -> MeOut:
     """Any logged-in role."""
     return MeOut(username=user.username, full_name=user.full_name, roles=list(user.roles))

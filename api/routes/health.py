@@ -6,13 +6,14 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 from temporalio.client import Client
 
-from api.deps import SessionDep, TemporalDep
+from api.deps import SessionDep, TemporalDep, public
 from api.schemas import HealthOut
+from domain.permissions import Action
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=HealthOut)
+@router.get("/healthz", response_model=HealthOut, dependencies=[public(Action.HEALTH)])
 def healthz(session: SessionDep, temporal: TemporalDep, response: Response) -> HealthOut:
     """Open to all. 200 when both answer, 503 naming the one that does not."""
     try:

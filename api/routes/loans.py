@@ -10,13 +10,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import (
-    ALL_STAFF,
     ClockDep,
     CurrentUserInfo,
     SessionDep,
     SettingsDep,
     TemporalDep,
-    require_roles,
+    require,
 )
 from api.errors import unprocessable
 from api.loan_views import load_application, load_record, loan_out, policy_of
@@ -37,8 +36,9 @@ from api.schemas import (
 from api.workflow_calls import update_loan
 from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
-from domain.lifecycle import Role, Stage
+from domain.lifecycle import Stage
 from domain.masking import mask_name
+from domain.permissions import Action
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
 from models.tables import Application, AuditEvent, Borrower, Payment, contract_of
@@ -52,7 +52,7 @@ def list_loans(
     stage: Stage | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
-    user: CurrentUserInfo = require_roles(*ALL_STAFF),
+    user: CurrentUserInfo = require(Action.LIST_LOANS),
 ) -> LoanPage:
     """Any role: the managers' list, newest first, optionally by stage."""
     where = [Application.stage == stage.value] if stage else []
@@ -70,7 +70,7 @@ def list_loans(
             LoanSummary(
                 application_no=a.application_no,
                 stage=a.stage,
-                borrower_name=b.name if user.sees_borrower_pii else mask_name(b.name),
+                borrower_name=b.name if user.can(Action.READ_BORROWER_PII) else mask_name(b.name),
                 amount=a.amount,
                 term_months=a.term_months,
                 submitted_by=a.submitted_by,
@@ -92,7 +92,7 @@ def get_loan(
     settings: SettingsDep,
     temporal: TemporalDep,
     clock: ClockDep,
-    user: CurrentUserInfo = require_roles(*ALL_STAFF),
+    user: CurrentUserInfo = require(Action.READ_LOAN),
 ) -> LoanOut:
     """Any role. Live from the workflow while it runs; from the database once it has closed."""
     record = load_record(session, temporal, application_no)
@@ -104,7 +104,7 @@ def get_loan(
 def get_timeline(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+    _: CurrentUserInfo = require(Action.READ_TIMELINE),
 ) -> Timeline:
     """Any role: every recorded step (what, who, when), oldest first."""
     load_application(session, application_no)
@@ -126,7 +126,7 @@ def get_timeline(
 def get_contract_pdf(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+    _: CurrentUserInfo = require(Action.READ_CONTRACT),
 ) -> Response:
     """Any role: the contract as rendered (and, once signed, as signed: the hash is bound)."""
     load_application(session, application_no)
@@ -171,7 +171,7 @@ def post_payment(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    user: CurrentUserInfo = require_roles(Role.OPERATIONS_SPECIALIST),
+    user: CurrentUserInfo = require(Action.POST_PAYMENT),
 ) -> PaymentOut:
     """operations_specialist. A repayment, an early payoff or a partial prepayment (``mode``).
     The same external_ref twice records one payment (the second call answers 200 with the first
@@ -233,7 +233,7 @@ def withdraw(
     body: WithdrawIn,
     session: SessionDep,
     temporal: TemporalDep,
-    user: CurrentUserInfo = require_roles(Role.BUSINESS_OFFICER, Role.DEPARTMENT_MANAGER),
+    user: CurrentUserInfo = require(Action.WITHDRAW),
 ) -> DecisionOut:
     """business_officer or department_manager, before disbursement: the borrower walks away."""
     load_application(session, application_no)
@@ -254,7 +254,7 @@ def get_payoff_quote(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    _: CurrentUserInfo = require_roles(*ALL_STAFF),
+    _: CurrentUserInfo = require(Action.QUOTE_PAYOFF),
 ) -> PayoffQuoteOut:
     """Any role: what settles the loan on ``as_of`` (principal, interest to date, penalties)."""
     record = load_record(session, temporal, application_no)

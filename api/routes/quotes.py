@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ALL_STAFF, CurrentUserInfo, require_roles
+from api.deps import CurrentUserInfo, require
 from api.errors import unprocessable, unprocessable_from
 from api.schemas import ScheduleLineOut, ScheduleQuoteIn, ScheduleQuoteOut
 from domain.disclosure import disclose_schedule_cost
+from domain.permissions import Action
 from domain.schedule import build_schedule
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/quotes", tags=["quotes"])
 
 @router.post("/schedule", response_model=ScheduleQuoteOut)
 def quote_schedule(
-    body: ScheduleQuoteIn, _: CurrentUserInfo = require_roles(*ALL_STAFF)
+    body: ScheduleQuoteIn, _: CurrentUserInfo = require(Action.QUOTE_SCHEDULE)
 ) -> ScheduleQuoteOut:
     """Any role. Pure calculation: nothing is recorded."""
     if body.upfront_fee >= body.principal:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import ClockDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import borrower as borrower_link
 from api.errors import unprocessable
 from api.schemas import DecisionOut, SignIn, SigningInfo
 from api.workflow_calls import update_loan
 from domain.identifiers import SIGN_UPDATE
+from domain.permissions import Action
 from loanops.security import document_for_signing_token
+from models.audit import append_audit
 from models.shapes import DecisionResult, SignRequest
 from models.tables import Application, Borrower, Document, Loan
 
@@ -36,7 +40,44 @@ def _document(session: Session, token: str, secret: str) -> tuple[Document, Borr
     return doc, borrower, loan
 
 
-@router.get("/{token}", response_model=SigningInfo)
+def _record_failed_attempt(
+    session: Session, doc: Document, *, mismatched: list[str], client_address: str, at: datetime
+) -> None:
+    """Count a failed identity check and audit it, and the lock when this one reaches the limit.
+    The count is raised in the database, so concurrent attempts each get their own number. The
+    audit names the fields that did not match, never what was typed nor the link's token."""
+    session.exec(
+        update(Document)
+        .where(col(Document.id) == doc.id)
+        .values(sign_failures=col(Document.sign_failures) + 1)
+    )
+    session.refresh(doc)
+    detail = {"document_id": str(doc.id), "failures": doc.sign_failures}
+    append_audit(
+        session,
+        key=f"document/{doc.id}/sign-failed/{doc.sign_failures}",
+        application_no=doc.application_no,
+        actor="borrower",
+        action="contract.sign_failed",
+        occurred_at=at,
+        detail={**detail, "mismatched": mismatched, "client_address": client_address},
+    )
+    if doc.sign_failures == MAX_FAILED_ATTEMPTS:
+        append_audit(
+            session,
+            key=f"document/{doc.id}/signing-locked",
+            application_no=doc.application_no,
+            actor="borrower",
+            action="contract.signing_locked",
+            occurred_at=at,
+            detail=detail,
+        )
+    session.commit()
+
+
+@router.get(
+    "/{token}", response_model=SigningInfo, dependencies=[borrower_link(Action.READ_SIGNING)]
+)
 def signing_info(token: str, session: SessionDep, settings: SettingsDep) -> SigningInfo:
     """The borrower: what they are asked to sign, and where to read it in full."""
     doc, borrower, loan = _document(session, token, settings.secret_key)
@@ -53,7 +94,11 @@ def signing_info(token: str, session: SessionDep, settings: SettingsDep) -> Sign
     )
 
 
-@router.get("/{token}/contract.pdf", response_class=Response)
+@router.get(
+    "/{token}/contract.pdf",
+    response_class=Response,
+    dependencies=[borrower_link(Action.READ_SIGNING)],
+)
 def signing_pdf(token: str, session: SessionDep, settings: SettingsDep) -> Response:
     """The borrower: the contract PDF behind the link."""
     doc, _, _ = _document(session, token, settings.secret_key)
@@ -62,7 +107,9 @@ def signing_pdf(token: str, session: SessionDep, settings: SettingsDep) -> Respo
     )
 
 
-@router.post("/{token}", response_model=DecisionOut)
+@router.post(
+    "/{token}", response_model=DecisionOut, dependencies=[borrower_link(Action.SIGN_CONTRACT)]
+)
 def sign(
     token: str,
     body: SignIn,
@@ -70,6 +117,7 @@ def sign(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
+    clock: ClockDep,
 ) -> DecisionOut:
     """The borrower signs: name and the last four characters of the ID must match, and the terms
     must be accepted. The signature binds the PDF's sha256. The link works once; five wrong
@@ -84,10 +132,22 @@ def sign(
         )
     if not body.accept_terms:
         raise unprocessable("accept_terms", "the borrower must accept the terms to sign")
-    if body.signer_name != borrower.name or body.id_last4.upper() != borrower.id_number[-4:]:
-        doc.sign_failures += 1
-        session.add(doc)
-        session.commit()
+    mismatched = [
+        field
+        for field, matches in (
+            ("signer_name", body.signer_name == borrower.name),
+            ("id_last4", body.id_last4.upper() == borrower.id_number[-4:]),
+        )
+        if not matches
+    ]
+    if mismatched:
+        _record_failed_attempt(
+            session,
+            doc,
+            mismatched=mismatched,
+            client_address=request.client.host if request.client else "unknown",
+            at=clock(),
+        )
         raise unprocessable("id_last4", "signer_name and id_last4 do not match the borrower")
     # Who presented themselves stays in the database, never in workflow history: the
     # workflow's activity binds the signature to the hash and keeps these fields.

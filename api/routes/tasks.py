@@ -12,27 +12,25 @@ from sqlmodel import Session, col, select
 
 from api.deps import (
     ClockDep,
-    CurrentUser,
     CurrentUserInfo,
     SessionDep,
     SettingsDep,
     TemporalDep,
+    require,
 )
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import update_loan
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
-from domain.lifecycle import Role
 from domain.lpr import LprRate
+from domain.permissions import Action
 from domain.tasks import TaskKind, TaskStatus
 from loanops.policy import lpr_table
+from models.audit import append_audit
 from models.shapes import DecisionRequest, DecisionResult
 from models.tables import Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-
-# Roles that see every task (read-only oversight); the others see their own roles' tasks.
-OVERSIGHT = (Role.DEPARTMENT_MANAGER, Role.AUDITOR)
 
 
 def _out(t: Task) -> TaskOut:
@@ -54,17 +52,17 @@ def _out(t: Task) -> TaskOut:
 @router.get("", response_model=TaskPage)
 def list_tasks(
     session: SessionDep,
-    user: CurrentUser,
+    user: CurrentUserInfo = require(Action.LIST_TASKS),
     task_status: TaskStatus = Query(TaskStatus.OPEN, alias="status"),
     kind: TaskKind | None = None,
     application_no: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
 ) -> TaskPage:
-    """Any role: the tasks of the caller's roles (all tasks for managers and auditors), most
-    urgent first (priority, then due time)."""
+    """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
+    most urgent first (priority, then due time)."""
     where: list[Any] = [Task.status == task_status.value]
-    if not user.has_any(*OVERSIGHT):
+    if not user.can(Action.OVERSEE_TASKS):
         where.append(col(Task.candidate_role).in_(user.roles))
     if kind is not None:
         where.append(Task.kind == kind.value)
@@ -97,20 +95,46 @@ def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Ta
     return task
 
 
+def _audit_assignment(
+    session: Session, task: Task, *, actor: str, change: str, at: datetime
+) -> None:
+    append_audit(
+        session,
+        key=f"task/{task.id}/{change}/{uuid.uuid4().hex}",
+        application_no=task.application_no,
+        actor=actor,
+        action=f"{task.kind}.{change}",
+        occurred_at=at,
+        detail={"task_id": str(task.id)},
+    )
+
+
 @router.post("/{task_id}/claim", response_model=TaskOut)
-def claim_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TaskOut:
+def claim_task(
+    task_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    user: CurrentUserInfo = require(Action.CLAIM_TASK),
+) -> TaskOut:
     """The task's candidate role. Claiming a task another person holds is refused (409)."""
     task = _task_for(session, task_id, user)
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
-    task.assignee = user.username
-    session.add(task)
-    session.commit()
+    if task.assignee is None:
+        task.assignee = user.username
+        session.add(task)
+        _audit_assignment(session, task, actor=user.username, change="claimed", at=clock())
+        session.commit()
     return _out(task)
 
 
 @router.post("/{task_id}/unclaim", response_model=TaskOut)
-def unclaim_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TaskOut:
+def unclaim_task(
+    task_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    user: CurrentUserInfo = require(Action.CLAIM_TASK),
+) -> TaskOut:
     """The person holding the task."""
     task = _task_for(session, task_id, user)
     if task.assignee != user.username:
@@ -122,6 +146,7 @@ def unclaim_task(task_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> 
         )
     task.assignee = None
     session.add(task)
+    _audit_assignment(session, task, actor=user.username, change="unclaimed", at=clock())
     session.commit()
     return _out(task)
 
@@ -131,10 +156,10 @@ def decide_task(
     task_id: uuid.UUID,
     body: DecisionIn,
     session: SessionDep,
-    user: CurrentUser,
     temporal: TemporalDep,
     settings: SettingsDep,
     clock: ClockDep,
+    user: CurrentUserInfo = require(Action.DECIDE_TASK),
 ) -> DecisionOut:
     """The task's candidate role. The workflow's validator has the last word: wrong task, role,
     decision or maker = checker are refused before anything is recorded."""
