@@ -55,7 +55,7 @@ class ContractActivities:
                     principal=terms.principal,
                     annual_rate=terms.annual_rate,
                     term_months=terms.term_months,
-                    method=terms.method,
+                    method=terms.method.value,
                     apr=Decimal(0),
                     apr_compound=Decimal(0),
                 )
@@ -64,7 +64,7 @@ class ContractActivities:
             loan.principal = terms.principal
             loan.annual_rate = terms.annual_rate
             loan.term_months = terms.term_months
-            loan.method = terms.method
+            loan.method = terms.method.value
             loan.upfront_fee = terms.upfront_fee
             loan.monthly_fee = terms.monthly_fee
             loan.apr = inp.offer.apr.quantize(RATE_PLACES)
@@ -83,7 +83,7 @@ class ContractActivities:
                     "principal": str(terms.principal),
                     "term_months": terms.term_months,
                     "annual_rate": str(terms.annual_rate),
-                    "method": terms.method,
+                    "method": terms.method.value,
                     "apr": str(inp.offer.apr.quantize(RATE_PLACES)),
                     "lpr": str(inp.offer.lpr),
                     "rate_cap": str(inp.offer.rate_cap),
@@ -119,7 +119,7 @@ class ContractActivities:
                 apr=inp.offer.apr,
                 apr_compound=inp.offer.apr_compound,
                 term_months=terms.term_months,
-                method_label=METHOD_LABELS_ZH[RepaymentMethod(terms.method)],
+                method_label=METHOD_LABELS_ZH[terms.method],
                 purpose=app.purpose,
                 repayment_source=app.repayment_source,
                 upfront_fee=terms.upfront_fee,

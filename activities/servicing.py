@@ -92,7 +92,7 @@ class ServicingActivities:
                     application_no=inp.application_no,
                     external_ref=req.external_ref,
                     amount=req.amount,
-                    mode=req.mode,
+                    mode=req.mode.value,
                     paid_at=req.paid_at,
                     recorded_by=req.recorded_by,
                     allocation=[
@@ -119,7 +119,7 @@ class ServicingActivities:
                 detail={
                     "external_ref": req.external_ref,
                     "amount": format_money(req.amount),
-                    "mode": req.mode,
+                    "mode": req.mode.value,
                     "credit": format_money(inp.credit),
                 },
             )

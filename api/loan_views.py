@@ -24,6 +24,7 @@ from domain.lifecycle import Stage
 from domain.masking import mask_name
 from domain.permissions import Action
 from domain.policy import DEFAULT_POLICY, LoanPolicy
+from domain.schedule import RepaymentMethod
 from loanops.policy import loan_policy_version
 from loanops.security import signing_token
 from loanops.settings import Settings
@@ -132,6 +133,13 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             contract_document_id=view.contract.document_id if view.contract else None,
             source="workflow",
         )
+    return record_from_database(session, app, borrower)
+
+
+def record_from_database(session: Session, app: Application, borrower: Borrower) -> LoanRecord:
+    """The loan as its rows record it: authoritative once the workflow has closed, and equal to
+    the workflow's own view while it runs (the activities keep the rows in step)."""
+    application_no = app.application_no
     loan = session.exec(select(Loan).where(Loan.application_no == application_no)).first()
     rows = session.exec(
         select(Installment)
@@ -144,7 +152,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             principal=loan.principal,
             term_months=loan.term_months,
             annual_rate=loan.annual_rate,
-            method=loan.method,
+            method=RepaymentMethod(loan.method),
             upfront_fee=loan.upfront_fee,
             monthly_fee=loan.monthly_fee,
         )
@@ -154,7 +162,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
     return LoanRecord(
         application=app,
         borrower=borrower,
-        stage=stage,
+        stage=Stage(app.stage),
         policy=policy_of(session, app),
         open_tasks=[],
         terms=_terms_out(terms, loan.apr, loan.apr_compound) if terms and loan else None,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Literal
 
 from domain.balances import Component, InstallmentBalance
@@ -52,6 +53,29 @@ installment's fee, interest, principal. The overdue fee sits where the current f
 _EARLY_ORDER = (Component.PENALTY, Component.FEE, Component.INTEREST, Component.PRINCIPAL)
 _BUCKETS = ("overdue", "current")
 _OVERPAYMENTS = ("credit", "next_installment", "principal")
+
+
+class PaymentMode(StrEnum):
+    """What a payment does to the ledger."""
+
+    # Pay what is due, then the next installments in order (or hold the rest as credit).
+    INSTALLMENTS = "installments"
+    # Settle the whole loan (interest only to date).
+    PAYOFF = "payoff"
+    # A partial prepayment that re-amortizes the rest, keeping the term or the installment.
+    KEEP_TERM = "keep_term"
+    KEEP_INSTALLMENT = "keep_installment"
+    # Recorded by the workflow itself when credit held pays an installment on its due date.
+    CREDIT = "credit"
+
+
+# The modes a person may post (credit is the workflow's own).
+POSTED_MODES = (
+    PaymentMode.INSTALLMENTS,
+    PaymentMode.PAYOFF,
+    PaymentMode.KEEP_TERM,
+    PaymentMode.KEEP_INSTALLMENT,
+)
 
 
 @dataclass(frozen=True)

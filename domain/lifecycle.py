@@ -41,16 +41,6 @@ class Stage(StrEnum):
         return self in _WITHDRAWABLE
 
 
-# The stages a healthy loan passes through before servicing, in order.
-ORIGINATION_PATH = (
-    Stage.INTAKE_REVIEW,
-    Stage.RISK_REVIEW,
-    Stage.PRODUCT_MATCHING,
-    Stage.OFFER_CONFIRMATION,
-    Stage.CONTRACT_SIGNING,
-    Stage.DISBURSEMENT,
-    Stage.SERVICING,
-)
 TERMINAL_STAGES = frozenset(
     {Stage.SETTLED, Stage.REJECTED, Stage.WITHDRAWN, Stage.EXPIRED, Stage.WRITTEN_OFF}
 )

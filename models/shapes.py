@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from domain.allocation import AllocationLine, InstallmentBalance
+from domain.allocation import AllocationLine, InstallmentBalance, PaymentMode
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate
 from domain.policy import LoanPolicy
@@ -159,7 +159,7 @@ class LoanTerms:
     principal: Decimal
     term_months: int
     annual_rate: Decimal
-    method: str
+    method: RepaymentMethod
     upfront_fee: Decimal = Decimal("0")
     monthly_fee: Decimal = Decimal("0")
 
@@ -169,7 +169,7 @@ class LoanTerms:
             principal=self.principal,
             annual_rate=self.annual_rate,
             term_months=self.term_months,
-            method=RepaymentMethod(self.method),
+            method=self.method,
             start_date=start_date,
             monthly_fee=self.monthly_fee,
         )
@@ -278,10 +278,7 @@ class PaymentRequest:
     paid_at: datetime
     paid_on: date  # the business date of paid_at (Asia/Shanghai by default)
     recorded_by: str
-    # installments: pay what is due, then the next installments in order;
-    # payoff: settle the whole loan (interest only to date);
-    # keep_term / keep_installment: a partial prepayment that re-amortizes the rest.
-    mode: str = "installments"
+    mode: PaymentMode = PaymentMode.INSTALLMENTS
     # The recording user's roles (the validator checks them against the permission matrix).
     roles: tuple[str, ...] = ()
 
@@ -303,11 +300,6 @@ class RecordPaymentInput:
     lines: tuple[AllocationLine, ...]
     installments: tuple[InstallmentBalance, ...]
     credit: Decimal
-
-
-PAYMENT_MODES = ("installments", "payoff", "keep_term", "keep_installment")
-# Recorded by the workflow itself when credit held pays an installment on its due date.
-CREDIT_MODE = "credit"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -288,6 +288,22 @@ async def _terminate_loans(client: Client, engine: Engine) -> None:
         numbers = s.exec(select(Application.application_no)).all()
     for no in numbers:
         await terminate_quietly(client, f"loan-{no}")
+
+
+async def workflow_runs(client: Client, application_no: str) -> list[WorkflowHistory]:
+    """Every run of a loan's workflow id, oldest first (origination, then servicing runs),
+    found by walking back from the current run through continued_execution_run_id."""
+    workflow_id = f"loan-{application_no}"
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        histories.insert(0, history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return histories
 
 
 async def terminate_quietly(client: Client, workflow_id: str) -> None:

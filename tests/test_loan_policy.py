@@ -144,6 +144,7 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         absolute_rate_cap=None,
         sla_hours={kind: hours / 2 for kind, hours in DEFAULT_SLA_HOURS.items()},
         max_escalations=5,
+        task_abandon_days=45,
         supplement_deadline_days=10,
         offer_valid_days=14,
         contract_sign_days=3,

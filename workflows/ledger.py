@@ -18,10 +18,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.servicing import ServicingActivities
     from domain.allocation import (
+        POSTED_MODES,
         AllocationResult,
         InstallmentBalance,
         Outstanding,
         Overpayment,
+        PaymentMode,
         allocate_payment,
         apply_credit,
         outstanding,
@@ -31,10 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Action, is_allowed
     from domain.policy import LoanPolicy
     from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
-    from domain.schedule import RepaymentMethod
     from models.shapes import (
-        CREDIT_MODE,
-        PAYMENT_MODES,
         LedgerState,
         LoanTerms,
         Offer,
@@ -128,8 +127,8 @@ class LoanLedger:
                 f"paid_at: is before the ledger date {self.as_of.isoformat()}; "
                 "back-dated payments need a correction entry",
             )
-        if req.mode not in PAYMENT_MODES:
-            refuse("InvalidData", f"mode: must be one of {', '.join(PAYMENT_MODES)}")
+        if req.mode not in POSTED_MODES:
+            refuse("InvalidData", f"mode: must be one of {', '.join(POSTED_MODES)}")
         try:
             self._apply(req)
         except ValueError as exc:
@@ -171,7 +170,7 @@ class LoanLedger:
             paid_at=workflow.now(),
             paid_on=inst.due_date,
             recorded_by="system",
-            mode=CREDIT_MODE,
+            mode=PaymentMode.CREDIT,
         )
         await self._book(request, result)
         paid = next(i for i in self.installments if i.number == inst.number)
@@ -208,18 +207,18 @@ class LoanLedger:
             "credit": self.credit,
             **self._engine_args(),
         }
-        if req.mode == "installments":
+        if req.mode == PaymentMode.INSTALLMENTS:
             return allocate_payment(
                 **common, overpayment=cast(Overpayment, self._policy.overpayment.value)
             )
-        if req.mode == "payoff":
+        if req.mode == PaymentMode.PAYOFF:
             early = apply_payoff(**common, start_date=self.start_date)
         else:
             early = apply_partial_prepayment(
                 **common,
                 start_date=self.start_date,
-                method=RepaymentMethod(self.terms.method),
-                mode=cast(ReamortizeMode, req.mode),  # checked by the validator
+                method=self.terms.method,
+                mode=cast(ReamortizeMode, req.mode.value),  # checked by the validator
                 monthly_fee=self.terms.monthly_fee,
             )
         lines = early.lines + tuple(replace(r, amount=-r.amount) for r in early.released)

@@ -355,7 +355,7 @@ def price_offer(
         principal=terms_data.amount,
         term_months=terms_data.term_months,
         annual_rate=terms_data.annual_rate,
-        method=terms_data.method.value,
+        method=terms_data.method,
         upfront_fee=terms_data.upfront_fee,
         monthly_fee=terms_data.monthly_fee,
     )

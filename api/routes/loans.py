@@ -34,6 +34,7 @@ from api.schemas import (
     WithdrawIn,
 )
 from api.workflow_calls import update_loan
+from domain.allocation import PaymentMode
 from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
@@ -202,7 +203,7 @@ def post_payment(
             paid_at=body.paid_at,
             paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
             recorded_by=user.username,
-            mode=body.mode,
+            mode=PaymentMode(body.mode),
             roles=user.roles,
         ),
         PaymentResult,

@@ -8,12 +8,12 @@ from decimal import Decimal
 from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
-from domain.lifecycle import ORIGINATION_PATH
 from loanops.demo import DEMO_BORROWER, run_demo
 from models.tables import AuditEvent, Disbursement, Installment, Loan, Payment, Task
-from tests.conftest import DEMO_PASSWORD, System
+from tests.api.helpers import ORIGINATION
+from tests.conftest import DEMO_PASSWORD, System, workflow_runs
 
-ALL_STAGES = [stage.value for stage in ORIGINATION_PATH] + ["SETTLED"]
+ALL_STAGES = [*ORIGINATION, "SETTLED"]
 
 
 async def test_demo_drives_a_loan_to_settled(system: System) -> None:
@@ -93,3 +93,19 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         ).all()
         assert len({e.event_key for e in events}) == len(events)
     assert said[-1].endswith("SETTLED")
+
+    # No personal data in workflow history, in any run (the signer's name and address stay in
+    # the database; the workflows carry ids, figures and hashes).
+    runs = await workflow_runs(system.client, application_no)
+    assert [
+        r.events[0].workflow_execution_started_event_attributes.workflow_type.name for r in runs
+    ] == ["OriginationWorkflow", "ServicingWorkflow"]
+    for run in runs:
+        text = run.to_json()
+        for secret in (
+            DEMO_BORROWER["name"],
+            DEMO_BORROWER["id_number"],
+            DEMO_BORROWER["phone"],
+            DEMO_BORROWER["bank_card"],
+        ):
+            assert secret not in text

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.conftest import System
+from tests.conftest import System, workflow_runs
 from tests.workflows.driving import drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 from worker import WORKFLOWS
@@ -29,25 +29,8 @@ def replayer() -> Replayer:
     return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
 
 
-async def _runs(system: System, application_no: str) -> list[WorkflowHistory]:
-    """Every run of the loan's workflow id, oldest first (origination, then servicing runs),
-    found by walking back from the current run through continued_execution_run_id."""
-    workflow_id = f"loan-{application_no}"
-    histories: list[WorkflowHistory] = []
-    run_id: str | None = None
-    while True:
-        history = await system.client.get_workflow_handle(
-            workflow_id, run_id=run_id
-        ).fetch_history()
-        histories.insert(0, history)
-        started = history.events[0].workflow_execution_started_event_attributes
-        run_id = started.continued_execution_run_id or None
-        if run_id is None:
-            return histories
-
-
 async def _check_and_maybe_record(system: System, application_no: str, name: str) -> None:
-    for i, history in enumerate(await _runs(system, application_no)):
+    for i, history in enumerate(await workflow_runs(system.client, application_no)):
         await replayer().replay_workflow(history)
         if os.environ.get("LOANOPS_RECORD_HISTORIES"):
             path = HISTORIES / f"{name}.run{i}.json"
