@@ -223,6 +223,8 @@ class SignRequest:
 
     document_id: str
     sha256: str
+    # Who the API authenticated (the signing link's holder: domain.permissions.BORROWER).
+    principals: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,8 @@ class OriginationWorkflow:
 
     @sign_contract.validator
     def _validate_signature(self, req: SignRequest) -> None:
+        if not is_allowed(req.principals, Action.SIGN_CONTRACT):
+            refuse("Forbidden", "the contract is signed by the borrower, through the signing link")
         if self._p.stage != Stage.CONTRACT_SIGNING or self._signed or self._contract is None:
             refuse("WrongStage", f"the contract cannot be signed in {self._p.stage.value}")
         if req.document_id != self._contract.document_id or req.sha256 != self._contract.sha256:

@@ -14,7 +14,7 @@ from api.errors import unprocessable
 from api.schemas import DecisionOut, SignIn, SigningInfo
 from api.workflow_calls import update_loan
 from domain.identifiers import SIGN_UPDATE
-from domain.permissions import Action
+from domain.permissions import BORROWER, Action
 from loanops.security import document_for_signing_token
 from models.audit import append_audit
 from models.shapes import DecisionResult, SignRequest
@@ -159,7 +159,9 @@ def sign(
         temporal,
         doc.application_no,
         SIGN_UPDATE,
-        SignRequest(document_id=str(uuid.UUID(str(doc.id))), sha256=doc.sha256),
+        SignRequest(
+            document_id=str(uuid.UUID(str(doc.id))), sha256=doc.sha256, principals=(BORROWER,)
+        ),
         DecisionResult,
     )
     return DecisionOut(task_id=result.task_id, stage=result.stage)

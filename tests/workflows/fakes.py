@@ -31,6 +31,7 @@ from domain.identifiers import (
 )
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate, default_lpr_table
+from domain.permissions import BORROWER
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
 from domain.tasks import TaskKind
@@ -295,7 +296,7 @@ class Fast:
         assert contract is not None
         await self.handle(application_no).execute_update(
             SIGN_UPDATE,
-            SignRequest(contract.document_id, contract.sha256),
+            SignRequest(contract.document_id, contract.sha256, (BORROWER,)),
             result_type=DecisionResult,
         )
         if stage == Stage.DISBURSEMENT:

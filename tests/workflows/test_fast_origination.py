@@ -12,12 +12,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.identifiers import WITHDRAW_UPDATE
+from domain.identifiers import SIGN_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
 from domain.lpr import LprRate
 from domain.policy import DEFAULT_POLICY
 from domain.tasks import TaskKind
-from models.shapes import DecisionResult, WithdrawRequest
+from models.shapes import DecisionResult, SignRequest, WithdrawRequest
 from tests.workflows.fakes import ROLES_OF, TERMS, fast_worker
 
 
@@ -153,3 +153,19 @@ async def test_the_offer_is_priced_with_the_lpr_sent_with_the_decision(
             )
         assert refusal_type(exc) == "InvalidData"
         assert await fast.stage(other) == Stage.PRODUCT_MATCHING
+
+
+async def test_only_the_borrower_signs(temporal_env: WorkflowEnvironment) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.CONTRACT_SIGNING)
+        contract = (await fast.view(no)).contract
+        assert contract is not None
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.handle(no).execute_update(
+                SIGN_UPDATE,
+                SignRequest(contract.document_id, contract.sha256, ROLES_OF["bo"]),
+                result_type=DecisionResult,
+            )
+        assert refusal_type(exc) == "Forbidden"
+        assert await fast.stage(no) == Stage.CONTRACT_SIGNING
