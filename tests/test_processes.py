@@ -332,7 +332,7 @@ def test_wait_for_http() -> None:
     finally:
         server.shutdown()
         server.server_close()
-    with pytest.raises(TimeoutError, match="did not answer"):
+    with pytest.raises(TimeoutError, match="waiting until"):
         wait_for_http(f"http://127.0.0.1:{free_port()}/", timeout=0.3)
 
 
@@ -369,9 +369,24 @@ def test_dev_server_command_shape(tmp_path: Path) -> None:
         "--search-attribute", "LoanStage=Keyword",
         "--search-attribute", "OverdueDays=Int",
     ]  # fmt: skip
-    with pytest.raises(ValueError, match="Keyword"):
-        temporal_dev_server_command(
-            binary="temporal", db_file=tmp_path / "t.db", search_attributes={"A": "String"}
+
+
+def test_dev_server_rejecting_a_search_attribute_type_fails_the_ready_wait(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    port = free_port()
+    argv = temporal_dev_server_command(
+        binary=find_temporal_binary(),
+        db_file=tmp_path / "t.db",
+        port=port,
+        ui_port=free_port(),
+        search_attributes={"A": "String"},
+    )
+    with pytest.raises(RuntimeError, match="exited with code 1"):
+        supervisor.start(
+            "temporal",
+            argv,
+            ready=lambda proc: wait_for_port("127.0.0.1", port, timeout=10, process=proc),
         )
 
 
