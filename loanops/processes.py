@@ -245,7 +245,6 @@ class Supervisor:
         argv: Sequence[str],
         *,
         env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
         ready: ReadyHook | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` as child ``name`` in its own process group, then run ``ready(proc)``.
@@ -263,7 +262,20 @@ class Supervisor:
             self._install_signal_handlers()
             self._critical = True
             try:
-                proc = self._spawn(name, argv, env=env, cwd=cwd)
+                proc = subprocess.Popen(
+                    list(argv),
+                    env=dict(env) if env is not None else None,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                assert proc.stdout is not None
+                reader = threading.Thread(
+                    target=self._pump, args=(name, proc.stdout), name=f"output-{name}", daemon=True
+                )
+                reader.start()
+                self._children.append(_Child(name=name, proc=proc, reader=reader))
             finally:
                 self._critical = False
         log.debug("started %s (pid %d): %s", name, proc.pid, " ".join(argv))
@@ -276,34 +288,6 @@ class Supervisor:
             log.error("%s did not become ready; stopping all children", name)
             self.stop()
             raise
-        return proc
-
-    def _spawn(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None,
-        cwd: str | os.PathLike[str] | None,
-    ) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        reader = threading.Thread(
-            target=self._pump,
-            args=(name, proc.stdout),
-            name=f"supervisor-output-{name}",
-            daemon=True,
-        )
-        reader.start()
-        self._children.append(_Child(name=name, proc=proc, reader=reader))
         return proc
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
