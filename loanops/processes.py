@@ -9,16 +9,17 @@ Why this is not a library (measured 2026-11-29, Python 3.11, temporalio 1.35, te
 
 - honcho 2.0.0 (``honcho.manager.Manager``) kills process groups and prefixes output, but starts
   every process at once with no readiness wait: ``Client.connect`` to a closed port fails in
-  0.0 s without retrying, so the worker only survives by importing (~1.5 s) slower than the dev
-  server starts (~1 s). With one child that ignores SIGTERM, ``Manager.loop`` never returned
+  0.0 s without retrying, so the worker survived only by importing (~1.5 s) slower than the
+  dev server started (~1 s). With one child that ignores SIGTERM, ``Manager.loop`` never returned
   after Ctrl-C (its SIGKILL timer starts only once some child has exited; a second Ctrl-C is
-  ignored): killed by ``timeout`` after 30 s, the child still running. Exit codes are 130 after
-  Ctrl-C and the negative ``Popen`` code for a child killed by a signal.
+  ignored): killed by ``timeout`` after 30 s, the child still running. (Its exit codes are
+  fine: 137 for a child killed by SIGKILL, 130 after Ctrl-C.)
 - ``WorkflowEnvironment.start_local(dev_server_existing_path=...)`` runs our ``temporal`` with a
-  SQLite file, UI port and search attributes (ready in 0.21 s), but it stops the server with
-  SIGKILL to the direct child only: a wrapper script got no signal and its ``temporal`` child
-  kept the port open after ``shutdown()``. It also needs an event loop in ``loanops dev`` and
-  exposes no process to watch, so a dead server would go unnoticed.
+  SQLite file, UI port and search attributes (ready in 0.21 s), but ``shutdown()`` kills only
+  the direct child and not with a catchable signal: it took 0.01 s (SIGTERM takes ~1 s), a
+  wrapper script's TERM/INT traps never ran and its ``temporal`` child kept the port open. It
+  also needs an event loop in ``loanops dev`` and exposes no process to watch, so a dead server
+  would go unnoticed.
 - supervisor 4.3.0 and circus 0.19.0 (pyzmq, tornado, psutil) are daemons configured by files,
   restart exited programs instead of stopping the rest, and have no readiness wait; not tried.
 """
