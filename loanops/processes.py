@@ -183,7 +183,7 @@ def _stderr_sink(line: str) -> None:
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    with suppress(ProcessLookupError):
+    with suppress(ProcessLookupError, PermissionError):  # group gone (or its id reused)
         os.killpg(pgid, signum)
 
 
