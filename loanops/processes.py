@@ -4,6 +4,24 @@ foreground command that Ctrl-C stops completely.
 POSIX-only (Linux): children run in their own sessions and are stopped through their process
 groups with ``os.killpg``; signal handlers are installed, so ``run_until_stopped`` must be called
 from the main thread.
+
+Why this is not a library (measured 2026-11-29, Python 3.11, temporalio 1.35, temporal CLI 1.9.1):
+
+- honcho 2.0.0 (``honcho.manager.Manager``) kills process groups and prefixes output, but starts
+  every process at once with no readiness wait: ``Client.connect`` to a closed port fails in
+  0.0 s without retrying, so the worker survived only by importing (~1.5 s) slower than the
+  dev server started (~1 s). With one child that ignores SIGTERM, ``Manager.loop`` never returned
+  after Ctrl-C (its SIGKILL timer starts only once some child has exited; a second Ctrl-C is
+  ignored): killed by ``timeout`` after 30 s, the child still running. (Its exit codes are
+  fine: 137 for a child killed by SIGKILL, 130 after Ctrl-C.)
+- ``WorkflowEnvironment.start_local(dev_server_existing_path=...)`` runs our ``temporal`` with a
+  SQLite file, UI port and search attributes (ready in 0.21 s), but ``shutdown()`` kills only
+  the direct child and not with a catchable signal: it took 0.01 s (SIGTERM takes ~1 s), a
+  wrapper script's TERM/INT traps never ran and its ``temporal`` child kept the port open. It
+  also needs an event loop in ``loanops dev`` and exposes no process to watch, so a dead server
+  would go unnoticed.
+- supervisor 4.3.0 and circus 0.19.0 (pyzmq, tornado, psutil) are daemons configured by files,
+  restart exited programs instead of stopping the rest, and have no readiness wait; not tried.
 """
 
 from __future__ import annotations
@@ -32,11 +50,6 @@ Sink = Callable[[str], None]
 ReadyHook = Callable[[subprocess.Popen[bytes]], None]
 _SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
-# Types accepted by `temporal server start-dev --search-attribute NAME=TYPE` (CLI 1.9).
-SEARCH_ATTRIBUTE_TYPES = frozenset(
-    {"Text", "Keyword", "Int", "Double", "Bool", "Datetime", "KeywordList"}
-)
-_NO_SEARCH_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 _POLL_INTERVAL = 0.05
 _STOP_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
 
@@ -70,20 +83,15 @@ def temporal_dev_server_command(
     port: int = 7233,
     ui_port: int = 8233,
     namespace: str = "default",
-    search_attributes: Mapping[str, str] = _NO_SEARCH_ATTRIBUTES,
+    search_attributes: Mapping[str, str] = MappingProxyType({}),
     log_level: str = "warn",
 ) -> list[str]:
     """Argv for a persistent Temporal dev server on a SQLite file in WAL mode.
 
     ``namespace`` is created at launch (``default`` always exists anyway); ``search_attributes``
-    maps names to CLI types (``Keyword``, ``Int``, …) and is registered in that namespace.
+    maps names to CLI types (``Keyword``, ``Int``, …), which the CLI itself checks: it exits at
+    once on an unknown type.
     """
-    for name, kind in search_attributes.items():
-        if not name.isidentifier():
-            raise ValueError(f"search attribute name {name!r} is not an identifier")
-        if kind not in SEARCH_ATTRIBUTE_TYPES:
-            allowed = ", ".join(sorted(SEARCH_ATTRIBUTE_TYPES))
-            raise ValueError(f"search attribute {name!r}: type {kind!r} is not one of {allowed}")
     argv = [
         binary,
         "server",
@@ -111,65 +119,62 @@ def temporal_dev_server_command(
     return argv
 
 
-def _check_alive(process: subprocess.Popen[Any] | None, waiting_for: str) -> None:
-    if process is not None and (code := process.poll()) is not None:
-        raise RuntimeError(f"process {process.pid} exited with code {code} before {waiting_for}")
+def _wait_until(
+    probe: Callable[[float], str | None],
+    what: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[Any] | None,
+) -> None:
+    """Call ``probe(remaining)`` until it returns None (ready); otherwise it returns why not.
+
+    Raises ``TimeoutError`` after ``timeout`` seconds, or ``RuntimeError`` as soon as ``process``
+    (the one expected to answer) has exited.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        if process is not None and (code := process.poll()) is not None:
+            raise RuntimeError(f"process {process.pid} exited with code {code} before {what}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"gave up after {timeout:g} s waiting until {what} (last: {last})")
+        failure = probe(remaining)
+        if failure is None:
+            return
+        last = failure
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
 
 
 def wait_for_port(
-    host: str,
-    port: int,
-    *,
-    timeout: float,
-    process: subprocess.Popen[Any] | None = None,
+    host: str, port: int, *, timeout: float, process: subprocess.Popen[Any] | None = None
 ) -> None:
-    """Block until ``host:port`` accepts a TCP connection.
+    """Block until ``host:port`` accepts a TCP connection (see ``_wait_until`` for errors)."""
 
-    Raises ``TimeoutError`` after ``timeout`` seconds, or ``RuntimeError`` as soon as ``process``
-    (the one expected to listen) has exited.
-    """
-    deadline = time.monotonic() + timeout
-    what = f"{host}:{port} accepted connections"
-    while True:
-        _check_alive(process, what)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{host}:{port} did not accept connections within {timeout:g} s")
+    def probe(remaining: float) -> str | None:
         try:
             with socket.create_connection((host, port), timeout=min(remaining, 1.0)):
-                return
-        except OSError:
-            time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+                return None
+        except OSError as exc:
+            return str(exc)
+
+    _wait_until(probe, f"{host}:{port} accepted connections", timeout=timeout, process=process)
 
 
 def wait_for_http(
-    url: str,
-    *,
-    timeout: float,
-    process: subprocess.Popen[Any] | None = None,
+    url: str, *, timeout: float, process: subprocess.Popen[Any] | None = None
 ) -> None:
-    """Block until ``url`` answers with any HTTP status below 500.
-
-    Raises ``TimeoutError`` after ``timeout`` seconds, or ``RuntimeError`` as soon as ``process``
-    has exited.
-    """
-    deadline = time.monotonic() + timeout
-    last: str = "no answer"
+    """Block until ``url`` answers with any HTTP status below 500 (see ``_wait_until``)."""
     with httpx.Client() as client:
-        while True:
-            _check_alive(process, f"{url} answered")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{url} did not answer within {timeout:g} s (last: {last})")
+
+        def probe(remaining: float) -> str | None:
             try:
                 response = client.get(url, timeout=min(remaining, 2.0))
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code < 500:
-                    return
-                last = f"HTTP {response.status_code}"
-            time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+                return f"{type(exc).__name__}: {exc}"
+            return None if response.status_code < 500 else f"HTTP {response.status_code}"
+
+        _wait_until(probe, f"{url} answered", timeout=timeout, process=process)
 
 
 def _stderr_sink(line: str) -> None:
@@ -177,37 +182,8 @@ def _stderr_sink(line: str) -> None:
     sys.stderr.flush()
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether process group ``pgid`` still has a member that is not a zombie."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # kill() also succeeds on zombies, and an orphan re-parented to a PID 1 that never reaps
-    # (common in containers) stays a zombie forever; so look at member states in /proc.
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                data = stat.read()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name: state, ppid, pgrp, ...
-        fields = data[data.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
-
-
 def _signal_group(pgid: int, signum: int) -> None:
-    with suppress(ProcessLookupError):
+    with suppress(ProcessLookupError, PermissionError):  # group gone (or its id reused)
         os.killpg(pgid, signum)
 
 
@@ -270,7 +246,6 @@ class Supervisor:
         argv: Sequence[str],
         *,
         env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
         ready: ReadyHook | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` as child ``name`` in its own process group, then run ``ready(proc)``.
@@ -288,7 +263,20 @@ class Supervisor:
             self._install_signal_handlers()
             self._critical = True
             try:
-                proc = self._spawn(name, argv, env=env, cwd=cwd)
+                proc = subprocess.Popen(
+                    list(argv),
+                    env=dict(env) if env is not None else None,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+                assert proc.stdout is not None
+                reader = threading.Thread(
+                    target=self._pump, args=(name, proc.stdout), name=f"output-{name}", daemon=True
+                )
+                reader.start()
+                self._children.append(_Child(name=name, proc=proc, reader=reader))
             finally:
                 self._critical = False
         log.debug("started %s (pid %d): %s", name, proc.pid, " ".join(argv))
@@ -301,34 +289,6 @@ class Supervisor:
             log.error("%s did not become ready; stopping all children", name)
             self.stop()
             raise
-        return proc
-
-    def _spawn(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None,
-        cwd: str | os.PathLike[str] | None,
-    ) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            list(argv),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        reader = threading.Thread(
-            target=self._pump,
-            args=(name, proc.stdout),
-            name=f"supervisor-output-{name}",
-            daemon=True,
-        )
-        reader.start()
-        self._children.append(_Child(name=name, proc=proc, reader=reader))
         return proc
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
@@ -410,7 +370,8 @@ class Supervisor:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop children in reverse start order: SIGTERM to each process group, wait up to
-        ``timeout`` seconds, then SIGKILL the group. Idempotent; reaps every child.
+        ``timeout`` seconds for its leader, then SIGKILL what is left of the group (grandchildren
+        get no grace period of their own). Idempotent; reaps every child.
 
         A SIGINT/SIGTERM received meanwhile (a second Ctrl-C) escalates to SIGKILL at once. The
         previous signal handlers are restored when it returns (if called from the main thread).
@@ -428,22 +389,18 @@ class Supervisor:
 
     def _stop_child(self, child: _Child, timeout: float) -> None:
         pgid = child.proc.pid
-        if child.proc.poll() is None or _group_alive(pgid):
+        if child.proc.poll() is None:
             log.debug("stopping %s (process group %d)", child.name, pgid)
             _signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            # Reap the leader first (a zombie leader keeps the group alive), then wait for the
-            # rest of its group.
-            while not self._force_kill and time.monotonic() < deadline:
-                if child.proc.poll() is not None and not _group_alive(pgid):
+            while child.proc.poll() is None:
+                if self._force_kill or time.monotonic() >= deadline:
+                    log.warning("%s did not stop; killing process group %d", child.name, pgid)
                     break
                 time.sleep(_POLL_INTERVAL)
-            else:
-                if child.proc.poll() is None or _group_alive(pgid):
-                    log.warning("%s did not stop; killing process group %d", child.name, pgid)
-                    _signal_group(pgid, signal.SIGKILL)
-            child.proc.wait()
+        # Whatever of the group outlived its leader (or the grace period) is killed now.
+        _signal_group(pgid, signal.SIGKILL)
+        child.proc.wait()
         # A grandchild that escaped the group could hold the pipe open forever: bound the wait.
         child.reader.join(timeout=2.0)
-        code = child.proc.returncode
-        log.debug("%s stopped with code %s", child.name, code)
+        log.debug("%s stopped with code %s", child.name, child.proc.returncode)

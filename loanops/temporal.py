@@ -17,7 +17,7 @@ from loanops.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Never put PII here: search attributes are stored unencrypted (FIELD_NOTES).
+# Never put PII here: search attributes are stored unencrypted (the shared FIELD_NOTES.md, outside this repository).
 SEARCH_ATTRIBUTES = {"LoanStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
 
 
