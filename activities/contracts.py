@@ -16,6 +16,7 @@ from activities.rendering import (
     pdf_sha256,
     render_contract_pdf,
 )
+from domain.identifiers import contract_no_for
 from domain.masking import mask_bank_card, mask_id_number, mask_phone
 from domain.money import RATE_PLACES
 from domain.schedule import RepaymentMethod
@@ -51,7 +52,7 @@ class ContractActivities:
             if loan is None:
                 loan = Loan(
                     application_no=inp.application_no,
-                    contract_no=f"HT{inp.application_no}",
+                    contract_no=contract_no_for(inp.application_no),
                     principal=terms.principal,
                     annual_rate=terms.annual_rate,
                     term_months=terms.term_months,

@@ -72,6 +72,11 @@ class TaskOut(BaseModel):
     created_at: datetime
     escalated_at: datetime | None = None
     expires_at: datetime | None = None
+    decisions: list[str] = Field(description="what may be decided (domain.tasks.TASK_RULES)")
+    escalation_level: int = 0
+    context: dict[str, Any] | None = Field(
+        default=None, description="what the person deciding needs to know (e.g. refusal reasons)"
+    )
 
 
 class TaskPage(BaseModel):

@@ -22,10 +22,13 @@ DEMO_USERS: tuple[tuple[str, str, Role], ...] = (
 )
 
 
-def seed_demo_users(engine: Engine, *, password: str) -> list[str]:
-    """Create the demo users that do not exist yet; returns the usernames created."""
+def seed_demo_users(
+    engine: Engine, *, password: str, password_hash: str | None = None
+) -> list[str]:
+    """Create the demo users that do not exist yet; returns the usernames created.
+    ``password_hash`` (of ``password``) saves the argon2 work when it is already known."""
     created: list[str] = []
-    hashed = hash_password(password)
+    hashed = password_hash or hash_password(password)
     with session_scope(engine) as s:
         existing = set(s.exec(select(User.username)).all())
         for username, full_name, role in DEMO_USERS:

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from models.shapes import (
         CloseTaskInput,
         DecisionRequest,
+        DecisionResult,
         EscalateTaskInput,
         OpenTask,
         OpenTaskInput,
@@ -344,8 +345,9 @@ class HumanTasks:
         except (ValueError, ArithmeticError) as exc:
             refuse("InvalidData", str(exc))
 
-    def receive(self, req: DecisionRequest) -> None:
+    async def handle(self, req: DecisionRequest) -> DecisionResult:
+        """The body of every workflow's ``decide`` update: hand the decision to the waiting
+        task, then answer with the stage the loan rests in once the workflow has acted on it."""
         self._received[req.task_id] = req
-
-    async def closed(self, task_id: str) -> None:
-        await workflow.wait_condition(lambda: task_id in self._closed)
+        await workflow.wait_condition(lambda: req.task_id in self._closed)
+        return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())

@@ -220,9 +220,7 @@ class ServicingWorkflow:
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, req: DecisionRequest) -> DecisionResult:
-        self._tasks.receive(req)
-        await self._tasks.closed(req.task_id)
-        return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())
+        return await self._tasks.handle(req)
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:

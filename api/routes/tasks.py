@@ -18,13 +18,14 @@ from api.deps import (
     TemporalDep,
     require,
 )
+from api.errors import unprocessable, unprocessable_from
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import update_loan
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
 from domain.permissions import Action
-from domain.tasks import TaskKind, TaskStatus
+from domain.tasks import TASK_RULES, TaskKind, TaskStatus
 from loanops.policy import lpr_table
 from models.audit import append_audit
 from models.shapes import DecisionRequest, DecisionResult
@@ -46,6 +47,9 @@ def _out(t: Task) -> TaskOut:
         created_at=t.created_at,
         escalated_at=t.escalated_at,
         expires_at=t.expires_at,
+        decisions=list(TASK_RULES[TaskKind(t.kind)].decisions),
+        escalation_level=t.escalation_level,
+        context=t.context,
     )
 
 
@@ -166,6 +170,15 @@ def decide_task(
     task = _task_for(session, task_id, user)
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
+    rule = TASK_RULES[TaskKind(task.kind)]
+    if body.decision not in rule.decisions:
+        raise unprocessable(
+            "decision", f"must be one of {', '.join(rule.decisions)} for {task.kind}"
+        )
+    try:
+        rule.parse_data(body.decision, body.data)
+    except ValueError as exc:
+        raise unprocessable_from(str(exc)) from None
     result: DecisionResult = update_loan(
         temporal,
         task.application_no,
