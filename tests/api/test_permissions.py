@@ -205,7 +205,7 @@ def _seed_rows(engine: Engine) -> None:
             name=BORROWER_NAME,
             id_number="11010519491231002X",
             phone="13800138000",
-            bank_card="6222020200112233445",
+            bank_card="6222020200112233446",
             monthly_income=Decimal("20000.00"),
         )
         s.add(borrower)
