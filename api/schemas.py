@@ -3,22 +3,27 @@ rates as strings with six; inputs are validated here and a failure names the fie
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
+from domain.calendar import business_date
+from domain.identity import check_bank_card, check_mobile, check_resident_id
 from domain.money import format_money, format_rate
 from domain.schedule import RepaymentMethod
 
 MoneyOut = Annotated[Decimal, PlainSerializer(format_money, return_type=str, when_used="json")]
 RateOut = Annotated[Decimal, PlainSerializer(format_rate, return_type=str, when_used="json")]
 
-_ID_NUMBER = re.compile(r"^\d{17}[\dXx]$")
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
-_CARD = re.compile(r"^\d{12,19}$")
+# The birth date on a resident ID may not be after today where the IDs are issued.
+ID_TIMEZONE = "Asia/Shanghai"
+MAX_APPLICATION_AMOUNT = Decimal("10000000.00")
+
+
+def _resident_id(value: str) -> str:
+    return check_resident_id(value, today=business_date(datetime.now(UTC), ID_TIMEZONE)).number
 
 
 def _finite(value: Decimal) -> Decimal:
@@ -33,6 +38,11 @@ PositiveMoney = Annotated[
 NonNegativeMoney = Annotated[
     Decimal, Field(ge=0, decimal_places=2, max_digits=14), AfterValidator(_finite)
 ]
+ApplicationAmount = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_APPLICATION_AMOUNT, decimal_places=2, max_digits=14),
+    AfterValidator(_finite),
+]
 
 
 class Strict(BaseModel):
@@ -41,15 +51,21 @@ class Strict(BaseModel):
 
 class BorrowerIn(Strict):
     name: str = Field(min_length=1, max_length=64)
-    id_number: str = Field(pattern=_ID_NUMBER.pattern, description="18-character PRC resident ID")
-    phone: str = Field(pattern=_PHONE.pattern, description="mainland mobile number, 11 digits")
-    bank_card: str = Field(pattern=_CARD.pattern, description="12-19 digits")
+    id_number: Annotated[str, AfterValidator(_resident_id)] = Field(
+        description="18-character PRC resident ID (GB 11643 check character, x stored as X)"
+    )
+    phone: Annotated[str, AfterValidator(check_mobile)] = Field(
+        description="mainland mobile number, 11 digits (a +86 prefix, spaces, hyphens dropped)"
+    )
+    bank_card: Annotated[str, AfterValidator(check_bank_card)] = Field(
+        description="16-19 digits passing the Luhn check (spaces dropped)"
+    )
     monthly_income: NonNegativeMoney
 
 
 class ApplicationIn(Strict):
     borrower: BorrowerIn
-    amount: PositiveMoney
+    amount: ApplicationAmount
     term_months: int = Field(ge=1, le=360)
     purpose: str = Field(min_length=1, max_length=200)
     repayment_source: str = Field(min_length=1, max_length=200)
