@@ -133,12 +133,43 @@ INVALID_APPLICATIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def _borrower(**change: str) -> dict[str, Any]:
+    return {"borrower": {**DEMO_BORROWER, **change}}
+
+
+# Authenticity checks (domain.identity): the field, and the reason its message gives.
+UNAUTHENTIC_APPLICATIONS: list[tuple[str, dict[str, Any], str]] = [
+    ("borrower.id_number", _borrower(id_number="11010519491231002"), "must be 18 characters"),
+    ("borrower.id_number", _borrower(id_number="11O10519491231002X"), "17 digits followed"),
+    ("borrower.id_number", _borrower(id_number="110105194912310020"), "check digit"),
+    ("borrower.id_number", _borrower(id_number="310115202302294568"), "2023-02-29 is not a real"),
+    ("borrower.id_number", _borrower(id_number="110105209901010012"), "in the future"),
+    ("borrower.phone", _borrower(phone="+1 415 555 0100"), "mainland (+86)"),
+    ("borrower.phone", _borrower(phone="1380013800O"), "only digits"),
+    ("borrower.phone", _borrower(phone="138001380001"), "11 digits"),
+    ("borrower.bank_card", _borrower(bank_card="6222020200112233445"), "Luhn"),
+    ("borrower.bank_card", _borrower(bank_card="622588012345678"), "16 to 19 digits"),
+    ("borrower.bank_card", _borrower(bank_card="62220202001122334461"), "16 to 19 digits"),
+    ("borrower.bank_card", _borrower(bank_card="6225a80123456783"), "only digits"),
+    ("borrower.monthly_income", _borrower(monthly_income="-1.00"), "greater than or equal to 0"),
+    ("borrower.monthly_income", _borrower(monthly_income="18000.001"), "2 decimal places"),
+    ("amount", {"amount": "10000000.01"}, "less than or equal to 10000000.00"),
+    ("amount", {"amount": "NaN"}, "finite"),
+]
+
+
 async def test_invalid_applications_are_refused_naming_the_field(system: System) -> None:
     for field, change in INVALID_APPLICATIONS:
         r = await system.call(
             "POST", "/api/v1/applications", user="officer", json=application_body(**change)
         )
         assert_422_names(r, field)
+    for field, change, reason in UNAUTHENTIC_APPLICATIONS:
+        r = await system.call(
+            "POST", "/api/v1/applications", user="officer", json=application_body(**change)
+        )
+        assert_422_names(r, field)
+        assert reason in r.json()["detail"][0]["msg"], (change, r.text)
     assert count(system, Application) == 0
     assert count(system, Borrower) == 0
     assert count(system, Task) == 0
@@ -146,6 +177,25 @@ async def test_invalid_applications_are_refused_naming_the_field(system: System)
     # The same body without the fault is accepted (the cases above fail for their field only).
     await submit(system)
     assert count(system, Application) == 1
+
+
+async def test_identity_values_are_stored_normalized(system: System) -> None:
+    """A lower-case x, a +86 prefix with spaces and hyphens, a card written in groups, and the
+    largest amount: accepted, and stored as the checks normalize them."""
+    written = {
+        "id_number": DEMO_BORROWER["id_number"].lower(),
+        "phone": "+86 138-0013-8000",
+        "bank_card": "6222 0202 0011 2233 446",
+    }
+    await submit(system, **_borrower(**written), amount="10000000.00", term_months=360)
+    (borrower,) = rows(system, Borrower)
+    assert (borrower.id_number, borrower.phone, borrower.bank_card) == (
+        DEMO_BORROWER["id_number"],
+        DEMO_BORROWER["phone"],
+        DEMO_BORROWER["bank_card"],
+    )
+    (application,) = rows(system, Application)
+    assert (application.amount, application.term_months) == (Decimal("10000000.00"), 360)
 
 
 # ---- task decisions ------------------------------------------------------------------------
