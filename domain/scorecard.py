@@ -524,7 +524,7 @@ def _band_for(bands: tuple[Band, ...], value: Decimal) -> Band:
     return chosen
 
 
-def score(inputs: ScoreInputs, card: "Scorecard") -> ScoreResult:
+def score(inputs: ScoreInputs, card: Scorecard) -> ScoreResult:
     """Score one application on one card (see the module docstring for every convention).
     ValueError if the purpose category is not on the card."""
     dti = debt_to_income(inputs)
