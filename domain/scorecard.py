@@ -639,7 +639,7 @@ def _b(lower: int | str, points: int, reason: str, label: str) -> Band:
 
 SCORECARD_V1 = Scorecard(
     version=1,
-    effective_from=date(2026, 12, 1),
+    effective_from=date(2025, 1, 1),  # as LoanPolicy v1: in force for every loan so far
     source="LoanOps illustrative card v1 (issue 7 item 8); expert-set, not fitted to data",
     base_points=400,
     dti_bands=(
