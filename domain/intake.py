@@ -38,7 +38,7 @@ class IntakeRules:
     """Thresholds of the automatic checks (policy data)."""
 
     min_age: int = 18
-    max_age: int = 65
+    max_age: int = 60
     # Borrowing caps for a natural person (P2P interim measures 2016, art. 17).
     platform_cap: Decimal = Decimal("200000.00")
     total_cap: Decimal = Decimal("1000000.00")

@@ -55,9 +55,9 @@ def test_a_good_application_passes_every_check() -> None:
     [
         (date(2008, 11, 29), Outcome.PASS),  # 18 today
         (date(2008, 11, 30), Outcome.FAIL),  # 18 tomorrow
-        (date(1961, 11, 30), Outcome.PASS),  # 65 until tomorrow
-        (date(1961, 11, 29), Outcome.PASS),  # 65 today
-        (date(1960, 11, 29), Outcome.FAIL),  # 66 today
+        (date(1965, 11, 30), Outcome.PASS),  # 60 until tomorrow
+        (date(1966, 11, 29), Outcome.PASS),  # 60 today
+        (date(1965, 11, 29), Outcome.FAIL),  # 61 today
     ],
 )
 def test_age_bounds_on_the_application_date(birth: date, outcome: Outcome) -> None:
