@@ -192,3 +192,30 @@ def _income(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
             f"a monthly income of {facts.monthly_income} needs evidence",
         )
     return CheckResult("income", Outcome.PASS, f"monthly income {facts.monthly_income}")
+
+
+# Words that place a stated purpose in one of the scorecard's purpose categories (the first match
+# wins; anything else is consumption). Prohibited categories map to the card's own.
+PURPOSE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("education", ("学费", "教育", "培训", "tuition", "education")),
+    ("medical", ("医疗", "看病", "手术", "治疗", "medical", "hospital")),
+    ("home_improvement", ("装修", "renovation", "home improvement")),
+    ("business", ("经营", "店铺", "进货", "周转", "business", "inventory")),
+)
+_PROHIBITED_AS_CARD_CATEGORY = {
+    "securities": "securities",
+    "property_down_payment": "home_purchase",
+}
+
+
+def purpose_category(purpose: str, rules: IntakeRules | None = None) -> str:
+    """The scorecard category of a stated purpose: a prohibited one first, then by its words."""
+    rules = rules or IntakeRules()
+    prohibited = prohibited_category(purpose, rules)
+    if prohibited is not None:
+        return _PROHIBITED_AS_CARD_CATEGORY.get(prohibited, "prohibited")
+    text = purpose.casefold()
+    for category, words in PURPOSE_WORDS:
+        if any(word.casefold() in text for word in words):
+            return category
+    return "consumption"

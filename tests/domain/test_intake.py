@@ -16,6 +16,7 @@ from domain.intake import (
     Outcome,
     knock_outs,
     prohibited_category,
+    purpose_category,
     run_checks,
 )
 
@@ -142,3 +143,23 @@ def test_the_rules_are_data() -> None:
         Outcome.FAIL
     )
     assert run_checks(replace(GOOD, amount=D("50000.01")), strict)[5].outcome == Outcome.FAIL
+
+
+@pytest.mark.parametrize(
+    ("purpose", "category"),
+    [
+        ("店铺装修", "home_improvement"),
+        ("孩子学费", "education"),
+        ("住院手术", "medical"),
+        ("进货周转", "business"),
+        ("买手机", "consumption"),
+        ("炒股", "securities"),
+        ("购房首付", "home_purchase"),
+        ("赌博", "prohibited"),
+    ],
+)
+def test_purpose_categories_are_the_scorecards(purpose: str, category: str) -> None:
+    from domain.scorecard import SCORECARD_V1
+
+    assert purpose_category(purpose) == category
+    assert category in {p.category for p in SCORECARD_V1.purpose_bands}
