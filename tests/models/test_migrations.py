@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "users",
     "lpr_rates",
     "borrowers",
+    "borrower_versions",
     "applications",
     "documents",
     "loans",
