@@ -255,6 +255,7 @@ def loan_out(
         borrower_name=record.borrower.name
         if user.can(Action.READ_BORROWER_PII)
         else mask_name(record.borrower.name),
+        borrower_version=record.borrower.version or None,
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,
         pending_task=record.open_tasks[0] if record.open_tasks else None,
