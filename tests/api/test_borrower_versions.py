@@ -5,18 +5,23 @@ changes what an earlier application, its contract or its payout is based on."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from pypdf import PdfReader
-from sqlmodel import col
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from domain.masking import mask_bank_card, mask_phone
 from loanops.demo import DEMO_BORROWER
+from models.borrowers import BorrowerFields, record_borrower_data
 from models.tables import (
     Application,
     AuditEvent,
     Borrower,
     BorrowerVersion,
     Disbursement,
+    borrower_data_of,
 )
 from tests.api.helpers import contract_row, drive, loan_view, mint_demo_tokens, rows, submit
 from tests.conftest import System
@@ -80,3 +85,45 @@ async def test_a_second_application_with_another_bank_card_does_not_change_the_f
     (payout,) = rows(system, Disbursement, col(Disbursement.application_no) == first)
     assert payout.bank_card == DEMO_BORROWER["bank_card"]
     assert payout.checklist["borrower_on_record"] is True
+
+
+def test_a_borrower_without_versions_keeps_its_row_as_version_1(engine: Engine) -> None:
+    """A borrower written without versions (by hand, or before them): new data first records the
+    row as version 1, then the new data as version 2; the old application still reads the row."""
+    at = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    with Session(engine) as s:
+        borrower = Borrower(
+            name="王五",
+            id_number="110105198001010027",
+            phone="13600136000",
+            bank_card="6222000011112222",
+            monthly_income=Decimal("9000.00"),
+        )
+        s.add(borrower)
+        s.flush()
+        old = Application(
+            application_no="A20261128-LEGACY",
+            borrower_id=borrower.id,
+            amount=Decimal("1000.00"),
+            term_months=3,
+            purpose="p",
+            repayment_source="r",
+            stage="INTAKE_REVIEW",
+            submitted_by="officer",
+        )
+        s.add(old)
+        s.commit()
+        same = BorrowerFields("王五", "13600136000", "6222000011112222", Decimal("9000.00"))
+        new = BorrowerFields("王五", "13600136000", NEW_CARD, Decimal("9000.00"))
+        v2 = record_borrower_data(s, borrower, new, by="officer", reason="test", at=at)
+        s.commit()
+        assert v2.version == 2
+        assert record_borrower_data(s, borrower, new, by="officer", reason="test", at=at) is v2
+        versions = s.exec(select(BorrowerVersion).order_by(col(BorrowerVersion.version))).all()
+        assert [(v.version, v.bank_card, v.recorded_by) for v in versions] == [
+            (1, same.bank_card, "system"),
+            (2, NEW_CARD, "officer"),
+        ]
+        data = borrower_data_of(s, old)
+        assert data is not None
+        assert (data.version, data.bank_card) == (0, same.bank_card)
