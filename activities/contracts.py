@@ -22,7 +22,7 @@ from domain.money import RATE_PLACES
 from domain.schedule import RepaymentMethod
 from loanops.db import session_scope
 from models.shapes import ContractInfo, ContractInput, OfferInput, SignatureInput
-from models.tables import Application, Borrower, Document, Loan
+from models.tables import Application, Document, Loan, borrower_data_of
 
 DOCUMENT_NAMESPACE = uuid.UUID("0d3c1f0e-92a6-4d7b-9f57-3c0f2bb3e6a4")
 
@@ -102,7 +102,8 @@ class ContractActivities:
             app = s.exec(
                 select(Application).where(Application.application_no == inp.application_no)
             ).one()
-            borrower = s.get(Borrower, app.borrower_id)
+            # The borrower data the application was submitted with, not the newest version.
+            borrower = borrower_data_of(s, app)
             if borrower is None:
                 raise RuntimeError(f"application {inp.application_no} has no borrower record")
         terms = inp.offer.terms
@@ -155,6 +156,8 @@ class ContractActivities:
                         content_type="application/pdf",
                         sha256=digest,
                         content=pdf,
+                        size=len(pdf),
+                        uploaded_by="system",
                     )
                 )
                 loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()

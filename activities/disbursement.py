@@ -20,10 +20,10 @@ from loanops.db import session_scope
 from models.shapes import BookLoanInput, DisburseInput, DisburseResult
 from models.tables import (
     Application,
-    Borrower,
     Disbursement,
     Installment,
     Loan,
+    borrower_data_of,
     contract_of,
 )
 
@@ -44,7 +44,9 @@ class DisbursementActivities:
             app = s.exec(
                 select(Application).where(Application.application_no == inp.application_no)
             ).one()
-            borrower = s.get(Borrower, app.borrower_id)
+            # The payout goes to the card of the application's own borrower data (the version
+            # it was submitted with), never to a card recorded later for another application.
+            borrower = borrower_data_of(s, app)
             contract = contract_of(s, inp.application_no)
             # The seed's pre-payment re-check (§3.5): borrower data and contract terms.
             checklist = {

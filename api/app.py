@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.deps import Clock, TemporalGateway, system_clock
-from api.routes import applications, auth, health, loans, quotes, signing, tasks
+from api.routes import applications, auth, documents, health, loans, quotes, signing, tasks
 from loanops.db import make_engine
+from loanops.documents import DocumentStore
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect
 
@@ -22,6 +23,7 @@ def create_app(
     engine: Engine | None = None,
     temporal_client: Client | None = None,
     clock: Clock = system_clock,
+    document_store: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
 
@@ -30,6 +32,8 @@ def create_app(
         own_engine = engine is None
         app.state.settings = settings
         app.state.clock = clock
+        # None: the folder of settings.document_dir (read per request).
+        app.state.document_store = document_store
         app.state.engine = engine or make_engine(settings.database_url)
         # Connected lazily on first use, so the API starts (and /healthz reports) while
         # Temporal is still coming up.
@@ -45,7 +49,7 @@ def create_app(
         lifespan=lifespan,
     )
     v1 = APIRouter(prefix="/api/v1")
-    for module in (auth, applications, tasks, loans, signing, quotes):
+    for module in (auth, applications, documents, tasks, loans, signing, quotes):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

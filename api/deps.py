@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from domain.permissions import BORROWER, PUBLIC, Action, allowed_principals, is_allowed, refusal
+from loanops.documents import DocumentStore, FileSystemDocumentStore
 from loanops.security import decode_access_token
 from loanops.settings import Settings
 from models.tables import User
@@ -83,6 +84,15 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
+def get_document_store(request: Request) -> DocumentStore:
+    """The store given to ``create_app``, else the folder of ``settings.document_dir``."""
+    store: DocumentStore | None = getattr(request.app.state, "document_store", None)
+    if store is None:
+        settings: Settings = request.app.state.settings
+        store = FileSystemDocumentStore(settings.document_dir)
+    return store
+
+
 def get_temporal(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
@@ -103,6 +113,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
 
 
 def get_current_user(

@@ -29,7 +29,14 @@ from loanops.policy import loan_policy_version
 from loanops.security import signing_token
 from loanops.settings import Settings
 from models.shapes import LoanTerms, OpenTask
-from models.tables import Application, Borrower, Installment, Loan, contract_of
+from models.tables import (
+    Application,
+    BorrowerData,
+    Installment,
+    Loan,
+    borrower_data_of,
+    contract_of,
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,8 @@ class LoanRecord:
     """What every loan view needs, from whichever source is authoritative now."""
 
     application: Application
-    borrower: Borrower
+    # The borrower data the application was submitted with (its version).
+    borrower: BorrowerData
     stage: Stage
     policy: LoanPolicy
     open_tasks: list[PendingTaskOut]
@@ -51,7 +59,8 @@ class LoanRecord:
     source: str
 
 
-def load_application(session: Session, application_no: str) -> tuple[Application, Borrower]:
+def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
+    """The application and the borrower data it was submitted with (never a newer version)."""
     app = session.exec(
         select(Application).where(Application.application_no == application_no)
     ).first()
@@ -59,7 +68,7 @@ def load_application(session: Session, application_no: str) -> tuple[Application
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"application {application_no} does not exist"
         )
-    borrower = session.get(Borrower, app.borrower_id)
+    borrower = borrower_data_of(session, app)
     if borrower is None:  # the foreign key makes this impossible short of manual edits
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
     return app, borrower
@@ -136,7 +145,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
     return record_from_database(session, app, borrower)
 
 
-def record_from_database(session: Session, app: Application, borrower: Borrower) -> LoanRecord:
+def record_from_database(session: Session, app: Application, borrower: BorrowerData) -> LoanRecord:
     """The loan as its rows record it: authoritative once the workflow has closed, and equal to
     the workflow's own view while it runs (the activities keep the rows in step)."""
     application_no = app.application_no
@@ -246,6 +255,7 @@ def loan_out(
         borrower_name=record.borrower.name
         if user.can(Action.READ_BORROWER_PII)
         else mask_name(record.borrower.name),
+        borrower_version=record.borrower.version or None,
         requested_amount=record.application.amount,
         requested_term_months=record.application.term_months,
         pending_task=record.open_tasks[0] if record.open_tasks else None,

@@ -163,6 +163,9 @@ class LoanOut(BaseModel):
     application_no: str
     stage: str
     borrower_name: str
+    # The version of the borrower's data the application was submitted with (None: written
+    # without one).
+    borrower_version: int | None = None
     requested_amount: MoneyOut
     requested_term_months: int
     pending_task: PendingTaskOut | None = Field(

@@ -38,6 +38,10 @@ class Action(StrEnum):
     DECIDE_TASK = "decide_task"
     # Sees borrowers' names and identifiers unmasked.
     READ_BORROWER_PII = "read_borrower_pii"
+    # Documents of an application (ID card, income proof...): attach one, list them, fetch one.
+    UPLOAD_DOCUMENT = "upload_document"
+    LIST_DOCUMENTS = "list_documents"
+    DOWNLOAD_DOCUMENT = "download_document"
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
     SIGN_CONTRACT = "sign_contract"
@@ -73,6 +77,22 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.CLAIM_TASK: _DECIDERS,
     Action.DECIDE_TASK: _DECIDERS,
     Action.READ_BORROWER_PII: _STAFF - {Role.CUSTOMER_SERVICE.value},
+    # The officer who collects the papers attaches them.
+    Action.UPLOAD_DOCUMENT: frozenset({Role.BUSINESS_OFFICER.value}),
+    # Everyone who sees the application sees which papers it has (no contents).
+    Action.LIST_DOCUMENTS: _STAFF,
+    # The contents (ID card images, bank statements) only for those who collect, review or
+    # oversee them: not customer service (answers borrowers, no need for ID images) nor the
+    # product manager (matches terms on the reviewed application).
+    Action.DOWNLOAD_DOCUMENT: frozenset(
+        {
+            Role.BUSINESS_OFFICER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
     Action.READ_SIGNING: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
 }

@@ -1,14 +1,16 @@
-"""The records the database owns: users, borrowers, applications, documents, loans, installments,
-payments, tasks, notices (an outbox) and audit events."""
+"""The records the database owns: users, borrowers and the dated versions of their data,
+applications, documents, loans, installments, payments, tasks, notices (an outbox) and audit
+events."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKeyConstraint, LargeBinary, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import Money, Rate, UTCDateTime
@@ -35,6 +37,9 @@ class User(SQLModel, table=True):
 
 
 class Borrower(SQLModel, table=True):
+    """A borrower's identity (the ID number). The data columns hold what was recorded first and
+    are never changed: an application reads its own ``BorrowerVersion`` (``borrower_data_of``)."""
+
     __tablename__ = "borrowers"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -46,8 +51,33 @@ class Borrower(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class BorrowerVersion(SQLModel, table=True):
+    """One dated version of a borrower's data. Rows are never changed, only added: an application
+    keeps the version it was submitted with, and a later application with other data (or a
+    correction) records version N+1 (``models.borrowers.record_borrower_data``)."""
+
+    __tablename__ = "borrower_versions"
+
+    borrower_id: uuid.UUID = Field(foreign_key="borrowers.id", primary_key=True)
+    version: int = Field(primary_key=True)
+    name: str = Field(max_length=64)
+    phone: str = Field(max_length=20)
+    bank_card: str = Field(max_length=32)
+    monthly_income: Decimal = _money()
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_by: str = Field(max_length=64)
+    reason: str = Field(max_length=200)
+
+
 class Application(SQLModel, table=True):
     __tablename__ = "applications"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["borrower_id", "borrower_version"],
+            ["borrower_versions.borrower_id", "borrower_versions.version"],
+            name="fk_applications_borrower_version",
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     application_no: str = Field(unique=True, index=True, max_length=32)
@@ -60,12 +90,54 @@ class Application(SQLModel, table=True):
     submitted_by: str = Field(max_length=64)
     # The loan policy version the application was started with (domain.policy).
     policy_version: int | None = None
+    # The version of the borrower's data the application was submitted with (None only for rows
+    # written without one, which read the borrower row: see ``borrower_data_of``).
+    borrower_version: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+@dataclass(frozen=True)
+class BorrowerData:
+    """The borrower as one application knows them: the identity and that application's version."""
+
+    borrower_id: uuid.UUID
+    id_number: str
+    version: int
+    name: str
+    phone: str
+    bank_card: str
+    monthly_income: Decimal
+
+
+def borrower_data_of(session: Session, app: Application) -> BorrowerData | None:
+    """The borrower data ``app`` was submitted with: its own version, never a newer one. An
+    application without a version (rows written by hand) reads the borrower row, which is never
+    changed after it is first recorded; ``version`` is then 0."""
+    borrower = session.get(Borrower, app.borrower_id)
+    if borrower is None:
+        return None
+    source: Borrower | BorrowerVersion | None = borrower
+    if app.borrower_version is not None:
+        source = session.get(BorrowerVersion, (app.borrower_id, app.borrower_version))
+        if source is None:  # the foreign key makes this impossible short of manual edits
+            return None
+    assert source is not None
+    return BorrowerData(
+        borrower_id=borrower.id,
+        id_number=borrower.id_number,
+        version=app.borrower_version or 0,
+        name=source.name,
+        phone=source.phone,
+        bank_card=source.bank_card,
+        monthly_income=source.monthly_income,
+    )
+
+
 class Document(SQLModel, table=True):
-    """A stored file (contract PDF, supplement). Signing fields apply to documents the borrower signs."""
+    """A file of an application: the contract PDF the system renders (its bytes in ``content``)
+    or a paper the business officer uploads (ID card, income proof...; its bytes in the document
+    store under ``store_key``). Signing fields apply to documents the borrower signs."""
 
     __tablename__ = "documents"
 
@@ -74,8 +146,15 @@ class Document(SQLModel, table=True):
     kind: str = Field(max_length=32)
     filename: str = Field(max_length=200)
     content_type: str = Field(max_length=100)
-    sha256: str = Field(max_length=64)
-    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sha256: str = Field(index=True, max_length=64)
+    # The bytes, when kept in the row (the contract); None when they are in the document store.
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    size: int = 0
+    uploaded_by: str = Field(default="system", max_length=64)
+    # The document store's key for the bytes (``loanops.documents``); None when in ``content``.
+    store_key: str | None = Field(default=None, max_length=100)
+    # The same file (sha256) is attached to an application of another borrower.
+    duplicate_of_borrower: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     signer_name: str | None = Field(default=None, max_length=64)

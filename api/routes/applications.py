@@ -17,6 +17,7 @@ from domain.calendar import business_date
 from domain.lifecycle import Stage
 from domain.permissions import Action
 from loanops.policy import loan_policy_in_force
+from models.borrowers import BorrowerFields, record_borrower_data
 from models.shapes import LoanInput
 from models.tables import Application, Borrower
 
@@ -40,7 +41,8 @@ def submit_application(
     clock: ClockDep,
     user: CurrentUserInfo = require(Action.SUBMIT_APPLICATION),
 ) -> ApplicationOut:
-    """business_officer. Records the borrower and the application, then starts its workflow."""
+    """business_officer. Records the borrower, the version of their data the application is
+    based on (a new one when the data changed) and the application, then starts its workflow."""
     now = clock()
     try:
         policy = loan_policy_in_force(
@@ -50,42 +52,49 @@ def submit_application(
     except LookupError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     b = body.borrower
+    data = BorrowerFields(
+        name=b.name, phone=b.phone, bank_card=b.bank_card, monthly_income=b.monthly_income
+    )
+    application_no = new_application_no(now, settings.business_timezone)
     borrower = session.exec(
         select(Borrower).where(Borrower.id_number == b.id_number.upper())
     ).first()
     if borrower is None:
-        borrower = Borrower(
-            id_number=b.id_number.upper(),
-            name=b.name,
-            phone=b.phone,
-            bank_card=b.bank_card,
-            monthly_income=b.monthly_income,
-        )
+        borrower = Borrower(id_number=b.id_number.upper(), **vars(data))
     elif borrower.name != b.name:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             detail="borrower.id_number is on record under another name; check the ID document",
         )
-    else:
-        borrower.phone, borrower.bank_card = b.phone, b.bank_card
-        borrower.monthly_income = b.monthly_income
-    session.add(borrower)
-    session.flush()
-    app = Application(
-        application_no=new_application_no(now, settings.business_timezone),
-        borrower_id=borrower.id,
-        amount=body.amount,
-        term_months=body.term_months,
-        purpose=body.purpose,
-        repayment_source=body.repayment_source,
-        stage=Stage.INTAKE_REVIEW.value,
-        submitted_by=user.username,
-        policy_version=policy.version,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(app)
     try:
+        session.add(borrower)
+        session.flush()
+        # The data this application is based on: the latest version when unchanged, else a new
+        # one. Earlier applications keep theirs (the borrower row itself is never changed).
+        version = record_borrower_data(
+            session,
+            borrower,
+            data,
+            by=user.username,
+            reason=f"submitted with application {application_no}",
+            at=now,
+            application_no=application_no,
+        )
+        app = Application(
+            application_no=application_no,
+            borrower_id=borrower.id,
+            borrower_version=version.version,
+            amount=body.amount,
+            term_months=body.term_months,
+            purpose=body.purpose,
+            repayment_source=body.repayment_source,
+            stage=Stage.INTAKE_REVIEW.value,
+            submitted_by=user.username,
+            policy_version=policy.version,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(app)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -105,11 +114,12 @@ def submit_application(
             task_queue=settings.temporal_task_queue,
         )
     except Exception as exc:
-        # Nothing is half-done: without a workflow the application row goes too.
+        # Without a workflow the application row goes too (the borrower and the version of
+        # their data stay: they are what the officer entered, and audited).
         session.delete(app)
         session.commit()
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"the loan process could not be started; nothing was recorded ({exc})",
+            detail=f"the loan process could not be started; the application was not recorded ({exc})",
         ) from exc
     return ApplicationOut(application_no=app.application_no, stage=app.stage)

@@ -42,7 +42,14 @@ from domain.masking import mask_name
 from domain.permissions import Action
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
-from models.tables import Application, AuditEvent, Borrower, Payment, contract_of
+from models.tables import (
+    Application,
+    AuditEvent,
+    Borrower,
+    BorrowerVersion,
+    Payment,
+    contract_of,
+)
 
 router = APIRouter(prefix="/loans", tags=["loans"])
 
@@ -59,8 +66,15 @@ def list_loans(
     where = [Application.stage == stage.value] if stage else []
     total = session.exec(select(func.count()).select_from(Application).where(*where)).one()
     rows = session.exec(
-        select(Application, Borrower)
+        # The name each application was submitted with (its borrower version; the borrower
+        # row for applications without one).
+        select(Application, Borrower, BorrowerVersion)
         .join(Borrower, col(Borrower.id) == col(Application.borrower_id))
+        .outerjoin(
+            BorrowerVersion,
+            (col(BorrowerVersion.borrower_id) == col(Application.borrower_id))
+            & (col(BorrowerVersion.version) == col(Application.borrower_version)),
+        )
         .where(*where)
         .order_by(col(Application.created_at).desc())
         .offset(offset)
@@ -71,14 +85,16 @@ def list_loans(
             LoanSummary(
                 application_no=a.application_no,
                 stage=a.stage,
-                borrower_name=b.name if user.can(Action.READ_BORROWER_PII) else mask_name(b.name),
+                borrower_name=(v or b).name
+                if user.can(Action.READ_BORROWER_PII)
+                else mask_name((v or b).name),
                 amount=a.amount,
                 term_months=a.term_months,
                 submitted_by=a.submitted_by,
                 created_at=a.created_at,
                 updated_at=a.updated_at,
             )
-            for a, b in rows
+            for a, b, v in rows
         ],
         total=total,
         limit=limit,

@@ -18,14 +18,14 @@ from domain.permissions import BORROWER, Action
 from loanops.security import document_for_signing_token
 from models.audit import append_audit
 from models.shapes import DecisionResult, SignRequest
-from models.tables import Application, Borrower, Document, Loan
+from models.tables import Application, BorrowerData, Document, Loan, borrower_data_of
 
 router = APIRouter(prefix="/sign", tags=["signing"])
 
 MAX_FAILED_ATTEMPTS = 5
 
 
-def _document(session: Session, token: str, secret: str) -> tuple[Document, Borrower, Loan]:
+def _document(session: Session, token: str, secret: str) -> tuple[Document, BorrowerData, Loan]:
     doc_id = document_for_signing_token(token, secret=secret)
     doc = session.get(Document, doc_id) if doc_id else None
     if doc is None or doc.kind != "contract":
@@ -33,7 +33,7 @@ def _document(session: Session, token: str, secret: str) -> tuple[Document, Borr
     app = session.exec(
         select(Application).where(Application.application_no == doc.application_no)
     ).one()
-    borrower = session.get(Borrower, app.borrower_id)
+    borrower = borrower_data_of(session, app)  # the data the contract was drawn up with
     loan = session.exec(select(Loan).where(Loan.application_no == doc.application_no)).one()
     if borrower is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="this signing link is not valid")

@@ -165,6 +165,13 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.LIST_TASKS: ("GET", "/api/v1/tasks", None),
     Action.CLAIM_TASK: ("POST", f"/api/v1/tasks/{NO_SUCH_TASK}/claim", None),
     Action.DECIDE_TASK: ("POST", f"/api/v1/tasks/{NO_SUCH_TASK}/decision", {}),
+    Action.UPLOAD_DOCUMENT: ("POST", f"/api/v1/applications/{NO_SUCH_LOAN}/documents", {}),
+    Action.LIST_DOCUMENTS: ("GET", f"/api/v1/applications/{NO_SUCH_LOAN}/documents", None),
+    Action.DOWNLOAD_DOCUMENT: (
+        "GET",
+        f"/api/v1/applications/{NO_SUCH_LOAN}/documents/{NO_SUCH_TASK}",
+        None,
+    ),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

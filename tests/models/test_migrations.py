@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from loanops.db import make_engine
 from loanops.migrate import alembic_config, downgrade, upgrade
+from models.tables import Application, BorrowerVersion, Document
 
 EXPECTED_TABLES = {
     "users",
     "lpr_rates",
     "borrowers",
+    "borrower_versions",
     "applications",
     "documents",
     "loans",
@@ -103,4 +109,123 @@ def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(
     migrated_engine.dispose()
     assert _tables(migrated_engine) == EXPECTED_TABLES
     assert _current_revision(migrated_engine) == _head(database_url)
+    assert _diff(migrated_engine) == []
+
+
+def test_0003_gives_existing_borrowers_version_1_and_keeps_contracts(
+    database_url: str, migrated_engine: Engine
+) -> None:
+    """Rows written before 0003: each borrower's row becomes its version 1 and its applications
+    point at it; a contract keeps its bytes in the row and gets its size. Downgrading drops the
+    versions and the uploaded documents (whose bytes are not in the row)."""
+    downgrade(database_url, "0002")
+    borrowers = sa.table(
+        "borrowers",
+        *[sa.column(c) for c in ("name", "id_number", "phone", "bank_card", "monthly_income")],
+        sa.column("id", sa.Uuid()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    applications = sa.table(
+        "applications",
+        *[
+            sa.column(c)
+            for c in (
+                "application_no",
+                "amount",
+                "term_months",
+                "purpose",
+                "repayment_source",
+                "stage",
+                "submitted_by",
+            )
+        ],
+        sa.column("id", sa.Uuid()),
+        sa.column("borrower_id", sa.Uuid()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    documents = sa.table(
+        "documents",
+        *[sa.column(c) for c in ("application_no", "kind", "filename", "content_type", "sha256")],
+        sa.column("id", sa.Uuid()),
+        sa.column("content", sa.LargeBinary()),
+        sa.column("sign_failures", sa.Integer()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    borrower_id, now = uuid.uuid4(), datetime.now(UTC)
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            borrowers.insert().values(
+                id=borrower_id,
+                name="张三",
+                id_number="11010519491231002X",
+                phone="13800138000",
+                bank_card="6222020200112233445",
+                monthly_income=1800000,
+                created_at=now,
+            )
+        )
+        conn.execute(
+            applications.insert().values(
+                id=uuid.uuid4(),
+                application_no="A20260101-OLD001",
+                borrower_id=borrower_id,
+                amount=5000000,
+                term_months=6,
+                purpose="p",
+                repayment_source="r",
+                stage="SERVICING",
+                submitted_by="officer",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            documents.insert().values(
+                id=uuid.uuid4(),
+                application_no="A20260101-OLD001",
+                kind="contract",
+                filename="c.pdf",
+                content_type="application/pdf",
+                sha256="0" * 64,
+                content=b"%PDF-1.7 contract",
+                sign_failures=0,
+                created_at=now,
+            )
+        )
+    upgrade(database_url)
+    with Session(migrated_engine) as s:
+        (version,) = s.exec(select(BorrowerVersion)).all()
+        assert (version.borrower_id, version.version, version.bank_card) == (
+            borrower_id,
+            1,
+            "6222020200112233445",
+        )
+        assert version.monthly_income == Decimal("18000.00")
+        (app,) = s.exec(select(Application)).all()
+        assert app.borrower_version == 1
+        (doc,) = s.exec(select(Document)).all()
+        assert (doc.size, doc.uploaded_by, doc.store_key) == (17, "system", None)
+        assert doc.duplicate_of_borrower is False
+        s.add(
+            Document(
+                id=uuid.uuid4(),
+                application_no=app.application_no,
+                kind="income_proof",
+                filename="p.png",
+                content_type="image/png",
+                sha256="1" * 64,
+                size=10,
+                uploaded_by="officer",
+                store_key="1" * 64,
+            )
+        )
+        s.commit()
+    downgrade(database_url, "0002")
+    with migrated_engine.connect() as conn:
+        kinds = conn.execute(sa.text("SELECT kind FROM documents")).scalars().all()
+        assert kinds == ["contract"]
+        assert not inspect(conn).has_table("borrower_versions")
+    upgrade(database_url)
+    migrated_engine.dispose()
     assert _diff(migrated_engine) == []
