@@ -26,7 +26,7 @@ from models.tables import (
 from tests.api.helpers import contract_row, drive, loan_view, mint_demo_tokens, rows, submit
 from tests.conftest import System
 
-NEW_CARD = "6217001234567890"
+NEW_CARD = "6217001234567893"
 NEW_PHONE = "13900139000"
 
 

@@ -23,9 +23,9 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + b"\x02" * 40
 PDF = b"%PDF-1.7\n" + b"1 0 obj << >> endobj\n" + b"%%EOF\n"
 OTHER_BORROWER = {
     "name": "李四",
-    "id_number": "110105198001010011",
+    "id_number": "110105198001010016",
     "phone": "13700137000",
-    "bank_card": "6217009876543210",
+    "bank_card": "6217009876543213",
     "monthly_income": "12000.00",
 }
 
