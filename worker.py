@@ -15,10 +15,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
+from activities.assessment import AssessmentActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
+from adapters.bureau import HttpCreditBureau
 from loanops.db import make_engine
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
@@ -38,6 +40,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         ContractActivities(engine, lender_name=settings.lender_name),
         DisbursementActivities(engine),
         ServicingActivities(engine),
+        AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

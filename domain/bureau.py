@@ -5,8 +5,6 @@ the domain (and ``domain`` never imports ``models``). Frozen dataclasses of str/
 datetime, so the report travels through Temporal's pydantic data converter unchanged.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal

@@ -25,6 +25,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "offer_confirmation": 24.0,
     "disbursement": 4.0,
     "disbursement_refused": 8.0,
+    "bureau_unavailable": 4.0,
     "follow_up_call": 48.0,
     "overdue_call": 24.0,
 }

@@ -23,6 +23,8 @@ class TaskKind(StrEnum):
     DISBURSEMENT = "disbursement"
     # A disbursement the pre-check refused: the reasons, and the choice to retry or reject.
     DISBURSEMENT_REFUSED = "disbursement_refused"
+    # The credit bureau stayed down: retry, or go on without its report.
+    BUREAU_UNAVAILABLE = "bureau_unavailable"
     # Customer service's follow-up call after disbursement (回訪, seed §3.6).
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
@@ -179,6 +181,9 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         base_priority=80,
         # A second look at the same payout: the same four-eyes rule as its approval.
         checks=(Party.INTAKE_REVIEWER,),
+    ),
+    TaskKind.BUREAU_UNAVAILABLE: TaskRule(
+        Role.OPERATIONS_SPECIALIST, ("retry", "proceed_without"), base_priority=60
     ),
     TaskKind.FOLLOW_UP_CALL: TaskRule(
         Role.CUSTOMER_SERVICE,

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     demo_password: str = "demo1234"
     public_base_url: str = "http://127.0.0.1:8000"
     lender_name: str = "LoanOps 示范小额贷款有限公司"
+    # The credit bureau (adapters.bureau); `loanops dev` runs the sandbox bureau here.
+    bureau_url: str = "http://127.0.0.1:8091"
     # Uploaded documents (ID cards, income proofs...): the folder of the default document store,
     # and the largest file accepted (413 above it).
     document_dir: Path = VAR_DIR / "documents"

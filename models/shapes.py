@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.allocation import AllocationLine, InstallmentBalance, PaymentMode
+from domain.bureau import BureauReport
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate
 from domain.policy import LoanPolicy
@@ -233,6 +234,52 @@ class SignatureInput:
     document_id: str
     sha256: str
     signed_at: datetime
+
+
+# ---- assessment before the intake review ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BureauRequest:
+    """Ask the credit bureau about the application's borrower (read from the database by the
+    activity: no personal data in workflow history). ``request_id`` makes a retry one enquiry."""
+
+    application_no: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class BureauAnswer:
+    status: str  # found / no_record
+    report: BureauReport | None = None
+
+
+@dataclass(frozen=True)
+class AssessInput:
+    application_no: str
+    seq: int
+    at: datetime
+    business_date: date
+    # found / no_record / unavailable (the specialist chose to go on without the bureau)
+    bureau_status: str
+    bureau: BureauReport | None
+    # The loan policy's ceiling: affordability is judged at the highest rate a product may charge.
+    lpr_multiple: Decimal
+    absolute_rate_cap: Decimal | None
+
+
+@dataclass(frozen=True)
+class AssessmentSummary:
+    """What the reviewers' tasks show of an assessment (the full record is in the database)."""
+
+    seq: int
+    grade: str
+    score: int
+    recommendation: str
+    knock_outs: tuple[str, ...]
+    # Checks that did not pass (fail or warn).
+    attention: tuple[str, ...]
+    bureau_status: str
 
 
 # ---- disbursement and servicing -------------------------------------------------------------

@@ -336,3 +336,36 @@ class LoanPolicyRow(SQLModel, table=True):
     rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     recorded_by: str = Field(default="system", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Assessment(SQLModel, table=True):
+    """One automatic assessment of an application before its intake review: the named checks,
+    the bureau's answer and the score, with the scorecard version (reproducible). A resubmission
+    after a supplement is assessed again (``seq``)."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (UniqueConstraint("application_no", "seq"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    seq: int
+    # found / no_record / unavailable (the specialist chose to go on without it)
+    bureau_status: str = Field(max_length=16)
+    bureau: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    checks: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    score: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    scorecard_version: int
+    grade: str = Field(max_length=2)
+    recommendation: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class BlacklistEntry(SQLModel, table=True):
+    """An identity number the department does not lend to (a knock-out at intake)."""
+
+    __tablename__ = "blacklist_entries"
+
+    id_number: str = Field(primary_key=True, max_length=18)
+    reason: str = Field(max_length=200)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -146,14 +146,27 @@ def temporal_target(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
 
 
-def make_settings(database_url: str, env: WorkflowEnvironment, task_queue: str) -> Settings:
+def make_settings(
+    database_url: str, env: WorkflowEnvironment, task_queue: str, *, bureau_url: str
+) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
         temporal_address=temporal_target(env),
         temporal_task_queue=task_queue,
         public_base_url="http://testserver",
+        bureau_url=bureau_url,
     )
+
+
+@pytest.fixture(scope="session")
+def shared_bureau(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One sandbox credit bureau process for every whole-system test (its own process over
+    loopback, as in development; a short latency keeps the suite quick)."""
+    from tests.sandbox.helpers import sandbox_bureau
+
+    with sandbox_bureau(tmp_path_factory.mktemp("bureau"), latency_ms=(5, 20)) as bureau:
+        yield bureau
 
 
 class ServerClock:
@@ -271,11 +284,14 @@ async def running_system(
     database_url: str,
     env: WorkflowEnvironment,
     *,
+    bureau_url: str,
     replace: Callable[[Engine, Settings], dict[str, Callable[..., Any]]] | None = None,
 ) -> AsyncIterator[System]:
     """A real worker on its own task queue and the real API, against one database; the API,
     the worker and the Temporal client share this event loop."""
-    settings = make_settings(database_url, env, f"loanops-test-{uuid.uuid4()}")
+    settings = make_settings(
+        database_url, env, f"loanops-test-{uuid.uuid4()}", bureau_url=bureau_url
+    )
     seed_demo_users(engine, password=DEMO_PASSWORD, password_hash=_demo_password_hash())
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = (
@@ -388,21 +404,25 @@ def _quiet(events: Any) -> bool:
 
 @pytest_asyncio.fixture
 async def system(
-    engine: Engine, database_url: str, temporal_env: WorkflowEnvironment
+    engine: Engine, database_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any
 ) -> AsyncIterator[System]:
     """The whole system on SQLite and again on PostgreSQL."""
-    async with running_system(engine, database_url, temporal_env) as sys_:
+    async with running_system(
+        engine, database_url, temporal_env, bureau_url=shared_bureau.url
+    ) as sys_:
         yield sys_
 
 
 @pytest_asyncio.fixture
 async def sqlite_system(
-    sqlite_url: str, temporal_env: WorkflowEnvironment
+    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any
 ) -> AsyncIterator[System]:
     """The whole system on SQLite only: for workflow behaviour that does not depend on the DB."""
     eng = make_engine(sqlite_url)
     try:
-        async with running_system(eng, sqlite_url, temporal_env) as sys_:
+        async with running_system(
+            eng, sqlite_url, temporal_env, bureau_url=shared_bureau.url
+        ) as sys_:
             yield sys_
     finally:
         eng.dispose()

@@ -14,9 +14,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    # Every module whose dataclasses cross the Temporal boundary, named here so the sandbox
-    # knows it when pydantic resolves their annotations (the sandbox registers passed-through
-    # modules one by one, not the modules they import).
     from activities.contracts import ContractActivities
     from activities.disbursement import DisbursementActivities
     from domain.allocation import InstallmentBalance, balances_from_schedule
@@ -36,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import LoanPolicy
     from domain.tasks import Party, ProductTermsData, TaskKind, TaskStatus
     from models.shapes import (
+        AssessmentSummary,
         BookLoanInput,
         ContractInfo,
         ContractInput,
@@ -57,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         TasksState,
         WithdrawRequest,
     )
+    from workflows.assessment import ASSESSMENT_PATCH, assess, assessment_context
     from workflows.common import (
         ACTIVITY_OPTIONS,
         Ended,
@@ -81,6 +80,7 @@ class OriginationWorkflow:
         self._offer: Offer | None = None
         self._contract: ContractInfo | None = None
         self._signed = False
+        self._assessment: AssessmentSummary | None = None
 
     @workflow.run
     async def run(self, inp: LoanInput) -> str:
@@ -126,9 +126,18 @@ class OriginationWorkflow:
         return Ended(Stage.WITHDRAWN, w.reason or "withdrawn", actor=w.user)
 
     async def _intake_review(self) -> None:
-        """Intake review, looping through supplements until approved."""
+        """Intake review, looping through supplements until approved; each round is assessed
+        first (bureau, checks, score) and the reviewer's task shows the result."""
+        round_ = 0
         while True:
-            review = await self._tasks.decide(TaskKind.INTAKE_REVIEW, abort=self._withdrawn)
+            round_ += 1
+            context = None
+            if workflow.patched(ASSESSMENT_PATCH):
+                self._assessment = await assess(self._p, self._tasks, round_, self._withdrawn)
+                context = assessment_context(self._assessment)
+            review = await self._tasks.decide(
+                TaskKind.INTAKE_REVIEW, abort=self._withdrawn, context=context
+            )
             if review.decision == "approve":
                 return
             if review.decision == "reject":
@@ -143,7 +152,10 @@ class OriginationWorkflow:
 
     async def _risk_review(self) -> None:
         await self._p.enter(Stage.RISK_REVIEW)
-        risk = await self._tasks.decide(TaskKind.RISK_REVIEW, abort=self._withdrawn)
+        context = assessment_context(self._assessment) if self._assessment else None
+        risk = await self._tasks.decide(
+            TaskKind.RISK_REVIEW, abort=self._withdrawn, context=context
+        )
         if risk.decision == "reject":
             raise Ended(Stage.REJECTED, risk.comment or "rejected at risk review", risk.user)
 

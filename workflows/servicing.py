@@ -19,9 +19,6 @@ from datetime import datetime, time, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    # Every module whose dataclasses cross the Temporal boundary, named here so the sandbox
-    # knows it when pydantic resolves their annotations (the sandbox registers passed-through
-    # modules one by one, not the modules they import).
     from activities.servicing import ServicingActivities
     from domain import calendar
     from domain.allocation import InstallmentBalance

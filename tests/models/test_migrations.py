@@ -36,6 +36,8 @@ EXPECTED_TABLES = {
     "notices",
     "audit_events",
     "loan_policies",
+    "assessments",
+    "blacklist_entries",
 }
 
 

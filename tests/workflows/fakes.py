@@ -36,7 +36,11 @@ from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
 from domain.tasks import TaskKind
 from models.shapes import (
+    AssessInput,
+    AssessmentSummary,
     BookLoanInput,
+    BureauAnswer,
+    BureauRequest,
     CloseTaskInput,
     ContractInfo,
     ContractInput,
@@ -89,6 +93,10 @@ class FakeRecords:
     settled: dict[str, SettleInput] = field(default_factory=dict)
     # Refusals the fake bank-side pre-check gives, one per disburse attempt, then it pays.
     refusals: list[tuple[str, ...]] = field(default_factory=list)
+    # Bureau calls that fail (each fails one activity attempt), and the calls made.
+    bureau_failures: int = 0
+    bureau_calls: list[BureauRequest] = field(default_factory=list)
+    assessments: dict[tuple[str, int], AssessInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -161,6 +169,27 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
     def servicing_event(inp: ServicingEventInput) -> None:
         rec.events.append(inp)
 
+    @activity.defn(name="fetch_bureau_report")
+    def fetch_bureau_report(inp: BureauRequest) -> BureauAnswer:
+        rec.bureau_calls.append(inp)
+        if rec.bureau_failures > 0:
+            rec.bureau_failures -= 1
+            raise ApplicationError("the credit bureau is unavailable: HTTP 503")
+        return BureauAnswer(status="no_record")
+
+    @activity.defn(name="assess_application")
+    def assess_application(inp: AssessInput) -> AssessmentSummary:
+        rec.assessments.setdefault((inp.application_no, inp.seq), inp)
+        return AssessmentSummary(
+            seq=inp.seq,
+            grade="B",
+            score=660,
+            recommendation="approve",
+            knock_outs=(),
+            attention=("documents",),
+            bureau_status=inp.bureau_status,
+        )
+
     @activity.defn(name="settle_loan")
     def settle_loan(inp: SettleInput) -> None:
         rec.settled.setdefault(inp.application_no, inp)
@@ -178,6 +207,8 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         record_payment,
         servicing_event,
         settle_loan,
+        fetch_bureau_report,
+        assess_application,
     ]
 
 

@@ -169,3 +169,63 @@ async def test_only_the_borrower_signs(temporal_env: WorkflowEnvironment) -> Non
             )
         assert refusal_type(exc) == "Forbidden"
         assert await fast.stage(no) == Stage.CONTRACT_SIGNING
+
+
+async def test_each_intake_round_is_assessed_and_the_task_shows_it(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        intake = await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == intake)
+        assert task.context == {
+            "assessment": 1,
+            "grade": "B",
+            "score": 660,
+            "recommendation": "approve",
+            "knock_outs": [],
+            "attention": ["documents"],
+            "bureau": "no_record",
+        }
+        # Returned for supplement: the next round is assessed again before the review.
+        await fast.decide(no, intake, "return", "ops")
+        supplement = await fast.task_of(no, TaskKind.SUPPLEMENT_DOCUMENTS)
+        await fast.decide(no, supplement, "submit", "bo")
+        await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        assert sorted(seq for (n, seq) in fast.records.assessments if n == no) == [1, 2]
+        # The risk manager's task carries the latest assessment too.
+        await fast.drive_to(no, Stage.RISK_REVIEW)  # approves the second intake round
+        risk = await fast.task_of(no, TaskKind.RISK_REVIEW)
+        shown = next(t for t in (await fast.view(no)).open_tasks if t.task_id == risk)
+        assert shown.context is not None and shown.context["assessment"] == 2
+
+
+async def test_a_bureau_that_stays_down_asks_the_specialist(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        fast.records.bureau_failures = 4  # every attempt of the first call
+        no = await fast.start_origination()
+        down = await fast.task_of(no, TaskKind.BUREAU_UNAVAILABLE)
+        task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == down)
+        assert task.context == {"reason": "the credit bureau did not answer after 4 attempts"}
+        assert len(fast.records.bureau_calls) == 4
+        # Retry: the bureau answers now; the intake review opens with its assessment.
+        await fast.decide(no, down, "retry", "ops")
+        await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        assert len(fast.records.bureau_calls) == 5
+        assert fast.records.assessments[(no, 1)].bureau_status == "no_record"
+
+
+async def test_the_specialist_can_go_on_without_the_bureau(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        fast.records.bureau_failures = 4
+        no = await fast.start_origination()
+        down = await fast.task_of(no, TaskKind.BUREAU_UNAVAILABLE)
+        await fast.decide(no, down, "proceed_without", "ops")
+        await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        inp = fast.records.assessments[(no, 1)]
+        assert inp.bureau_status == "unavailable" and inp.bureau is None
+        assert await fast.stage(no) == Stage.INTAKE_REVIEW  # nothing failed

@@ -43,6 +43,13 @@ async def test_settled_loan_history_replays(sqlite_system: System) -> None:
     await _check_and_maybe_record(system, application_no, "settled_early_repayment")
 
 
+async def test_assessed_loan_history_replays(sqlite_system: System) -> None:
+    """A loan started after the intake assessment (workflow.patched "intake-assessment-v1"):
+    recorded beside the older histories, which replay without it."""
+    application_no = await sqlite_system.run_demo()
+    await _check_and_maybe_record(sqlite_system, application_no, "settled_with_assessment")
+
+
 async def test_overdue_then_expired_histories_replay(sqlite_system: System) -> None:
     system = sqlite_system
     servicing = await drive_to(system, "SERVICING")
@@ -85,4 +92,5 @@ def test_histories_are_recorded() -> None:
         "servicing_overdue.run1",
         "offer_expired.run0",
         "prepaid_then_paid_off.run1",
+        "settled_with_assessment.run0",
     }

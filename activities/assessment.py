@@ -1,0 +1,235 @@
+"""Assessment activities before the intake review: the bureau's report (one HTTP call through the
+adapter, retried by Temporal), then the automatic checks and the score, stored once per round.
+
+Personal data never crosses into the workflow: the activities read the borrower from the
+database by application number and return figures, codes and grades.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.records import append_audit
+from adapters.bureau import BureauBadAnswer, BureauUnavailable, CreditBureau
+from domain.bureau import BureauReport
+from domain.identifiers import BUSINESS_REFUSAL
+from domain.identity import age_on, check_resident_id
+from domain.intake import (
+    CheckResult,
+    IntakeFacts,
+    IntakeRules,
+    Outcome,
+    knock_outs,
+    purpose_category,
+    run_checks,
+)
+from domain.lifecycle import TERMINAL_STAGES
+from domain.schedule import RepaymentMethod, build_schedule
+from domain.scorecard import SCORECARD_V1, ScoreInputs, ScoreResult, score
+from loanops.db import session_scope
+from loanops.policy import lpr_table
+from models.shapes import AssessInput, AssessmentSummary, BureauAnswer, BureauRequest
+from models.tables import (
+    Application,
+    Assessment,
+    BlacklistEntry,
+    Document,
+    Installment,
+    Loan,
+    borrower_data_of,
+)
+
+_CHECKS = TypeAdapter(tuple[CheckResult, ...])
+_SCORE = TypeAdapter(ScoreResult)
+_REPORT = TypeAdapter(BureauReport)
+
+
+class AssessmentActivities:
+    def __init__(self, engine: Engine, bureau: CreditBureau) -> None:
+        self.engine = engine
+        self.bureau = bureau
+
+    @activity.defn
+    def fetch_bureau_report(self, inp: BureauRequest) -> BureauAnswer:
+        """One call to the bureau; a timeout or a 5xx raises so that Temporal retries it (the
+        workflow gives up after its retry policy and asks the specialist)."""
+        with Session(self.engine) as s:
+            app = _application(s, inp.application_no)
+            borrower = borrower_data_of(s, app)
+            if borrower is None:
+                raise ApplicationError("the application has no borrower", type=BUSINESS_REFUSAL)
+            id_number, name = borrower.id_number, borrower.name
+        try:
+            report = self.bureau.report(id_number, name, request_id=inp.request_id)
+        except BureauBadAnswer as exc:
+            raise ApplicationError(
+                "the credit bureau's answer could not be read",
+                str(exc),
+                type=BUSINESS_REFUSAL,
+                non_retryable=True,
+            ) from exc
+        except BureauUnavailable as exc:
+            raise ApplicationError(f"the credit bureau is unavailable: {exc}") from exc
+        return BureauAnswer(status="found" if report else "no_record", report=report)
+
+    @activity.defn
+    def assess_application(self, inp: AssessInput) -> AssessmentSummary:
+        """Run the checks and the score on the facts on record; store them once per round."""
+        with session_scope(self.engine) as s:
+            done = s.exec(
+                select(Assessment).where(
+                    Assessment.application_no == inp.application_no, Assessment.seq == inp.seq
+                )
+            ).first()
+            if done is None:
+                done = self._assess(s, inp)
+                s.add(done)
+                append_audit(
+                    s,
+                    key=f"{inp.application_no}/assessment/{inp.seq}",
+                    application_no=inp.application_no,
+                    actor="system",
+                    action="application.assessed",
+                    occurred_at=inp.at,
+                    detail={
+                        "grade": done.grade,
+                        "recommendation": done.recommendation,
+                        "scorecard_version": done.scorecard_version,
+                        "bureau": done.bureau_status,
+                    },
+                )
+            return summary_of(done)
+
+    def _assess(self, s: Session, inp: AssessInput) -> Assessment:
+        app = _application(s, inp.application_no)
+        borrower = borrower_data_of(s, app)
+        if borrower is None:
+            raise ApplicationError("the application has no borrower", type=BUSINESS_REFUSAL)
+        today = inp.business_date
+        birth = check_resident_id(borrower.id_number, today=today).birth_date
+        report = inp.bureau
+        rules = IntakeRules(min_age=SCORECARD_V1.min_age, max_age=SCORECARD_V1.max_age)
+        facts = IntakeFacts(
+            application_date=today,
+            birth_date=birth,
+            amount=app.amount,
+            monthly_income=borrower.monthly_income,
+            purpose=app.purpose,
+            document_kinds=tuple(
+                s.exec(
+                    select(Document.kind).where(Document.application_no == app.application_no)
+                ).all()
+            ),
+            other_open_applications=_other_open(s, app),
+            blacklisted=s.get(BlacklistEntry, borrower.id_number) is not None,
+            outstanding_here=_outstanding_here(s, app),
+            outstanding_elsewhere=sum((o.balance for o in report.open_loans), Decimal("0.00"))
+            if report
+            else (Decimal("0.00") if inp.bureau_status == "no_record" else None),
+        )
+        checks = run_checks(facts, rules)
+        caps = next(c for c in checks if c.code == "borrowing_caps")
+        result = score(
+            ScoreInputs(
+                monthly_income=borrower.monthly_income,
+                monthly_debt_payments=report.total_monthly_payments if report else Decimal("0"),
+                new_monthly_payment=_reference_payment(self.engine, app, inp),
+                requested_amount=app.amount,
+                employment_years=None,
+                age=age_on(birth, today),
+                delinquencies_24m=report.overdue_count_24m if report else 0,
+                max_days_past_due_24m=report.max_days_past_due_24m if report else 0,
+                enquiries_6m=report.enquiries_6m if report else 0,
+                other_platform_loans=report.other_platform_loans if report else 0,
+                purpose_category=purpose_category(app.purpose, rules),
+                blacklisted=facts.blacklisted,
+                caps_exceeded=caps.outcome == Outcome.FAIL,
+            ),
+            SCORECARD_V1,
+        )
+        return Assessment(
+            application_no=app.application_no,
+            seq=inp.seq,
+            bureau_status=inp.bureau_status,
+            bureau=_REPORT.dump_python(report, mode="json") if report else None,
+            checks=list(_CHECKS.dump_python(checks, mode="json")),
+            score=_SCORE.dump_python(result, mode="json"),
+            scorecard_version=result.card_version,
+            grade=result.grade,
+            recommendation=result.recommendation.value,
+            created_at=inp.at,
+        )
+
+
+def summary_of(row: Assessment) -> AssessmentSummary:
+    checks = _CHECKS.validate_python(row.checks)
+    return AssessmentSummary(
+        seq=row.seq,
+        grade=row.grade,
+        score=int(row.score["score"]),
+        recommendation=row.recommendation,
+        knock_outs=tuple(c.code for c in knock_outs(checks))
+        + tuple(str(k["code"]) for k in row.score.get("knockouts", [])),
+        attention=tuple(c.code for c in checks if c.outcome != Outcome.PASS),
+        bureau_status=row.bureau_status,
+    )
+
+
+def _application(s: Session, application_no: str) -> Application:
+    return s.exec(select(Application).where(Application.application_no == application_no)).one()
+
+
+def _other_open(s: Session, app: Application) -> int:
+    ended = [stage.value for stage in TERMINAL_STAGES]
+    return int(
+        s.exec(
+            select(func.count())
+            .select_from(Application)
+            .where(
+                Application.borrower_id == app.borrower_id,
+                Application.application_no != app.application_no,
+                col(Application.stage).not_in(ended),
+            )
+        ).one()
+    )
+
+
+def _outstanding_here(s: Session, app: Application) -> Decimal:
+    """Principal the borrower still owes on this platform (active loans' installment rows)."""
+    loans = s.exec(
+        select(Loan.application_no)
+        .join(Application, col(Application.application_no) == col(Loan.application_no))
+        .where(Application.borrower_id == app.borrower_id, Loan.status == "active")
+    ).all()
+    if not loans:
+        return Decimal("0.00")
+    rows = s.exec(
+        select(Installment).where(
+            col(Installment.application_no).in_(loans), Installment.status != "cancelled"
+        )
+    ).all()
+    return sum((r.principal_due - r.principal_paid for r in rows), Decimal("0.00"))
+
+
+def _reference_payment(engine: Engine, app: Application, inp: AssessInput) -> Decimal:
+    """The monthly payment the request would cost at the loan policy's ceiling rate in force
+    (the most any product may charge): the scorecard judges affordability before a product is
+    chosen."""
+    lpr = lpr_table(engine).in_force(inp.business_date)
+    caps = [inp.lpr_multiple * lpr.one_year]
+    if inp.absolute_rate_cap is not None:
+        caps.append(inp.absolute_rate_cap)
+    schedule = build_schedule(
+        principal=app.amount,
+        annual_rate=min(caps),
+        term_months=app.term_months,
+        method=RepaymentMethod.EQUAL_INSTALLMENT,
+        start_date=inp.business_date,
+    )
+    return max(i.payment for i in schedule.installments)
