@@ -21,11 +21,9 @@ from domain.bureau import BureauReport
 from domain.identifiers import BUSINESS_REFUSAL
 from domain.identity import age_on, check_resident_id
 from domain.intake import (
-    CheckResult,
     IntakeFacts,
     IntakeRules,
     Outcome,
-    knock_outs,
     purpose_category,
     run_checks,
 )
@@ -34,6 +32,7 @@ from domain.schedule import RepaymentMethod, build_schedule
 from domain.scorecard import SCORECARD_V1, ScoreInputs, ScoreResult, score
 from loanops.db import session_scope
 from loanops.policy import lpr_table
+from models.assessments import CHECKS, summary_of
 from models.shapes import AssessInput, AssessmentSummary, BureauAnswer, BureauRequest
 from models.tables import (
     Application,
@@ -45,7 +44,6 @@ from models.tables import (
     borrower_data_of,
 )
 
-_CHECKS = TypeAdapter(tuple[CheckResult, ...])
 _SCORE = TypeAdapter(ScoreResult)
 _REPORT = TypeAdapter(BureauReport)
 
@@ -158,27 +156,13 @@ class AssessmentActivities:
             seq=inp.seq,
             bureau_status=inp.bureau_status,
             bureau=_REPORT.dump_python(report, mode="json") if report else None,
-            checks=list(_CHECKS.dump_python(checks, mode="json")),
+            checks=list(CHECKS.dump_python(checks, mode="json")),
             score=_SCORE.dump_python(result, mode="json"),
             scorecard_version=result.card_version,
             grade=result.grade,
             recommendation=result.recommendation.value,
             created_at=inp.at,
         )
-
-
-def summary_of(row: Assessment) -> AssessmentSummary:
-    checks = _CHECKS.validate_python(row.checks)
-    return AssessmentSummary(
-        seq=row.seq,
-        grade=row.grade,
-        score=int(row.score["score"]),
-        recommendation=row.recommendation,
-        knock_outs=tuple(c.code for c in knock_outs(checks))
-        + tuple(str(k["code"]) for k in row.score.get("knockouts", [])),
-        attention=tuple(c.code for c in checks if c.outcome != Outcome.PASS),
-        bureau_status=row.bureau_status,
-    )
 
 
 def _application(s: Session, application_no: str) -> Application:

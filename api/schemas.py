@@ -76,6 +76,58 @@ class ApplicationOut(BaseModel):
     stage: str
 
 
+class ApplicantOut(BaseModel):
+    """The borrower as this application knows them (its version), masked by role."""
+
+    name: str
+    id_number: str
+    phone: str
+    bank_card: str
+    monthly_income: MoneyOut
+    version: int
+
+
+class CheckOut(BaseModel):
+    code: str
+    outcome: str
+    detail: str
+    knock_out: bool
+
+
+class AssessmentOut(BaseModel):
+    """The latest automatic assessment: checks, the bureau's answer, the score with its
+    breakdown and reason codes (reproducible: the scorecard version is recorded)."""
+
+    round: int
+    assessed_at: datetime
+    checks: list[CheckOut]
+    bureau_status: str
+    bureau: dict[str, Any] | None
+    score: int
+    grade: str
+    probability_of_default: str
+    recommendation: str
+    knock_outs: list[str]
+    top_reasons: list[str]
+    breakdown: list[dict[str, Any]]
+    scorecard_version: int
+
+
+class ApplicationView(BaseModel):
+    application_no: str
+    stage: str
+    submitted_by: str
+    submitted_at: datetime
+    amount: MoneyOut
+    term_months: int
+    purpose: str
+    repayment_source: str
+    applicant: ApplicantOut
+    policy_version: int | None
+    documents: list[dict[str, Any]]
+    assessment: AssessmentOut | None
+
+
 class TaskOut(BaseModel):
     id: str
     kind: str
@@ -89,6 +141,7 @@ class TaskOut(BaseModel):
     escalated_at: datetime | None = None
     expires_at: datetime | None = None
     decisions: list[str] = Field(description="what may be decided (domain.tasks.TASK_RULES)")
+    application_url: str = Field(description="the application as the reviewers see it")
     escalation_level: int = 0
     context: dict[str, Any] | None = Field(
         default=None, description="what the person deciding needs to know (e.g. refusal reasons)"

@@ -25,6 +25,8 @@ class Action(StrEnum):
     SUBMIT_APPLICATION = "submit_application"
     LIST_LOANS = "list_loans"
     READ_LOAN = "read_loan"
+    # The application as the reviewers see it: data, checks, bureau summary, score.
+    READ_APPLICATION = "read_application"
     READ_TIMELINE = "read_timeline"
     READ_CONTRACT = "read_contract"
     QUOTE_SCHEDULE = "quote_schedule"
@@ -66,6 +68,7 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.SUBMIT_APPLICATION: frozenset({Role.BUSINESS_OFFICER.value}),
     Action.LIST_LOANS: _STAFF,
     Action.READ_LOAN: _STAFF,
+    Action.READ_APPLICATION: _STAFF,
     Action.READ_TIMELINE: _STAFF,
     Action.READ_CONTRACT: _STAFF,
     Action.QUOTE_SCHEDULE: _STAFF,

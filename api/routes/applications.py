@@ -1,4 +1,5 @@
-"""Loan applications: the business officer submits one, and its workflow starts."""
+"""Loan applications: the business officer submits one and its workflow starts; the reviewers' page
+shows what they decide on."""
 
 from __future__ import annotations
 
@@ -8,18 +9,29 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
-from api.schemas import ApplicationIn, ApplicationOut
+from api.loan_views import load_application
+from api.routes.documents import document_out
+from api.schemas import (
+    ApplicantOut,
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationView,
+    AssessmentOut,
+    CheckOut,
+)
 from api.workflow_calls import start_loan
 from domain.calendar import business_date
 from domain.lifecycle import Stage
+from domain.masking import mask_bank_card, mask_id_number, mask_name, mask_phone
 from domain.permissions import Action
 from loanops.policy import loan_policy_in_force
+from models.assessments import summary_of
 from models.borrowers import BorrowerFields, record_borrower_data
 from models.shapes import LoanInput
-from models.tables import Application, Borrower
+from models.tables import Application, Assessment, Borrower, Document, borrower_data_of
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
@@ -123,3 +135,70 @@ def submit_application(
             detail=f"the loan process could not be started; the application was not recorded ({exc})",
         ) from exc
     return ApplicationOut(application_no=app.application_no, stage=app.stage)
+
+
+@router.get("/{application_no}", response_model=ApplicationView)
+def get_application(
+    application_no: str,
+    session: SessionDep,
+    user: CurrentUserInfo = require(Action.READ_APPLICATION),
+) -> ApplicationView:
+    """Any staff role: what the reviewers decide on — the application, the borrower as it was
+    submitted (masked unless the role reads personal data), the documents, and the latest
+    automatic assessment (checks, bureau answer, score with breakdown and reason codes)."""
+    app, _ = load_application(session, application_no)
+    data = borrower_data_of(session, app)
+    if data is None:  # the foreign key makes this impossible short of manual edits
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
+    full = user.can(Action.READ_BORROWER_PII)
+    docs = session.exec(
+        select(Document)
+        .where(Document.application_no == app.application_no)
+        .order_by(col(Document.created_at), col(Document.id))
+    ).all()
+    latest = session.exec(
+        select(Assessment)
+        .where(Assessment.application_no == app.application_no)
+        .order_by(col(Assessment.seq).desc())
+    ).first()
+    return ApplicationView(
+        application_no=app.application_no,
+        stage=app.stage,
+        submitted_by=app.submitted_by,
+        submitted_at=app.created_at,
+        amount=app.amount,
+        term_months=app.term_months,
+        purpose=app.purpose,
+        repayment_source=app.repayment_source,
+        applicant=ApplicantOut(
+            name=data.name if full else mask_name(data.name),
+            id_number=data.id_number if full else mask_id_number(data.id_number),
+            phone=data.phone if full else mask_phone(data.phone),
+            bank_card=data.bank_card if full else mask_bank_card(data.bank_card),
+            monthly_income=data.monthly_income,
+            version=data.version,
+        ),
+        policy_version=app.policy_version,
+        documents=[document_out(d).model_dump(mode="json") for d in docs],
+        assessment=_assessment_out(latest) if latest else None,
+    )
+
+
+def _assessment_out(row: Assessment) -> AssessmentOut:
+    score = row.score
+    summary = summary_of(row)
+    return AssessmentOut(
+        round=row.seq,
+        assessed_at=row.created_at,
+        checks=[CheckOut(**c) for c in row.checks],
+        bureau_status=row.bureau_status,
+        bureau=row.bureau,
+        score=int(score["score"]),
+        grade=row.grade,
+        probability_of_default=str(score["pd"]),
+        recommendation=row.recommendation,
+        knock_outs=list(summary.knock_outs),
+        top_reasons=[str(r) for r in score["top_reasons"]],
+        breakdown=list(score["attributes"]),
+        scorecard_version=row.scorecard_version,
+    )

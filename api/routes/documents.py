@@ -62,7 +62,7 @@ class DocumentList(BaseModel):
     items: list[DocumentOut]
 
 
-def _out(doc: Document) -> DocumentOut:
+def document_out(doc: Document) -> DocumentOut:
     return DocumentOut(
         id=str(doc.id),
         kind=doc.kind,
@@ -174,7 +174,7 @@ def upload_document(
         },
     )
     session.commit()
-    return _out(doc)
+    return document_out(doc)
 
 
 @router.get("/{application_no}/documents", response_model=DocumentList)
@@ -191,7 +191,7 @@ def list_documents(
         .where(Document.application_no == app.application_no)
         .order_by(col(Document.created_at), col(Document.id))
     ).all()
-    return DocumentList(items=[_out(d) for d in docs])
+    return DocumentList(items=[document_out(d) for d in docs])
 
 
 @router.get(

@@ -48,6 +48,7 @@ def _out(t: Task) -> TaskOut:
         escalated_at=t.escalated_at,
         expires_at=t.expires_at,
         decisions=list(TASK_RULES[TaskKind(t.kind)].decisions),
+        application_url=f"/api/v1/applications/{t.application_no}",
         escalation_level=t.escalation_level,
         context=t.context,
     )

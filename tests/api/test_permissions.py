@@ -156,6 +156,7 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.SUBMIT_APPLICATION: ("POST", "/api/v1/applications", {}),
     Action.LIST_LOANS: ("GET", "/api/v1/loans", None),
     Action.READ_LOAN: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}", None),
+    Action.READ_APPLICATION: ("GET", f"/api/v1/applications/{NO_SUCH_LOAN}", None),
     Action.READ_TIMELINE: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/timeline", None),
     Action.READ_CONTRACT: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/contract.pdf", None),
     Action.QUOTE_SCHEDULE: ("POST", "/api/v1/quotes/schedule", {}),

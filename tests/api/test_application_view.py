@@ -1,0 +1,72 @@
+"""The reviewers' page of an application: its data, the borrower as submitted (masked by role),
+the documents, and the automatic assessment — checks, the sandbox bureau's answer and the score
+— which the intake and risk tasks link to; and the issue's example knocked out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.helpers import application_body, mint_demo_tokens, submit
+from tests.conftest import System
+from tests.workflows.test_timers import eventually, open_task
+
+
+async def _assessed(system: System, application_no: str) -> dict[str, Any]:
+    task = await eventually(
+        lambda: open_task(system, application_no, "intake_review"), "intake task"
+    )
+    assert task is not None
+    r = await system.call("GET", f"/api/v1/applications/{application_no}", user="ops")
+    assert r.status_code == 200, r.text
+    page: dict[str, Any] = r.json()
+    return page
+
+
+async def test_the_reviewers_see_the_data_checks_bureau_and_score(system: System) -> None:
+    mint_demo_tokens(system)
+    app_no = await submit(system)
+    page = await _assessed(system, app_no)
+    assert page["purpose"] == "店铺装修" and page["repayment_source"] == "经营收入"
+    assert page["applicant"]["monthly_income"] == "18000.00"
+    assessment = page["assessment"]
+    assert assessment["round"] == 1
+    assert assessment["bureau_status"] == "found"  # the demo identity is in the sandbox's file
+    assert [c["code"] for c in assessment["checks"]] == [
+        "age",
+        "documents",
+        "purpose",
+        "duplicate_application",
+        "blacklist",
+        "borrowing_caps",
+        "income",
+    ]
+    assert assessment["grade"] in {"A", "B", "C", "D", "E"}
+    assert assessment["scorecard_version"] == 1
+    assert {a["attribute"] for a in assessment["breakdown"]} >= {"dti", "age", "purpose_category"}
+
+    # The task links to the page and carries the summary.
+    tasks = (await system.call("GET", "/api/v1/tasks?kind=intake_review", user="ops")).json()
+    mine = next(t for t in tasks["items"] if t["application_no"] == app_no)
+    assert mine["application_url"] == f"/api/v1/applications/{app_no}"
+    assert mine["context"]["grade"] == assessment["grade"]
+
+    # Customer service sees the borrower masked.
+    cs = (await system.call("GET", f"/api/v1/applications/{app_no}", user="cs")).json()
+    assert cs["applicant"]["name"] != page["applicant"]["name"]
+    assert page["applicant"]["id_number"][-4:] == cs["applicant"]["id_number"][-4:]
+    assert cs["applicant"]["id_number"] != page["applicant"]["id_number"]
+
+
+async def test_the_issue_example_shows_its_knock_outs(system: System) -> None:
+    """¥5,000,000 from a borrower earning ¥1,000 a month, to trade stocks."""
+    mint_demo_tokens(system)
+    body = application_body(amount="5000000.00", purpose="炒股")
+    body["borrower"]["monthly_income"] = "1000.00"
+    app_no = await submit(
+        system, **{k: v for k, v in body.items() if k != "borrower"}, borrower=body["borrower"]
+    )
+    assessment = (await _assessed(system, app_no))["assessment"]
+    failed = {c["code"] for c in assessment["checks"] if c["outcome"] == "fail"}
+    assert {"purpose", "borrowing_caps", "documents"} <= failed
+    assert {"purpose", "borrowing_caps"} <= set(assessment["knock_outs"])
+    assert assessment["recommendation"] == "decline"
