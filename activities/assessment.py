@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import append_audit
-from adapters.bureau import BureauBadAnswer, BureauUnavailable, CreditBureau
+from adapters.bureau import BureauBadAnswer, BureauRequestRefused, BureauUnavailable, CreditBureau
 from domain.bureau import BureauReport
 from domain.identifiers import BUSINESS_REFUSAL
 from domain.identity import age_on, check_resident_id
@@ -65,7 +65,7 @@ class AssessmentActivities:
             id_number, name = borrower.id_number, borrower.name
         try:
             report = self.bureau.report(id_number, name, request_id=inp.request_id)
-        except BureauBadAnswer as exc:
+        except (BureauBadAnswer, BureauRequestRefused) as exc:
             raise ApplicationError(
                 "the credit bureau's answer could not be read",
                 str(exc),

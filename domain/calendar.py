@@ -35,3 +35,18 @@ def next_contact_time(at: datetime, tz_name: str, *, opens: time, closes: time) 
         return at
     day = local.date() if local.time() < opens else local.date() + timedelta(days=1)
     return local_instant(day, opens, tz_name)
+
+
+def add_business_days(start: date, days: int) -> date:
+    """The day ``days`` working days (Monday to Friday) after ``start``. Public holidays and the
+    make-up working weekends of the State Council's calendar are not known here: a deadline that
+    falls in a holiday is one a person may extend."""
+    if days < 0:
+        raise ValueError("days: must not be negative")
+    day = start
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day

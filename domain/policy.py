@@ -21,6 +21,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "intake_review": 8.0,
     "supplement_documents": 24.0,
     "risk_review": 24.0,
+    "risk_approval": 24.0,
     "product_matching": 8.0,
     "offer_confirmation": 24.0,
     "disbursement": 4.0,
@@ -61,6 +62,12 @@ class LoanPolicy:
     # A task nobody decides within this many days ends: the application expires, or (for a
     # call in servicing) the task closes as expired. Keeps every workflow's history bounded.
     task_abandon_days: int = 30
+    # Approval authority: the risk manager approves alone up to this amount and down to this
+    # grade; above either the department manager must approve too (maker-checker).
+    risk_approval_limit: Decimal = Decimal("200000.00")
+    risk_approval_worst_grade: str = "C"
+    # A return for supplement is due in this many working days (Monday to Friday).
+    supplement_business_days: int = 5
     # Deadlines (days).
     supplement_deadline_days: int = 7
     offer_valid_days: int = 7
@@ -117,9 +124,14 @@ class LoanPolicy:
             "reminder_days_before_due",
             "follow_up_call_after_days",
             "task_abandon_days",
+            "supplement_business_days",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must not be negative")
+        if self.risk_approval_limit <= 0:
+            raise ValueError("risk_approval_limit: must be greater than zero")
+        if self.risk_approval_worst_grade not in ("A", "B", "C", "D", "E"):
+            raise ValueError("risk_approval_worst_grade: must be one of A, B, C, D, E")
         if self.contact_hours_start >= self.contact_hours_end:
             raise ValueError("contact_hours_end: must be after contact_hours_start")
         if self.continue_as_new_after_events < 100:

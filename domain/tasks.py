@@ -20,6 +20,8 @@ class TaskKind(StrEnum):
     RISK_REVIEW = "risk_review"
     PRODUCT_MATCHING = "product_matching"
     OFFER_CONFIRMATION = "offer_confirmation"
+    # Above the risk manager's authority (amount or grade), the department manager approves too.
+    RISK_APPROVAL = "risk_approval"
     DISBURSEMENT = "disbursement"
     # A disbursement the pre-check refused: the reasons, and the choice to retry or reject.
     DISBURSEMENT_REFUSED = "disbursement_refused"
@@ -55,6 +57,7 @@ class Party(StrEnum):
 
     SUBMITTER = "submitter"
     INTAKE_REVIEWER = "intake_review"
+    RISK_REVIEWER = "risk_review"
     PRODUCT_MATCHER = "product_matching"
     DISBURSEMENT_MAKER = "disbursement"
 
@@ -155,7 +158,15 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.BUSINESS_OFFICER, ("submit",), base_priority=60, exhausted=Exhausted.EXPIRE_LOAN
     ),
     TaskKind.RISK_REVIEW: TaskRule(
-        Role.RISK_MANAGER, ("approve", "reject"), checks=(Party.INTAKE_REVIEWER,)
+        Role.RISK_MANAGER,
+        ("approve", "reject", "more_information"),
+        checks=(Party.INTAKE_REVIEWER,),
+    ),
+    TaskKind.RISK_APPROVAL: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("approve", "reject"),
+        base_priority=70,
+        checks=(Party.RISK_REVIEWER,),
     ),
     TaskKind.PRODUCT_MATCHING: TaskRule(
         Role.PRODUCT_MANAGER,

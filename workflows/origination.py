@@ -1,6 +1,7 @@
-"""Origination (seed §3.1-3.5): intake review → risk review → product matching → offer
-confirmation → contract signing → disbursement, then continue-as-new into servicing on the same
-workflow id. Each stage is one short method; every human step goes through ``HumanTasks``.
+"""Origination (seed §3.1-3.5): intake review → risk review (``Reviews``) → product matching →
+offer confirmation → contract signing → disbursement, then continue-as-new into servicing on the
+same workflow id. Each stage is one short method; every human step goes through ``HumanTasks``.
+Seam: the bank payout becomes a child workflow where ``disburse`` is called.
 
 Deterministic code only.
 """
@@ -33,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import LoanPolicy
     from domain.tasks import Party, ProductTermsData, TaskKind, TaskStatus
     from models.shapes import (
-        AssessmentSummary,
         BookLoanInput,
         ContractInfo,
         ContractInput,
@@ -55,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         TasksState,
         WithdrawRequest,
     )
-    from workflows.assessment import ASSESSMENT_PATCH, assess, assessment_context
     from workflows.common import (
         ACTIVITY_OPTIONS,
         Ended,
@@ -64,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         refuse,
     )
     from workflows.human_tasks import HumanTasks
+    from workflows.reviews import Reviews
     from workflows.servicing import ServicingWorkflow
 
 
@@ -80,14 +80,15 @@ class OriginationWorkflow:
         self._offer: Offer | None = None
         self._contract: ContractInfo | None = None
         self._signed = False
-        self._assessment: AssessmentSummary | None = None
+        self._reviews = Reviews(self._p, self._tasks, self._withdrawn, inp.requested_amount)
 
     @workflow.run
     async def run(self, inp: LoanInput) -> str:
         try:
             await self._p.enter(Stage.INTAKE_REVIEW, actor=inp.submitted_by)
-            await self._intake_review()
-            await self._risk_review()
+            await self._reviews.intake()
+            while not await self._reviews.risk():  # more information: back to intake
+                await self._reviews.intake()
             await self._product_matching()
             await self._offer_confirmation()
             await self._contract_signing()
@@ -124,40 +125,6 @@ class OriginationWorkflow:
         if w is None:
             return None
         return Ended(Stage.WITHDRAWN, w.reason or "withdrawn", actor=w.user)
-
-    async def _intake_review(self) -> None:
-        """Intake review, looping through supplements until approved; each round is assessed
-        first (bureau, checks, score) and the reviewer's task shows the result."""
-        round_ = 0
-        while True:
-            round_ += 1
-            context = None
-            if workflow.patched(ASSESSMENT_PATCH):
-                self._assessment = await assess(self._p, self._tasks, round_, self._withdrawn)
-                context = assessment_context(self._assessment)
-            review = await self._tasks.decide(
-                TaskKind.INTAKE_REVIEW, abort=self._withdrawn, context=context
-            )
-            if review.decision == "approve":
-                return
-            if review.decision == "reject":
-                raise Ended(
-                    Stage.REJECTED, review.comment or "rejected at intake review", review.user
-                )
-            await self._tasks.decide(
-                TaskKind.SUPPLEMENT_DOCUMENTS,
-                abort=self._withdrawn,
-                expires_after=timedelta(days=self._p.policy.supplement_deadline_days),
-            )
-
-    async def _risk_review(self) -> None:
-        await self._p.enter(Stage.RISK_REVIEW)
-        context = assessment_context(self._assessment) if self._assessment else None
-        risk = await self._tasks.decide(
-            TaskKind.RISK_REVIEW, abort=self._withdrawn, context=context
-        )
-        if risk.decision == "reject":
-            raise Ended(Stage.REJECTED, risk.comment or "rejected at risk review", risk.user)
 
     async def _product_matching(self) -> None:
         await self._p.enter(Stage.PRODUCT_MATCHING)

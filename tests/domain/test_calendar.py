@@ -43,3 +43,16 @@ def test_the_window_closes_at_its_end() -> None:
     assert next_contact_time(closing, TZ, opens=OPENS, closes=CLOSES) == datetime(
         2026, 11, 29, 0, 0, tzinfo=UTC
     )
+
+
+def test_business_days_skip_weekends() -> None:
+    from domain.calendar import add_business_days
+
+    friday = date(2026, 11, 27)
+    assert add_business_days(friday, 1) == date(2026, 11, 30)  # Monday
+    assert add_business_days(friday, 5) == date(2026, 12, 4)  # next Friday
+    assert add_business_days(date(2026, 11, 28), 1) == date(2026, 11, 30)  # from a Saturday
+    assert add_business_days(friday, 0) == friday
+    monday = date(2026, 11, 30)
+    assert add_business_days(monday, 4) == date(2026, 12, 4)
+    assert add_business_days(monday, 10) == date(2026, 12, 14)

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.calendar import add_business_days, business_date
 from domain.identifiers import SIGN_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
 from domain.lpr import LprRate
@@ -229,3 +230,81 @@ async def test_the_specialist_can_go_on_without_the_bureau(
         inp = fast.records.assessments[(no, 1)]
         assert inp.bureau_status == "unavailable" and inp.bureau is None
         assert await fast.stage(no) == Stage.INTAKE_REVIEW  # nothing failed
+
+
+async def test_above_the_risk_managers_authority_the_manager_approves_too(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    policy = replace(DEFAULT_POLICY, risk_approval_limit=Decimal("10000.00"))
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination(policy)  # requests 20,000
+        await fast.drive_to(no, Stage.RISK_REVIEW)
+        risk = await fast.task_of(no, TaskKind.RISK_REVIEW)
+        result = await fast.decide(no, risk, "approve", "risk")
+        assert result.stage == Stage.RISK_REVIEW  # not yet: the manager must approve too
+        second = await fast.task_of(no, TaskKind.RISK_APPROVAL)
+        shown = next(t for t in (await fast.view(no)).open_tasks if t.task_id == second)
+        assert shown.context is not None
+        assert shown.context["beyond_authority"] == ["amount 20000.00 above 10000.00"]
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(no, second, "approve", "risk")
+        assert refusal_type(exc) == "Forbidden"
+        result = await fast.decide(no, second, "approve", "manager")
+        assert result.stage == Stage.PRODUCT_MATCHING
+
+
+async def test_within_authority_the_risk_manager_decides_alone(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()  # 20,000, grade B: within the defaults
+        await fast.drive_to(no, Stage.RISK_REVIEW)
+        result = await fast.decide(
+            no, await fast.task_of(no, TaskKind.RISK_REVIEW), "approve", "risk"
+        )
+        assert result.stage == Stage.PRODUCT_MATCHING
+        assert not [t for t in fast.records.tasks.values() if t.kind == TaskKind.RISK_APPROVAL]
+
+
+async def test_more_information_goes_back_to_intake_with_the_questions(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.RISK_REVIEW)
+        risk = await fast.task_of(no, TaskKind.RISK_REVIEW)
+        result = await fast.decide(
+            no, risk, "more_information", "risk", comment="employer and contract length?"
+        )
+        assert result.stage == Stage.INTAKE_REVIEW
+        intake = await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        shown = next(t for t in (await fast.view(no)).open_tasks if t.task_id == intake)
+        assert shown.context is not None
+        assert shown.context["questions"] == "employer and contract length?"
+        assert shown.context["assessment"] == 2  # assessed again
+        await fast.decide(no, intake, "approve", "ops")
+        assert await fast.task_of(no, TaskKind.RISK_REVIEW)
+
+
+async def test_a_supplement_is_due_in_working_days_and_names_the_items(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        intake = await fast.task_of(no, TaskKind.INTAKE_REVIEW)
+        await fast.decide(
+            no, intake, "return", "ops", comment="unreadable", data={"items": ["income_proof"]}
+        )
+        supplement = await fast.task_of(no, TaskKind.SUPPLEMENT_DOCUMENTS)
+        task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == supplement)
+        assert task.context is not None
+        assert task.context["items"] == ["income_proof"] and task.context["note"] == "unreadable"
+        now = await temporal_env.get_current_time()
+        today = business_date(now, DEFAULT_POLICY.business_timezone)
+        due_on = add_business_days(today, DEFAULT_POLICY.supplement_business_days)
+        assert task.expires_at is not None
+        assert business_date(task.expires_at, DEFAULT_POLICY.business_timezone) == due_on
+        assert task.context["due"] == task.expires_at.isoformat()
+        # Past the deadline the application ends EXPIRED.
+        await temporal_env.sleep(task.expires_at - now + timedelta(minutes=1))
+        assert await fast.handle(no).result() == "EXPIRED"

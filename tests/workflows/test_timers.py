@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from domain.calendar import business_date, zone
+from domain.calendar import add_business_days, business_date, zone
 from domain.lpr import default_lpr_table
 from models.tables import Application, AuditEvent, Installment, Notice, Task
 from tests.conftest import System
@@ -86,7 +86,16 @@ async def test_return_for_supplement_then_deadline_expires_the_application(
     )
     assert supplement.candidate_role == "business_officer"
     assert supplement.expires_at is not None
-    assert supplement.expires_at - supplement.created_at == timedelta(days=7)
+    # Due at 18:00 local time, five working days on (weekends skipped).
+    tz = system.settings.business_timezone
+    created_on = business_date(supplement.created_at, tz)
+    assert business_date(supplement.expires_at, tz) == add_business_days(created_on, 5)
+    assert supplement.expires_at.astimezone(zone(tz)).time() == time(18, 0)
+    assert supplement.context == {
+        "items": [],
+        "note": "缺收入证明",
+        "due": supplement.expires_at.isoformat(),
+    }
 
     # Supplied in time: intake review comes back with a fresh task.
     assert await decide(system, "officer", app_no, "supplement_documents", "submit") == (
@@ -96,7 +105,7 @@ async def test_return_for_supplement_then_deadline_expires_the_application(
     await decide(system, "ops", app_no, "intake_review", "return", comment="仍缺材料")
     await eventually(lambda: open_task(system, app_no, "supplement_documents"), "2nd supplement")
 
-    await system.env.sleep(timedelta(days=7, hours=1))
+    await system.env.sleep(timedelta(days=9))  # five working days, at most two weekends
     await eventually(lambda: stage_of(system, app_no) == "EXPIRED", "EXPIRED")
     with Session(system.engine) as s:
         tasks = s.exec(
