@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     demo_password: str = "demo1234"
     public_base_url: str = "http://127.0.0.1:8000"
     lender_name: str = "LoanOps 示范小额贷款有限公司"
+    # The credit bureau (adapters.bureau); `loanops dev` runs the sandbox bureau here.
+    bureau_url: str = "http://127.0.0.1:8091"
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:
