@@ -261,10 +261,11 @@ def dev(
     api_port: Annotated[int, typer.Option(help="API port")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    bureau_port: Annotated[int, typer.Option(help="sandbox credit bureau port")] = 8091,
     var_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = VAR_DIR,
 ) -> None:
-    """Migrate, seed the demo users, and run the Temporal dev server, the worker and the API
-    together on embedded defaults. Ctrl-C stops everything."""
+    """Migrate, seed the demo users, and run the Temporal dev server, the sandbox credit bureau,
+    the worker and the API together on embedded defaults. Ctrl-C stops everything."""
     from loanops.migrate import upgrade
     from loanops.processes import (
         Supervisor,
@@ -281,6 +282,7 @@ def dev(
     env.setdefault("LOANOPS_DATABASE_URL", f"sqlite:///{var_dir / 'loanops.db'}")
     env["LOANOPS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{temporal_port}"
     env.setdefault("LOANOPS_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
+    env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
@@ -307,6 +309,14 @@ def dev(
             ),
             ready=lambda p: wait_for_port("127.0.0.1", temporal_port, timeout=60, process=p),
         )
+        sup.start(
+            "bureau",
+            [python, "-m", "sandbox.bureau", "--port", str(bureau_port)],
+            env=env,
+            ready=lambda p: wait_for_http(
+                f"http://127.0.0.1:{bureau_port}/healthz", timeout=60, process=p
+            ),
+        )
         sup.start("worker", [python, "-m", "loanops", "worker"], env=env)
         sup.start(
             "api",
@@ -322,6 +332,7 @@ def dev(
   API            http://127.0.0.1:{api_port}/api/v1   (OpenAPI: http://127.0.0.1:{api_port}/docs)
   Temporal UI    http://127.0.0.1:{ui_port}
   Temporal       127.0.0.1:{temporal_port}  (namespace {settings.temporal_namespace})
+  Credit bureau  {settings.bureau_url}   (sandbox)
   Database       {_safe_url(settings.database_url)}
   Demo logins    officer, ops, ops2, risk, product, cs, manager, auditor
                  password: {settings.demo_password if settings.environment == "development" else "(not seeded)"}
