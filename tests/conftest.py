@@ -12,7 +12,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from domain.policy import LoanPolicy
 from loanops.db import make_engine
 from loanops.demo import run_demo
 from loanops.migrate import upgrade
-from loanops.policy import add_loan_policy
+from loanops.policy import add_loan_policy, seed_loan_policy, seed_lpr
 from loanops.processes import find_binary
 from loanops.security import create_access_token, hash_password
 from loanops.seed import DEMO_USERS, seed_demo_users
@@ -89,15 +89,9 @@ def _sqlite_copy(template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
-    """A fresh, migrated database of each kind: a SQLite file, or a new PostgreSQL database
-    (migrated in place: creating it from a template database measured slower here)."""
-    if request.param == "sqlite":
-        yield _sqlite_copy(sqlite_template, tmp_path)
-        return
+@contextmanager
+def _new_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database, migrated; dropped on leaving."""
     _require_pg()
     name = f"loanops_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -109,6 +103,62 @@ def database_url(
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A database of each kind of its own, for tests that migrate it up and down."""
+    if request.param == "sqlite":
+        yield _sqlite_copy(sqlite_template, tmp_path)
+        return
+    with _new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_session_database() -> Iterator[str]:
+    """One migrated PostgreSQL database for the session, emptied before each test that uses it
+    (creating and migrating a database per test cost ~0.3 s each, a third of the suite)."""
+    with _new_pg_database() as url:
+        yield url
+
+
+def _empty_pg(url: str) -> None:
+    """Every table emptied, then the policy tables seeded again, as a fresh migrate leaves them."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        conn.execute(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
+    engine = make_engine(url)
+    try:
+        seed_lpr(engine)
+        seed_loan_policy(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A migrated database of each kind with nothing but the seeded policy in it: a copy of a
+    migrated SQLite file, or the session's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        yield _sqlite_copy(sqlite_template, tmp_path)
+        return
+    url = request.getfixturevalue("pg_session_database")
+    _empty_pg(url)
+    yield url
 
 
 @pytest.fixture

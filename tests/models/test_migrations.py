@@ -63,6 +63,12 @@ def _head(url: str) -> str | None:
 
 
 @pytest.fixture
+def database_url(fresh_database_url: str) -> str:
+    """These tests migrate up and down: each gets a database of its own."""
+    return fresh_database_url
+
+
+@pytest.fixture
 def migrated_engine(database_url: str) -> Any:
     eng = make_engine(database_url)
     yield eng
