@@ -25,6 +25,19 @@ DEMO_BORROWER = {
 }
 
 
+def _demo_png(label: bytes) -> bytes:
+    """A small PNG-signed file (the store decides type by content, not by name)."""
+    return b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + label.ljust(64, b"\x00")
+
+
+# The papers the demo officer attaches: the required documents of the intake checks.
+DEMO_DOCUMENTS: dict[str, tuple[str, bytes]] = {
+    "id_card_front": ("id_front.png", _demo_png(b"demo id card front")),
+    "id_card_back": ("id_back.png", _demo_png(b"demo id card back")),
+    "income_proof": ("income.pdf", b"%PDF-1.4\n% demo income proof\n%%EOF\n"),
+}
+
+
 class DemoFailed(Exception):
     """The system did not do what the demo expected; the message says what."""
 
@@ -131,6 +144,26 @@ def run_demo(
     application_no = str(d.expect(r, 201, "submit the application")["application_no"])
     say(f"application {application_no} submitted by officer (¥50,000.00, 6 months)")
 
+    # The first assessment finds the papers missing: the specialist returns the application
+    # naming them, the officer uploads them and resubmits, and the second round checks them.
+    d.decide(
+        "ops",
+        application_no,
+        "intake_review",
+        "return",
+        comment="请补充身份证正反面和收入证明",
+        data={"items": list(DEMO_DOCUMENTS)},
+    )
+    for kind, (filename, content) in DEMO_DOCUMENTS.items():
+        r = client.post(
+            f"/api/v1/applications/{application_no}/documents",
+            data={"kind": kind},
+            files={"file": (filename, content)},
+            headers=d.login("officer"),
+        )
+        d.expect(r, 201, f"upload {kind}")
+    say(f"  officer uploaded {', '.join(DEMO_DOCUMENTS)}")
+    d.decide("officer", application_no, "supplement_documents", "submit")
     d.decide("ops", application_no, "intake_review", "approve", comment="资料齐全")
     d.decide("risk", application_no, "risk_review", "approve", comment="信用良好")
     d.decide(

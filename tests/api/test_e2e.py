@@ -41,6 +41,10 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     assert entered == ALL_STAGES
     actions = [e["action"] for e in timeline]
     for expected in (
+        "intake_review.return",
+        "document.uploaded",
+        "supplement_documents.submit",
+        "application.assessed",
         "intake_review.approve",
         "risk_review.approve",
         "product_matching.approve",
@@ -64,6 +68,8 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         tasks = s.exec(select(Task).where(Task.application_no == application_no)).all()
         assert sorted(t.kind for t in tasks) == sorted(
             [
+                "intake_review",
+                "supplement_documents",
                 "intake_review",
                 "risk_review",
                 "product_matching",
@@ -93,6 +99,17 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         ).all()
         assert len({e.event_key for e in events}) == len(events)
     assert said[-1].endswith("SETTLED")
+
+    # Two assessment rounds: the papers were missing, then attached.
+    page = (await system.call("GET", f"/api/v1/applications/{application_no}", user="ops")).json()
+    assert page["assessment"]["round"] == 2
+    checks = {c["code"]: c["outcome"] for c in page["assessment"]["checks"]}
+    assert checks["documents"] == "pass" and checks["purpose"] == "pass"
+    assert {d["kind"] for d in page["documents"]} >= {
+        "id_card_front",
+        "id_card_back",
+        "income_proof",
+    }
 
     # No personal data in workflow history, in any run (the signer's name and address stay in
     # the database; the workflows carry ids, figures and hashes).
