@@ -5,6 +5,7 @@ The workflows' task mechanism, the update validators, the API and the inbox all 
 ``TASK_RULES``; nothing else says who decides a task.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -127,6 +128,29 @@ class ProductTermsData:
         )
 
 
+_REASON_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+
+
+@dataclass(frozen=True)
+class RejectionData:
+    """The ``data`` of a risk rejection: the reason codes the borrower's notice will give
+    (the scorecard's and the checks' codes, or the department's own, in upper case)."""
+
+    reason_codes: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None) -> "RejectionData":
+        codes = (data or {}).get("reason_codes")
+        if not isinstance(codes, list) or not codes:
+            raise ValueError("data.reason_codes: at least one reason code is required")
+        for i, code in enumerate(codes):
+            if not isinstance(code, str) or not _REASON_CODE.match(code):
+                raise ValueError(
+                    f"data.reason_codes[{i}]: must be an upper-case code such as DTI_HIGH"
+                )
+        return cls(reason_codes=tuple(codes))
+
+
 @dataclass(frozen=True)
 class TaskRule:
     """Everything about one kind of task that does not depend on the loan."""
@@ -137,7 +161,7 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductTermsData] | None = None
+    data_model: type[ProductTermsData] | type[RejectionData] | None = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
 
@@ -161,6 +185,8 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.RISK_MANAGER,
         ("approve", "reject", "more_information"),
         checks=(Party.INTAKE_REVIEWER,),
+        data_model=RejectionData,
+        data_for=("reject",),
     ),
     TaskKind.RISK_APPROVAL: TaskRule(
         Role.DEPARTMENT_MANAGER,

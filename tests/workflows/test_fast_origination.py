@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -308,3 +309,25 @@ async def test_a_supplement_is_due_in_working_days_and_names_the_items(
         # Past the deadline the application ends EXPIRED.
         await temporal_env.sleep(task.expires_at - now + timedelta(minutes=1))
         assert await fast.handle(no).result() == "EXPIRED"
+
+
+async def test_a_risk_rejection_needs_reason_codes(temporal_env: WorkflowEnvironment) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.RISK_REVIEW)
+        risk = await fast.task_of(no, TaskKind.RISK_REVIEW)
+        refused: list[dict[str, Any] | None] = [
+            None,
+            {"reason_codes": []},
+            {"reason_codes": ["too risky"]},
+        ]
+        for data in refused:
+            with pytest.raises(WorkflowUpdateFailedError) as exc:
+                await fast.decide(no, risk, "reject", "risk", data=data)
+            assert refusal_type(exc) == "InvalidData"
+        result = await fast.decide(
+            no, risk, "reject", "risk", data={"reason_codes": ["DTI_HIGH", "ENQUIRIES_MANY"]}
+        )
+        assert result.stage == Stage.REJECTED
+        closed = fast.records.closed[risk]
+        assert closed.data == {"reason_codes": ["DTI_HIGH", "ENQUIRIES_MANY"]}
