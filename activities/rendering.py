@@ -8,19 +8,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from weasyprint import HTML, URLFetcher
 
+from domain.bureau import BureauReport
+from domain.intake import CheckResult, Outcome
 from domain.money import fen_to_int, format_rate, int_to_fen
 from domain.numerals import amount_in_capitals
+from domain.scorecard import INFINITE_DTI, AttributeScore, Recommendation, ScoreResult
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CONTRACT_TEMPLATE = "contract.html"
+RISK_REPORT_TEMPLATE = "risk_report.html"
 
 
 def money(value: Decimal) -> str:
@@ -157,6 +161,182 @@ def render_contract_html(ctx: ContractContext) -> str:
 def render_contract_pdf(ctx: ContractContext) -> bytes:
     """Render the loan contract as PDF bytes. Blocking: call it from a thread."""
     return render_pdf(CONTRACT_TEMPLATE, _contract_vars(ctx))
+
+
+# --- risk report (风险评估报告) ----------------------------------------------------------------
+
+BureauStatus = Literal["found", "no_record", "unavailable"]
+
+OUTCOME_LABELS: dict[Outcome, str] = {
+    Outcome.PASS: "通过",
+    Outcome.WARN: "关注",
+    Outcome.FAIL: "不通过",
+}
+RECOMMENDATION_LABELS: dict[Recommendation, str] = {
+    Recommendation.APPROVE: "建议批准",
+    Recommendation.REVIEW: "建议复核",
+    Recommendation.DECLINE: "建议拒绝",
+}
+CHECK_LABELS: dict[str, str] = {
+    "age": "年龄",
+    "documents": "申请材料",
+    "purpose": "借款用途",
+    "duplicate_application": "重复申请",
+    "blacklist": "黑名单",
+    "borrowing_caps": "借款余额上限",
+    "income": "收入",
+}
+ATTRIBUTE_LABELS: dict[str, str] = {
+    "dti": "负债收入比（含本笔）",
+    "monthly_income": "月收入（元）",
+    "employment_years": "工作年限（年）",
+    "age": "年龄（岁）",
+    "delinquencies_24m": "近24个月逾期次数",
+    "enquiries_6m": "近6个月征信查询次数",
+    "other_platform_loans": "其他平台借款笔数",
+    "purpose_category": "借款用途类别",
+}
+KNOCKOUT_LABELS: dict[str, str] = {
+    "KO_AGE_UNDER_MIN": "年龄低于下限",
+    "KO_AGE_OVER_MAX": "年龄超过上限",
+    "KO_BLACKLIST": "黑名单",
+    "KO_DTI_OVER_LIMIT": "负债收入比超限",
+    "KO_CAPS_EXCEEDED": "超出借款余额上限",
+    "KO_SEVERE_DELINQUENCY": "严重逾期",
+    "KO_PROHIBITED_PURPOSE": "禁止的借款用途",
+}
+LENDER_TYPE_LABELS: dict[str, str] = {
+    "bank": "银行",
+    "consumer_finance": "消费金融公司",
+    "online_platform": "网络借贷平台",
+    "credit_card": "信用卡",
+}
+
+
+@dataclass(frozen=True)
+class RiskReportData:
+    """Everything the risk report (风险评估报告) prints; identifiers arrive already masked.
+
+    ``bureau`` is the report when ``bureau_status`` is "found" and None otherwise ("no_record":
+    the bureau has no file on the borrower; "unavailable": the enquiry failed).
+    ``approval_note`` states the approval authority in words, e.g. "风控经理审批权限内".
+    """
+
+    application_no: str
+    prepared_at: datetime
+    borrower_name: str
+    id_number: str
+    phone: str
+    monthly_income: Decimal
+    amount: Decimal
+    term_months: int
+    purpose: str
+    repayment_source: str
+    checks: tuple[CheckResult, ...]
+    bureau_status: BureauStatus
+    bureau: BureauReport | None
+    score: ScoreResult
+    approval_note: str
+    scorecard_version: int
+
+    def __post_init__(self) -> None:
+        if self.bureau_status not in ("found", "no_record", "unavailable"):
+            raise ValueError(f"bureau_status: unknown status {self.bureau_status!r}")
+        if (self.bureau_status == "found") != (self.bureau is not None):
+            raise ValueError("bureau: a report goes with bureau_status 'found' and only with it")
+        if self.score.card_version != self.scorecard_version:
+            raise ValueError("scorecard_version: differs from the card version of the score")
+
+
+def _attribute_value(a: AttributeScore) -> str:
+    """An attribute's scored value as the report prints it."""
+    if a.value is None:
+        return "未填写"
+    if a.attribute == "dti":
+        assert isinstance(a.value, Decimal)
+        return "无收入（无穷大）" if a.value == INFINITE_DTI else rate_pct(a.value)
+    if a.attribute == "monthly_income":
+        assert isinstance(a.value, Decimal)
+        return money(a.value)
+    return str(a.value)
+
+
+def _risk_report_vars(data: RiskReportData) -> dict[str, Any]:
+    score = data.score
+    knockout_codes = {k.code for k in score.knockouts}
+    band_labels = {a.reason: a.label for a in score.attributes}
+    knockout_messages = {k.code: k.message for k in score.knockouts}
+    checks = [
+        {
+            "name": CHECK_LABELS.get(c.code, c.code),
+            "code": c.code,
+            "outcome": OUTCOME_LABELS[c.outcome],
+            "outcome_class": c.outcome.value,
+            "detail": c.detail,
+            "knock_out": c.knock_out and c.outcome == Outcome.FAIL,
+        }
+        for c in data.checks
+    ]
+    attributes = [
+        {
+            "name": ATTRIBUTE_LABELS.get(a.attribute, a.attribute),
+            "value": _attribute_value(a),
+            "points": a.points,
+            "reason": a.reason,
+            "label": a.label,
+            "shortfall": a.shortfall,
+        }
+        for a in score.attributes
+    ]
+    reasons = [
+        {
+            "code": code,
+            "knock_out": code in knockout_codes,
+            "label": (
+                f"{KNOCKOUT_LABELS.get(code, code)}：{knockout_messages[code]}"
+                if code in knockout_codes
+                else band_labels.get(code, "")
+            ),
+        }
+        for code in score.top_reasons
+    ]
+    open_loans = (
+        [
+            {
+                "lender": LENDER_TYPE_LABELS.get(loan.lender_type, loan.lender_type),
+                "balance": loan.balance,
+                "monthly_payment": loan.monthly_payment,
+            }
+            for loan in data.bureau.open_loans
+        ]
+        if data.bureau is not None
+        else []
+    )
+    return {
+        **{f.name: getattr(data, f.name) for f in fields(data)},
+        "prepared_time": data.prepared_at.strftime("%H:%M"),
+        "check_rows": checks,
+        "attribute_rows": attributes,
+        "reason_rows": reasons,
+        "knockouts": [
+            {"code": k.code, "label": KNOCKOUT_LABELS.get(k.code, k.code), "message": k.message}
+            for k in score.knockouts
+        ],
+        "open_loan_rows": open_loans,
+        "recommendation_label": RECOMMENDATION_LABELS[score.recommendation],
+        "recommendation_class": score.recommendation.value,
+        "dti_text": ("无收入（无穷大）" if score.dti == INFINITE_DTI else rate_pct(score.dti)),
+    }
+
+
+def render_risk_report_html(data: RiskReportData) -> str:
+    """Render the risk report as HTML (preview, and what the PDF is made from)."""
+    return render_html(RISK_REPORT_TEMPLATE, _risk_report_vars(data))
+
+
+def render_risk_report_pdf(data: RiskReportData) -> bytes:
+    """Render the risk report as PDF bytes. Blocking: call it from a thread."""
+    return render_pdf(RISK_REPORT_TEMPLATE, _risk_report_vars(data))
 
 
 def pdf_sha256(pdf: bytes) -> str:
