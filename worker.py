@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
-from activities.assessment import AssessmentActivities
+from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
 from activities.servicing import ServicingActivities
@@ -41,6 +41,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         DisbursementActivities(engine),
         ServicingActivities(engine),
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
+        ReportActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

@@ -7,6 +7,7 @@ database by application number and return figures, codes and grades.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from pydantic import TypeAdapter
@@ -16,9 +17,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.records import append_audit
+from activities.rendering import RiskReportData, render_risk_report_html, render_risk_report_pdf
 from adapters.bureau import BureauBadAnswer, BureauRequestRefused, BureauUnavailable, CreditBureau
 from domain.bureau import BureauReport
-from domain.identifiers import BUSINESS_REFUSAL
+from domain.calendar import zone
+from domain.identifiers import BUSINESS_REFUSAL, risk_report_id
 from domain.identity import age_on, check_resident_id
 from domain.intake import (
     IntakeFacts,
@@ -28,12 +31,19 @@ from domain.intake import (
     run_checks,
 )
 from domain.lifecycle import TERMINAL_STAGES
+from domain.masking import mask_id_number, mask_name, mask_phone
 from domain.schedule import RepaymentMethod, build_schedule
 from domain.scorecard import SCORECARD_V1, ScoreInputs, ScoreResult, score
 from loanops.db import session_scope
 from loanops.policy import lpr_table
 from models.assessments import CHECKS, summary_of
-from models.shapes import AssessInput, AssessmentSummary, BureauAnswer, BureauRequest
+from models.shapes import (
+    AssessInput,
+    AssessmentSummary,
+    BureauAnswer,
+    BureauRequest,
+    RiskReportInput,
+)
 from models.tables import (
     Application,
     Assessment,
@@ -217,3 +227,85 @@ def _reference_payment(engine: Engine, app: Application, inp: AssessInput) -> De
         start_date=inp.business_date,
     )
     return max(i.payment for i in schedule.installments)
+
+
+class ReportActivities:
+    """The risk report (HTML and PDF) of an assessment round, stored with the application's
+    documents (kinds ``risk_report`` and ``risk_report_html``) once per round."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn
+    def render_risk_report(self, inp: RiskReportInput) -> str:
+        """Returns the PDF's document id."""
+        pdf_id = risk_report_id(inp.application_no, inp.seq, "pdf")
+        with Session(self.engine) as s:
+            if s.get(Document, pdf_id) is not None:
+                return str(pdf_id)
+            data = _report_data(s, inp)
+        html = render_risk_report_html(data)
+        pdf = render_risk_report_pdf(data)
+        with session_scope(self.engine) as s:
+            if s.get(Document, pdf_id) is not None:  # a retry got here first
+                return str(pdf_id)
+            for fmt, kind, content, content_type in (
+                ("html", "risk_report_html", html.encode(), "text/html; charset=utf-8"),
+                ("pdf", "risk_report", pdf, "application/pdf"),
+            ):
+                s.add(
+                    Document(
+                        id=risk_report_id(inp.application_no, inp.seq, fmt),
+                        application_no=inp.application_no,
+                        kind=kind,
+                        filename=f"risk-report-{inp.application_no}-{inp.seq}.{fmt}",
+                        content_type=content_type,
+                        sha256=hashlib.sha256(content).hexdigest(),
+                        content=content,
+                        size=len(content),
+                        created_at=inp.at,
+                    )
+                )
+            append_audit(
+                s,
+                key=f"{inp.application_no}/risk-report/{inp.seq}",
+                application_no=inp.application_no,
+                actor="system",
+                action="risk_report.prepared",
+                occurred_at=inp.at,
+                detail={"document_id": str(pdf_id), "round": inp.seq},
+            )
+        return str(pdf_id)
+
+
+def _report_data(s: Session, inp: RiskReportInput) -> RiskReportData:
+    app = _application(s, inp.application_no)
+    borrower = borrower_data_of(s, app)
+    row = s.exec(
+        select(Assessment).where(
+            Assessment.application_no == inp.application_no, Assessment.seq == inp.seq
+        )
+    ).one()
+    if borrower is None:
+        raise ApplicationError("the application has no borrower", type=BUSINESS_REFUSAL)
+    beyond = "；".join(inp.beyond_authority)
+    return RiskReportData(
+        application_no=app.application_no,
+        prepared_at=inp.at.astimezone(zone(inp.business_timezone)),
+        borrower_name=mask_name(borrower.name),
+        id_number=mask_id_number(borrower.id_number),
+        phone=mask_phone(borrower.phone),
+        monthly_income=borrower.monthly_income,
+        amount=app.amount,
+        term_months=app.term_months,
+        purpose=app.purpose,
+        repayment_source=app.repayment_source,
+        checks=CHECKS.validate_python(row.checks),
+        bureau_status=row.bureau_status,  # type: ignore[arg-type]
+        bureau=_REPORT.validate_python(row.bureau) if row.bureau else None,
+        score=_SCORE.validate_python(row.score),
+        approval_note=f"超出风控经理审批权限：{beyond}；需部门经理审批"
+        if beyond
+        else "风控经理审批权限内",
+        scorecard_version=row.scorecard_version,
+    )

@@ -252,12 +252,12 @@ def _attribute_value(a: AttributeScore) -> str:
     """An attribute's scored value as the report prints it."""
     if a.value is None:
         return "未填写"
+    # A stored result comes back from JSON with its decimals as strings: read them again.
     if a.attribute == "dti":
-        assert isinstance(a.value, Decimal)
-        return "无收入（无穷大）" if a.value == INFINITE_DTI else rate_pct(a.value)
+        dti = Decimal(str(a.value))
+        return "无收入（无穷大）" if dti == INFINITE_DTI else rate_pct(dti)
     if a.attribute == "monthly_income":
-        assert isinstance(a.value, Decimal)
-        return money(a.value)
+        return money(Decimal(str(a.value)))
     return str(a.value)
 
 

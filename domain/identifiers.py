@@ -34,5 +34,10 @@ def task_id_for(application_no: str, seq: int, kind: str) -> str:
     return str(uuid.uuid5(TASK_NAMESPACE, f"{application_no}/{seq}/{kind}"))
 
 
+def risk_report_id(application_no: str, seq: int, fmt: str) -> uuid.UUID:
+    """The stored risk report of an assessment round (``fmt`` pdf or html): one per round."""
+    return uuid.uuid5(TASK_NAMESPACE, f"{application_no}/risk-report/{seq}/{fmt}")
+
+
 def contract_no_for(application_no: str) -> str:
     return f"HT{application_no}"

@@ -282,6 +282,18 @@ class AssessmentSummary:
     bureau_status: str
 
 
+@dataclass(frozen=True)
+class RiskReportInput:
+    """Render the risk report of an assessment round for the risk manager's task."""
+
+    application_no: str
+    seq: int
+    at: datetime
+    business_timezone: str
+    # The approval authority, as the workflow judged it (empty: within the risk manager's).
+    beyond_authority: tuple[str, ...] = ()
+
+
 # ---- disbursement and servicing -------------------------------------------------------------
 
 

@@ -14,17 +14,24 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.assessment import ReportActivities
     from domain import calendar
     from domain.lifecycle import Stage
     from domain.tasks import TaskKind
-    from models.shapes import AssessmentSummary
+    from models.shapes import AssessmentSummary, RiskReportInput
     from workflows.assessment import ASSESSMENT_PATCH, assess, assessment_context
-    from workflows.common import Ended, LoanProgress
+    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress
     from workflows.human_tasks import Abort, HumanTasks
 
 # workflow.patched ids of the changes made after loans had started.
 AUTHORITY_PATCH = "risk-approval-authority-v1"
 SUPPLEMENT_PATCH = "supplement-business-days-v1"
+REPORT_PATCH = "risk-report-v1"
+# Rendering a PDF takes a few seconds of CPU; a busy worker needs longer than the default minute.
+RENDER_OPTIONS: dict[str, Any] = {
+    **ACTIVITY_OPTIONS,
+    "start_to_close_timeout": timedelta(minutes=5),
+}
 # The end of the working day a supplement is due on (local time).
 SUPPLEMENT_DUE_AT = time(18, 0)
 GRADES = "ABCDE"
@@ -93,6 +100,20 @@ class Reviews:
         application goes back to intake review with the questions)."""
         await self._p.enter(Stage.RISK_REVIEW)
         context = assessment_context(self.assessment) if self.assessment else None
+        if self.assessment is not None and workflow.patched(REPORT_PATCH):
+            await workflow.execute_activity_method(
+                ReportActivities.render_risk_report,
+                RiskReportInput(
+                    application_no=self._p.application_no,
+                    seq=self.assessment.seq,
+                    at=workflow.now(),
+                    business_timezone=self._p.policy.business_timezone,
+                    beyond_authority=tuple(self._beyond_authority()),
+                ),
+                **RENDER_OPTIONS,
+            )
+            report = f"/api/v1/applications/{self._p.application_no}/risk-report.pdf"
+            context = {**(context or {}), "risk_report": report}
         risk = await self._tasks.decide(TaskKind.RISK_REVIEW, abort=self._abort, context=context)
         if risk.decision == "reject":
             raise Ended(Stage.REJECTED, risk.comment or "rejected at risk review", risk.user)

@@ -7,9 +7,9 @@ import secrets
 import string
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
 from api.loan_views import load_application
@@ -201,4 +201,54 @@ def _assessment_out(row: Assessment) -> AssessmentOut:
         top_reasons=[str(r) for r in score["top_reasons"]],
         breakdown=list(score["attributes"]),
         scorecard_version=row.scorecard_version,
+    )
+
+
+@router.get(
+    "/{application_no}/risk-report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def get_risk_report_pdf(
+    application_no: str,
+    session: SessionDep,
+    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+) -> Response:
+    """Any staff role: the latest risk report (identifiers masked), as prepared for the risk
+    manager's task; 404 until the application reaches risk review."""
+    return _risk_report(session, application_no, "risk_report")
+
+
+@router.get(
+    "/{application_no}/risk-report",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+)
+def get_risk_report_html(
+    application_no: str,
+    session: SessionDep,
+    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+) -> Response:
+    """Any staff role: the latest risk report as a web page."""
+    return _risk_report(session, application_no, "risk_report_html")
+
+
+def _risk_report(session: Session, application_no: str, kind: str) -> Response:
+    app, _ = load_application(session, application_no)
+    doc = session.exec(
+        select(Document)
+        .where(Document.application_no == app.application_no, Document.kind == kind)
+        .order_by(col(Document.created_at).desc())
+    ).first()
+    if doc is None or doc.content is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail="no risk report has been prepared yet"
+        )
+    return Response(
+        content=doc.content,
+        media_type=doc.content_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{doc.filename}"',
+            "X-Content-SHA256": doc.sha256,
+        },
     )

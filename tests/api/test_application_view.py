@@ -4,9 +4,14 @@ the documents, and the automatic assessment — checks, the sandbox bureau's ans
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from tests.api.helpers import application_body, mint_demo_tokens, submit
+from pypdf import PdfReader
+
+from domain.masking import mask_id_number
+from loanops.demo import DEMO_BORROWER
+from tests.api.helpers import application_body, driver, mint_demo_tokens, submit
 from tests.conftest import System
 from tests.workflows.test_timers import eventually, open_task
 
@@ -70,3 +75,28 @@ async def test_the_issue_example_shows_its_knock_outs(system: System) -> None:
     assert {"purpose", "borrowing_caps", "documents"} <= failed
     assert {"purpose", "borrowing_caps"} <= set(assessment["knock_outs"])
     assert assessment["recommendation"] == "decline"
+
+
+async def test_the_risk_manager_gets_the_risk_report(system: System) -> None:
+    """Rendered by the worker when the application reaches risk review; HTML and PDF, with the
+    identifiers masked; its text read back from the PDF."""
+    mint_demo_tokens(system)
+    app_no = await submit(system)
+    missing = await system.call(
+        "GET", f"/api/v1/applications/{app_no}/risk-report.pdf", user="risk"
+    )
+    assert missing.status_code == 404
+    d = driver(system)
+    await system.in_thread(d.decide, "ops", app_no, "intake_review", "approve")
+    task = await eventually(lambda: open_task(system, app_no, "risk_review"), "risk task")
+    assert task is not None
+    assert task.context is not None
+    assert task.context["risk_report"] == f"/api/v1/applications/{app_no}/risk-report.pdf"
+    pdf = await system.call("GET", task.context["risk_report"], user="risk")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert app_no in text and "风险评估报告" in text
+    assert DEMO_BORROWER["id_number"] not in text
+    assert mask_id_number(DEMO_BORROWER["id_number"]) in text
+    html = await system.call("GET", f"/api/v1/applications/{app_no}/risk-report", user="risk")
+    assert html.status_code == 200 and "风险评估报告" in html.text

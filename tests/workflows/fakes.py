@@ -57,6 +57,7 @@ from models.shapes import (
     OfferInput,
     OpenTaskInput,
     RecordPaymentInput,
+    RiskReportInput,
     ServicingEventInput,
     ServicingInput,
     SettleInput,
@@ -97,6 +98,7 @@ class FakeRecords:
     bureau_failures: int = 0
     bureau_calls: list[BureauRequest] = field(default_factory=list)
     assessments: dict[tuple[str, int], AssessInput] = field(default_factory=dict)
+    reports: dict[tuple[str, int], RiskReportInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -190,6 +192,11 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
             bureau_status=inp.bureau_status,
         )
 
+    @activity.defn(name="render_risk_report")
+    def render_risk_report(inp: RiskReportInput) -> str:
+        rec.reports.setdefault((inp.application_no, inp.seq), inp)
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/{inp.seq}"))
+
     @activity.defn(name="settle_loan")
     def settle_loan(inp: SettleInput) -> None:
         rec.settled.setdefault(inp.application_no, inp)
@@ -209,6 +216,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         settle_loan,
         fetch_bureau_report,
         assess_application,
+        render_risk_report,
     ]
 
 

@@ -247,6 +247,9 @@ async def test_above_the_risk_managers_authority_the_manager_approves_too(
         shown = next(t for t in (await fast.view(no)).open_tasks if t.task_id == second)
         assert shown.context is not None
         assert shown.context["beyond_authority"] == ["amount 20000.00 above 10000.00"]
+        # The risk report of that round was prepared with the same judgement.
+        assert fast.records.reports[(no, 1)].beyond_authority == ("amount 20000.00 above 10000.00",)
+        assert shown.context["risk_report"] == f"/api/v1/applications/{no}/risk-report.pdf"
         with pytest.raises(WorkflowUpdateFailedError) as exc:
             await fast.decide(no, second, "approve", "risk")
         assert refusal_type(exc) == "Forbidden"

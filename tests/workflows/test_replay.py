@@ -47,7 +47,9 @@ async def test_assessed_loan_history_replays(sqlite_system: System) -> None:
     """A loan started after the intake assessment (workflow.patched "intake-assessment-v1"):
     recorded beside the older histories, which replay without it."""
     application_no = await sqlite_system.run_demo()
-    await _check_and_maybe_record(sqlite_system, application_no, "settled_with_assessment")
+    # The first recording (settled_with_assessment) predates the supplement, authority and
+    # risk-report patches and stays to prove loans of that time still replay; this one has them.
+    await _check_and_maybe_record(sqlite_system, application_no, "settled_with_reviews")
 
 
 async def test_overdue_then_expired_histories_replay(sqlite_system: System) -> None:
@@ -93,4 +95,5 @@ def test_histories_are_recorded() -> None:
         "offer_expired.run0",
         "prepaid_then_paid_off.run1",
         "settled_with_assessment.run0",
+        "settled_with_reviews.run0",
     }
