@@ -100,3 +100,25 @@ async def test_the_risk_manager_gets_the_risk_report(system: System) -> None:
     assert mask_id_number(DEMO_BORROWER["id_number"]) in text
     html = await system.call("GET", f"/api/v1/applications/{app_no}/risk-report", user="risk")
     assert html.status_code == 200 and "风险评估报告" in html.text
+
+
+async def test_the_issue_example_cannot_reach_an_offer_without_the_manager(
+    system: System,
+) -> None:
+    mint_demo_tokens(system)
+    body = application_body(amount="5000000.00", purpose="炒股")
+    body["borrower"]["monthly_income"] = "1000.00"
+    app_no = await submit(
+        system, **{k: v for k, v in body.items() if k != "borrower"}, borrower=body["borrower"]
+    )
+    d = driver(system)
+    await system.in_thread(d.decide, "ops", app_no, "intake_review", "approve")
+    risk = await eventually(lambda: open_task(system, app_no, "risk_review"), "risk task")
+    assert risk is not None and risk.context is not None
+    assert {"purpose", "borrowing_caps"} <= set(risk.context["knock_outs"])
+    stage = await system.in_thread(d.decide, "risk", app_no, "risk_review", "approve")
+    assert stage == "RISK_REVIEW"  # the risk manager's approval is not enough
+    second = await eventually(lambda: open_task(system, app_no, "risk_approval"), "manager task")
+    assert second is not None and second.candidate_role == "department_manager"
+    assert second.context is not None
+    assert second.context["beyond_authority"][0].startswith("amount 5000000.00 above")
