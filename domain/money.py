@@ -4,6 +4,7 @@ The one place money is rounded and formatted; every other module calls these hel
 """
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Any
 
 FEN = Decimal("0.01")
 RATE_PLACES = Decimal("0.000001")
@@ -55,3 +56,16 @@ def format_rate(x: Decimal) -> str:
         ctx.prec = max(28, rate.adjusted() + 10)
         q = rate.quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
     return f"{q if q != 0 else Decimal('0.000000'):f}"
+
+
+def decimal_rule(name: str, raw: Any) -> Decimal:
+    """A decimal rule read from its JSON form (policy, scorecard); ValueError naming the rule."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+        raise ValueError(f"{name}: must be a decimal number, not {raw!r}")
+    try:
+        number = Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError(f"{name}: must be a decimal number, not {raw!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"{name}: must be a finite number")
+    return number

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.disclosure import CeilingPolicy
+from domain.money import decimal_rule
 from domain.penalty import PenaltyPolicy
 from domain.tasks import TaskKind
 
@@ -179,13 +180,7 @@ def _rule_value(name: str, default: Any, raw: Any) -> Any:
     if isinstance(raw, bool) or (isinstance(raw, dict | list) and not isinstance(default, dict)):
         raise ValueError(f"{name}: {raw!r} is not a valid value")
     if isinstance(default, Decimal) or name == "absolute_rate_cap":
-        try:
-            number = Decimal(str(raw))
-        except InvalidOperation:
-            raise ValueError(f"{name}: must be a decimal number, not {raw!r}") from None
-        if not number.is_finite():
-            raise ValueError(f"{name}: must be a finite number")
-        return number
+        return decimal_rule(name, raw)
     if isinstance(default, time):
         try:
             at = time.fromisoformat(str(raw))

@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from domain.money import decimal_rule
 from domain.schedule import require_fen
 
 DTI_QUANTUM = Decimal("0.0001")
@@ -381,7 +382,7 @@ class Scorecard:
                     _text(f"{name}[{i}]", item) for i, item in enumerate(_list(name, raw))
                 )
             elif name == "max_dti":
-                kwargs[name] = _decimal(name, raw)
+                kwargs[name] = decimal_rule(name, raw)
             else:
                 kwargs[name] = _int(name, raw)
         return cls(version=version, effective_from=effective_from, source=source, **kwargs)
@@ -458,18 +459,6 @@ def _int(name: str, raw: Any) -> int:
     return int(whole)
 
 
-def _decimal(name: str, raw: Any) -> Decimal:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
-        raise ValueError(f"{name}: must be a decimal number, not {raw!r}")
-    try:
-        number = Decimal(str(raw))
-    except InvalidOperation:
-        raise ValueError(f"{name}: must be a decimal number, not {raw!r}") from None
-    if not number.is_finite():
-        raise ValueError(f"{name}: must be a finite number")
-    return number
-
-
 def _text(name: str, raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"{name}: must be a string, not {raw!r}")
@@ -480,7 +469,7 @@ def _band_from(name: str, raw: Any) -> Band:
     obj = _object(name, raw, ("lower", "points", "reason", "label"))
     lower = obj["lower"]
     return Band(
-        lower=None if lower is None else _decimal(f"{name}.lower", lower),
+        lower=None if lower is None else decimal_rule(f"{name}.lower", lower),
         points=_int(f"{name}.points", obj["points"]),
         reason=_text(f"{name}.reason", obj["reason"]),
         label=_text(f"{name}.label", obj["label"]),
@@ -502,7 +491,7 @@ def _grade_from(name: str, raw: Any) -> Grade:
     return Grade(
         grade=_text(f"{name}.grade", obj["grade"]),
         min_score=_int(f"{name}.min_score", obj["min_score"]),
-        pd=_decimal(f"{name}.pd", obj["pd"]),
+        pd=decimal_rule(f"{name}.pd", obj["pd"]),
     )
 
 
