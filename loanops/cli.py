@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from loanops.settings import VAR_DIR, get_settings
 
@@ -78,6 +79,75 @@ def lpr_add(
     finally:
         engine.dispose()
     console.print(f"LPR {one} recorded from {day}")
+
+
+blacklist_app = typer.Typer(help="Identity numbers the department does not lend to.")
+app.add_typer(blacklist_app, name="blacklist")
+
+
+@blacklist_app.command("list")
+def blacklist_list() -> None:
+    """The entries (identity numbers masked), oldest first."""
+    from domain.masking import mask_id_number
+    from loanops.blacklist import blacklist
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        entries = blacklist(engine)
+    finally:
+        engine.dispose()
+    table = Table("id number", "reason", "by", "since")
+    for e in entries:
+        table.add_row(mask_id_number(e.id_number), e.reason, e.recorded_by, str(e.recorded_at))
+    console.print(table)
+
+
+@blacklist_app.command("add")
+def blacklist_add(
+    id_number: Annotated[str, typer.Argument(help="the resident identity number")],
+    reason: Annotated[str, typer.Option(help="why (kept with the entry and audited)")],
+    by: Annotated[str | None, typer.Option(help="who adds it (default: your login name)")] = None,
+) -> None:
+    """Add an identity number: its applications fail the blacklist check (a knock-out)."""
+    import getpass
+
+    from loanops.blacklist import add_to_blacklist
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        add_to_blacklist(engine, id_number=id_number, reason=reason, by=by or getpass.getuser())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print("added to the blacklist")
+
+
+@blacklist_app.command("remove")
+def blacklist_remove(
+    id_number: Annotated[str, typer.Argument(help="the resident identity number")],
+    by: Annotated[
+        str | None, typer.Option(help="who removes it (default: your login name)")
+    ] = None,
+) -> None:
+    """Remove an identity number from the blacklist."""
+    import getpass
+
+    from loanops.blacklist import remove_from_blacklist
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        remove_from_blacklist(engine, id_number=id_number, by=by or getpass.getuser())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print("removed from the blacklist")
 
 
 policy_app = typer.Typer(

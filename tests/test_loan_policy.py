@@ -28,7 +28,7 @@ from loanops.policy import (
     seed_loan_policy,
 )
 from loanops.settings import get_settings
-from models.tables import LoanPolicyRow
+from models.tables import AuditEvent, BlacklistEntry, LoanPolicyRow
 
 D = Decimal
 HEADER = ("version", "effective_from", "source")
@@ -281,3 +281,28 @@ def test_cli_refusals_are_one_line_with_exit_status_2(cli: Any, tmp_path: Path) 
         empty = cli("policy", *command)
         assert empty.exit_code == 2, empty.output
         assert empty.stderr.strip() == EMPTY_POLICY_TABLE
+
+
+def test_the_blacklist_is_kept_with_the_cli_and_audited(cli: Any) -> None:
+    assert cli("migrate").exit_code == 0
+    bad = cli("blacklist", "add", "110105194912310021", "--reason", "fraud", "--by", "manager")
+    assert bad.exit_code == 2 and "check digit" in bad.output
+    added = cli(
+        "blacklist", "add", "11010519491231002x", "--reason", "forged papers", "--by", "manager"
+    )
+    assert added.exit_code == 0, added.output
+    again = cli("blacklist", "add", "11010519491231002X", "--reason", "again", "--by", "manager")
+    assert again.exit_code == 2 and "already on the list" in again.output
+    listed = cli("blacklist", "list")
+    assert "forged papers" in listed.output and "11010519491231002X" not in listed.output
+    engine = make_engine(cli.url)
+    try:
+        with Session(engine) as s:
+            assert s.get(BlacklistEntry, "11010519491231002X") is not None
+            actions = [e.action for e in s.exec(select(AuditEvent)).all()]
+        assert actions.count("blacklist.added") == 1
+        assert cli("blacklist", "remove", "11010519491231002X", "--by", "manager").exit_code == 0
+        with Session(engine) as s:
+            assert s.get(BlacklistEntry, "11010519491231002X") is None
+    finally:
+        engine.dispose()

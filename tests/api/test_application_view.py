@@ -10,6 +10,7 @@ from typing import Any
 from pypdf import PdfReader
 
 from domain.masking import mask_id_number
+from loanops.blacklist import add_to_blacklist
 from loanops.demo import DEMO_BORROWER
 from tests.api.helpers import application_body, driver, mint_demo_tokens, submit
 from tests.conftest import System
@@ -122,3 +123,20 @@ async def test_the_issue_example_cannot_reach_an_offer_without_the_manager(
     assert second is not None and second.candidate_role == "department_manager"
     assert second.context is not None
     assert second.context["beyond_authority"][0].startswith("amount 5000000.00 above")
+
+
+async def test_a_blacklisted_borrower_is_knocked_out(system: System) -> None:
+    mint_demo_tokens(system)
+    await system.in_thread(
+        add_to_blacklist,
+        system.engine,
+        id_number=DEMO_BORROWER["id_number"],
+        reason="forged papers",
+        by="manager",
+    )
+    app_no = await submit(system)
+    assessment = (await _assessed(system, app_no))["assessment"]
+    check = next(c for c in assessment["checks"] if c["code"] == "blacklist")
+    assert check["outcome"] == "fail" and check["knock_out"]
+    assert "blacklist" in assessment["knock_outs"]
+    assert assessment["recommendation"] == "decline"
