@@ -6,7 +6,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from temporalio import activity
 
-from activities.records import append_audit
+from activities.records import append_audit, enqueue_notice
+from domain.lifecycle import Stage
 from loanops.db import session_scope
 from models.shapes import StageInput
 from models.tables import Application, Loan
@@ -47,3 +48,15 @@ class ApplicationActivities:
                     "REJECTED",
                 }:
                     loan.status = inp.stage.value.lower()
+                if inp.stage in (Stage.EXPIRED, Stage.REJECTED):
+                    # The officer who submitted it hears why it ended (their inbox).
+                    enqueue_notice(
+                        s,
+                        key=f"{inp.application_no}/ended/{inp.stage.value}",
+                        application_no=inp.application_no,
+                        channel="inbox",
+                        recipient=app.submitted_by,
+                        template=f"application_{inp.stage.value.lower()}",
+                        payload={"stage": inp.stage.value, "reason": inp.reason},
+                        created_at=inp.at,
+                    )

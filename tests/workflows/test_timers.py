@@ -108,6 +108,14 @@ async def test_return_for_supplement_then_deadline_expires_the_application(
     await system.env.sleep(timedelta(days=9))  # five working days, at most two weekends
     await eventually(lambda: stage_of(system, app_no) == "EXPIRED", "EXPIRED")
     with Session(system.engine) as s:
+        ended = s.exec(
+            select(Notice).where(
+                Notice.application_no == app_no, Notice.template == "application_expired"
+            )
+        ).one()
+    assert ended.recipient == "officer" and ended.channel == "inbox"
+    assert ended.payload["reason"] == "supplement_documents passed its deadline"
+    with Session(system.engine) as s:
         tasks = s.exec(
             select(Task).where(Task.application_no == app_no).order_by(col(Task.created_at))
         ).all()
