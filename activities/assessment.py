@@ -21,6 +21,7 @@ from activities.rendering import RiskReportData, render_risk_report_html, render
 from adapters.bureau import BureauBadAnswer, BureauRequestRefused, BureauUnavailable, CreditBureau
 from domain.bureau import BureauReport
 from domain.calendar import zone
+from domain.disclosure import CeilingPolicy
 from domain.identifiers import BUSINESS_REFUSAL, risk_report_id
 from domain.identity import age_on, check_resident_id
 from domain.intake import (
@@ -216,12 +217,10 @@ def _reference_payment(engine: Engine, app: Application, inp: AssessInput) -> De
     (the most any product may charge): the scorecard judges affordability before a product is
     chosen."""
     lpr = lpr_table(engine).in_force(inp.business_date)
-    caps = [inp.lpr_multiple * lpr.one_year]
-    if inp.absolute_rate_cap is not None:
-        caps.append(inp.absolute_rate_cap)
+    ceiling = CeilingPolicy(lpr_multiple=inp.lpr_multiple, absolute_cap=inp.absolute_rate_cap)
     schedule = build_schedule(
         principal=app.amount,
-        annual_rate=min(caps),
+        annual_rate=ceiling.binding_cap(lpr.one_year),
         term_months=app.term_months,
         method=RepaymentMethod.EQUAL_INSTALLMENT,
         start_date=inp.business_date,

@@ -113,6 +113,11 @@ class CeilingPolicy:
     lpr_multiple: Decimal = Decimal("4")
     absolute_cap: Decimal | None = Decimal("0.24")
 
+    def binding_cap(self, lpr_one_year: Decimal) -> Decimal:
+        """The highest all-in annual rate allowed with this one-year LPR."""
+        lpr_cap = self.lpr_multiple * lpr_one_year
+        return lpr_cap if self.absolute_cap is None else min(lpr_cap, self.absolute_cap)
+
 
 @dataclass(frozen=True)
 class CeilingCheck:
@@ -150,8 +155,7 @@ def check_interest_ceiling(
     """
     lpr = lpr_table.in_force(contract_date)
     lpr_cap = policy.lpr_multiple * lpr.one_year
-    caps = [lpr_cap] if policy.absolute_cap is None else [lpr_cap, policy.absolute_cap]
-    binding = min(caps)
+    binding = policy.binding_cap(lpr.one_year)
     ok = all_in_rate <= binding
     which = (
         f"{policy.lpr_multiple} × LPR {_pct(lpr.one_year)} "

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
 from api.loan_views import load_application
-from api.routes.documents import document_out
+from api.routes.documents import document_out, inline_document
 from api.schemas import (
     ApplicantOut,
     ApplicationIn,
@@ -244,11 +244,4 @@ def _risk_report(session: Session, application_no: str, kind: str) -> Response:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail="no risk report has been prepared yet"
         )
-    return Response(
-        content=doc.content,
-        media_type=doc.content_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{doc.filename}"',
-            "X-Content-SHA256": doc.sha256,
-        },
-    )
+    return inline_document(doc)

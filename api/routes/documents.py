@@ -28,6 +28,7 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable
+from api.loan_views import load_application
 from domain.permissions import Action
 from loanops.documents import sniff_content_type
 from models.audit import append_audit
@@ -77,14 +78,19 @@ def document_out(doc: Document) -> DocumentOut:
 
 
 def _application(session: Session, application_no: str) -> Application:
-    app = session.exec(
-        select(Application).where(Application.application_no == application_no)
-    ).first()
-    if app is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"application {application_no} does not exist"
-        )
-    return app
+    return load_application(session, application_no)[0]
+
+
+def inline_document(doc: Document) -> Response:
+    """A document the system rendered and keeps in its row (contract, risk report), shown inline."""
+    return Response(
+        content=doc.content,
+        media_type=doc.content_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{doc.filename}"',
+            "X-Content-SHA256": doc.sha256,
+        },
+    )
 
 
 def _safe_filename(name: str | None) -> str:

@@ -19,6 +19,7 @@ from api.deps import (
 )
 from api.errors import unprocessable
 from api.loan_views import load_application, load_record, loan_out, policy_of
+from api.routes.documents import inline_document
 from api.schemas import (
     AllocationLineOut,
     DecisionOut,
@@ -150,14 +151,7 @@ def get_contract_pdf(
     doc = contract_of(session, application_no)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
-    return Response(
-        content=doc.content,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{doc.filename}"',
-            "X-Content-SHA256": doc.sha256,
-        },
-    )
+    return inline_document(doc)
 
 
 def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
