@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -30,13 +33,30 @@ async def connect(settings: Settings) -> Client:
         )
     elif settings.temporal_tls or settings.temporal_api_key:
         tls = True
-    return await Client.connect(
+    return await connect_when_ready(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key,
         data_converter=pydantic_data_converter,
     )
+
+
+async def connect_when_ready(address: str, *, within: float = 30.0, **options: Any) -> Client:
+    """``Client.connect``, retried while the server is not up yet: a dev server whose port is
+    open may still answer "Frontend is not healthy yet" for a while on a busy machine, and a
+    cluster may be restarting. Gives up after ``within`` seconds with the last error."""
+    deadline = time.monotonic() + within
+    delay = 0.1
+    while True:
+        try:
+            return await Client.connect(address, **options)
+        except RuntimeError as exc:  # the SDK's "Failed client connect: ..."
+            if time.monotonic() + delay > deadline:
+                raise
+            log.info("Temporal at %s is not ready (%s); retrying in %.1f s", address, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -390,7 +390,8 @@ def test_dev_server_rejecting_a_search_attribute_type_fails_the_ready_wait(
 def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines) -> None:
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-    from temporalio.client import Client
+
+    from loanops.temporal import connect_when_ready
 
     port, ui_port = free_port(), free_port()
     argv = temporal_dev_server_command(
@@ -400,7 +401,6 @@ def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines
         ui_port=ui_port,
         search_attributes={"LoanStage": "Keyword"},
     )
-    started = time.monotonic()
     with Supervisor(sink=sink) as sup:
         server = sup.start(
             "temporal",
@@ -409,7 +409,7 @@ def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines
         )
 
         async def loan_stage_type() -> int:
-            client = await Client.connect(f"127.0.0.1:{port}")
+            client = await connect_when_ready(f"127.0.0.1:{port}")
             response = await client.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace="default")
             )
@@ -420,7 +420,6 @@ def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines
         sup.stop(timeout=10)
     assert server.returncode is not None
     assert_gone(server.pid)
-    assert time.monotonic() - started < 15
     assert (tmp_path / "temporal.db").exists()
     assert any(line.startswith("[temporal] ") for line in sink.lines)
 
