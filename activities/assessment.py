@@ -24,19 +24,14 @@ from domain.calendar import zone
 from domain.disclosure import CeilingPolicy
 from domain.identifiers import BUSINESS_REFUSAL, risk_report_id
 from domain.identity import age_on, check_resident_id
-from domain.intake import (
-    IntakeFacts,
-    IntakeRules,
-    Outcome,
-    purpose_category,
-    run_checks,
-)
+from domain.intake import IntakeFacts, knock_outs, purpose_category, run_checks
 from domain.lifecycle import TERMINAL_STAGES
 from domain.masking import mask_id_number, mask_name, mask_phone
 from domain.schedule import RepaymentMethod, build_schedule
-from domain.scorecard import SCORECARD_V1, ScoreInputs, ScoreResult, score
+from domain.scorecard import ScoreInputs, ScoreResult, score
 from loanops.db import session_scope
 from loanops.policy import lpr_table
+from loanops.scorecards import scorecard_in_force
 from models.assessments import CHECKS, summary_of
 from models.shapes import (
     AssessInput,
@@ -123,7 +118,9 @@ class AssessmentActivities:
         today = inp.business_date
         birth = check_resident_id(borrower.id_number, today=today).birth_date
         report = inp.bureau
-        rules = IntakeRules(min_age=SCORECARD_V1.min_age, max_age=SCORECARD_V1.max_age)
+        # One version of the rules for the checks and the score: the one in force today.
+        card = scorecard_in_force(s, today)
+        rules = card.intake
         facts = IntakeFacts(
             application_date=today,
             birth_date=birth,
@@ -143,24 +140,22 @@ class AssessmentActivities:
             else (Decimal("0.00") if inp.bureau_status == "no_record" else None),
         )
         checks = run_checks(facts, rules)
-        caps = next(c for c in checks if c.code == "borrowing_caps")
         result = score(
             ScoreInputs(
                 monthly_income=borrower.monthly_income,
                 monthly_debt_payments=report.total_monthly_payments if report else Decimal("0"),
                 new_monthly_payment=_reference_payment(self.engine, app, inp),
                 requested_amount=app.amount,
-                employment_years=None,
+                employment_years=borrower.employment_years,
                 age=age_on(birth, today),
                 delinquencies_24m=report.overdue_count_24m if report else 0,
                 max_days_past_due_24m=report.max_days_past_due_24m if report else 0,
                 enquiries_6m=report.enquiries_6m if report else 0,
                 other_platform_loans=report.other_platform_loans if report else 0,
                 purpose_category=purpose_category(app.purpose, rules),
-                blacklisted=facts.blacklisted,
-                caps_exceeded=caps.outcome == Outcome.FAIL,
+                intake_knockouts=tuple(c.code for c in knock_outs(checks)),
             ),
-            SCORECARD_V1,
+            card,
         )
         return Assessment(
             application_no=app.application_no,

@@ -197,8 +197,7 @@ ATTRIBUTE_LABELS: dict[str, str] = {
     "purpose_category": "借款用途类别",
 }
 KNOCKOUT_LABELS: dict[str, str] = {
-    "KO_AGE_UNDER_MIN": "年龄低于下限",
-    "KO_AGE_OVER_MAX": "年龄超过上限",
+    "KO_AGE_OUT_OF_BOUNDS": "年龄不在可借范围内",
     "KO_BLACKLIST": "黑名单",
     "KO_DTI_OVER_LIMIT": "负债收入比超限",
     "KO_CAPS_EXCEEDED": "超出借款余额上限",

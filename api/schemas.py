@@ -61,6 +61,12 @@ class BorrowerIn(Strict):
         description="16-19 digits passing the Luhn check (spaces dropped)"
     )
     monthly_income: NonNegativeMoney
+    employment_years: int | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        description="whole years with the current employer or in business; omit if unknown",
+    )
 
 
 class ApplicationIn(Strict):
@@ -84,6 +90,7 @@ class ApplicantOut(BaseModel):
     phone: str
     bank_card: str
     monthly_income: MoneyOut
+    employment_years: int | None
     version: int
 
 

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from domain.identity import age_on
+from domain.money import decimal_rule
+from domain.schedule import require_fen
 
 
 class Outcome(StrEnum):
@@ -33,9 +36,29 @@ DEFAULT_PROHIBITED_PURPOSES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Kinds of document an application may carry (the upload route accepts these) and their names.
+DOCUMENT_KIND_NAMES: dict[str, str] = {
+    "id_card_front": "身份证人像面",
+    "id_card_back": "身份证国徽面",
+    "income_proof": "收入证明",
+    "bank_statement": "银行流水",
+    "employment_proof": "工作证明",
+    "other": "其他材料",
+}
+PROHIBITED_CATEGORY_NAMES: dict[str, str] = {
+    "securities": "炒股或证券投资",
+    "futures": "期货交易",
+    "crypto": "虚拟货币交易",
+    "property_down_payment": "购房首付",
+    "gambling": "赌博",
+    "unlawful": "违法用途",
+}
+
+
 @dataclass(frozen=True)
 class IntakeRules:
-    """Thresholds of the automatic checks (policy data)."""
+    """Thresholds of the automatic checks (policy data, versioned with the scorecard that
+    carries them: ``Scorecard.intake``). Validated on construction; ValueError names the rule."""
 
     min_age: int = 18
     max_age: int = 60
@@ -48,6 +71,92 @@ class IntakeRules:
     )
     # A stated income above this (monthly) is plausible only with evidence: a warning.
     implausible_monthly_income: Decimal = Decimal("500000.00")
+
+    def __post_init__(self) -> None:
+        for name in ("min_age", "max_age"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"intake.{name}: must be a whole number, got {value!r}")
+        if self.min_age < 18:
+            raise ValueError("intake.min_age: must be at least 18 (full civil capacity)")
+        if self.max_age < self.min_age:
+            raise ValueError("intake.max_age: must not be below min_age")
+        for name in ("platform_cap", "total_cap", "implausible_monthly_income"):
+            require_fen(f"intake.{name}", getattr(self, name), positive=True)
+        if self.total_cap < self.platform_cap:
+            raise ValueError("intake.total_cap: must not be below platform_cap")
+        for i, kind in enumerate(self.required_documents):
+            if kind not in DOCUMENT_KIND_NAMES:
+                raise ValueError(
+                    f"intake.required_documents[{i}]: {kind!r} is not a document kind "
+                    f"({', '.join(DOCUMENT_KIND_NAMES)})"
+                )
+        if not isinstance(self.prohibited_purposes, dict) or not self.prohibited_purposes:
+            raise ValueError("intake.prohibited_purposes: must name at least one category")
+        for category, words in self.prohibited_purposes.items():
+            where = f"intake.prohibited_purposes.{category}"
+            if not isinstance(words, tuple) or not words:
+                raise ValueError(f"{where}: must list at least one word")
+            if any(not isinstance(w, str) or not w.strip() for w in words):
+                raise ValueError(f"{where}: words must be non-empty text")
+
+    def rules(self) -> dict[str, Any]:
+        """JSON-friendly form (stored with the scorecard version)."""
+        return {
+            "min_age": self.min_age,
+            "max_age": self.max_age,
+            "platform_cap": str(self.platform_cap),
+            "total_cap": str(self.total_cap),
+            "required_documents": list(self.required_documents),
+            "prohibited_purposes": {k: list(v) for k, v in self.prohibited_purposes.items()},
+            "implausible_monthly_income": str(self.implausible_monthly_income),
+        }
+
+    @classmethod
+    def from_rules(cls, raw: Any) -> "IntakeRules":
+        """The inverse of ``rules``: every rule required, unknown ones refused (ValueError)."""
+        known = (
+            "min_age",
+            "max_age",
+            "platform_cap",
+            "total_cap",
+            "required_documents",
+            "prohibited_purposes",
+            "implausible_monthly_income",
+        )
+        if not isinstance(raw, dict):
+            raise ValueError("rules.intake: must be an object")
+        for name in raw:
+            if name not in known:
+                raise ValueError(f"rules.intake.{name}: is not an intake rule")
+        for name in known:
+            if name not in raw:
+                raise ValueError(f"rules.intake.{name}: is missing")
+        docs = raw["required_documents"]
+        purposes = raw["prohibited_purposes"]
+        if not isinstance(docs, list):
+            raise ValueError("rules.intake.required_documents: must be a list")
+        if not isinstance(purposes, dict) or any(
+            not isinstance(v, list) for v in purposes.values()
+        ):
+            raise ValueError("rules.intake.prohibited_purposes: must map categories to word lists")
+        return cls(
+            min_age=_whole_rule("min_age", raw["min_age"]),
+            max_age=_whole_rule("max_age", raw["max_age"]),
+            platform_cap=decimal_rule("intake.platform_cap", raw["platform_cap"]),
+            total_cap=decimal_rule("intake.total_cap", raw["total_cap"]),
+            required_documents=tuple(docs),
+            prohibited_purposes={k: tuple(v) for k, v in purposes.items()},
+            implausible_monthly_income=decimal_rule(
+                "intake.implausible_monthly_income", raw["implausible_monthly_income"]
+            ),
+        )
+
+
+def _whole_rule(name: str, raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValueError(f"rules.intake.{name}: must be a whole number, not {raw!r}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -106,12 +215,13 @@ def knock_outs(results: tuple[CheckResult, ...]) -> tuple[CheckResult, ...]:
 
 def _age(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
     age = age_on(facts.birth_date, facts.application_date)
+    on = f"申请日 {facts.application_date} 年满 {age} 周岁"
     if rules.min_age <= age <= rules.max_age:
-        return CheckResult("age", Outcome.PASS, f"{age} years on {facts.application_date}")
+        return CheckResult("age", Outcome.PASS, on)
     return CheckResult(
         "age",
         Outcome.FAIL,
-        f"{age} years on {facts.application_date}; lending needs {rules.min_age}–{rules.max_age}",
+        f"{on}，不在可借年龄 {rules.min_age}–{rules.max_age} 周岁之内",
         knock_out=True,
     )
 
@@ -119,36 +229,38 @@ def _age(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
 def _documents(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
     missing = [k for k in rules.required_documents if k not in facts.document_kinds]
     if not missing:
-        return CheckResult("documents", Outcome.PASS, "every required document is attached")
-    return CheckResult("documents", Outcome.FAIL, f"missing: {', '.join(missing)}")
+        return CheckResult("documents", Outcome.PASS, "必备材料齐全")
+    names = "、".join(f"{DOCUMENT_KIND_NAMES[k]}（{k}）" for k in missing)
+    return CheckResult("documents", Outcome.FAIL, f"缺少：{names}")
 
 
 def _purpose(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
     category = prohibited_category(facts.purpose, rules)
     if category is None:
-        return CheckResult("purpose", Outcome.PASS, "not a prohibited purpose")
+        return CheckResult("purpose", Outcome.PASS, "不属于禁止用途")
+    name = PROHIBITED_CATEGORY_NAMES.get(category, category)
     return CheckResult(
         "purpose",
         Outcome.FAIL,
-        f"the stated purpose is prohibited ({category})",
+        f"借款用途属禁止用途：{name}（{category}）",
         knock_out=True,
     )
 
 
 def _duplicates(facts: IntakeFacts) -> CheckResult:
     if facts.other_open_applications == 0:
-        return CheckResult("duplicate_application", Outcome.PASS, "no other open application")
+        return CheckResult("duplicate_application", Outcome.PASS, "该身份证号无其他在办申请")
     return CheckResult(
         "duplicate_application",
         Outcome.FAIL,
-        f"{facts.other_open_applications} other open application(s) for this identity number",
+        f"该身份证号另有 {facts.other_open_applications} 笔在办申请",
     )
 
 
 def _blacklist(facts: IntakeFacts) -> CheckResult:
     if not facts.blacklisted:
-        return CheckResult("blacklist", Outcome.PASS, "not on the blacklist")
-    return CheckResult("blacklist", Outcome.FAIL, "the borrower is blacklisted", knock_out=True)
+        return CheckResult("blacklist", Outcome.PASS, "不在黑名单上")
+    return CheckResult("blacklist", Outcome.FAIL, "借款人在黑名单上", knock_out=True)
 
 
 def _caps(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
@@ -157,41 +269,42 @@ def _caps(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
         return CheckResult(
             "borrowing_caps",
             Outcome.FAIL,
-            f"{here} on this platform with this request exceeds the cap {rules.platform_cap}",
+            f"本平台未还本金连同本次申请共 {here} 元，超过单一平台上限 {rules.platform_cap} 元",
             knock_out=True,
         )
     if facts.outstanding_elsewhere is None:
         return CheckResult(
             "borrowing_caps",
             Outcome.WARN,
-            f"{here} on this platform is within {rules.platform_cap}; "
-            "borrowing elsewhere is unknown (no bureau report)",
+            f"本平台连同本次申请共 {here} 元，未超过 {rules.platform_cap} 元；"
+            "无征信报告，其他平台借款情况不明",
         )
     total = here + facts.outstanding_elsewhere
     if total > rules.total_cap:
         return CheckResult(
             "borrowing_caps",
             Outcome.FAIL,
-            f"{total} across platforms with this request exceeds the cap {rules.total_cap}",
+            f"各平台未还本金连同本次申请共 {total} 元，超过总上限 {rules.total_cap} 元",
             knock_out=True,
         )
     return CheckResult(
         "borrowing_caps",
         Outcome.PASS,
-        f"{here} here and {total} across platforms, within {rules.platform_cap} / {rules.total_cap}",
+        f"本平台 {here} 元、各平台合计 {total} 元，"
+        f"未超过上限 {rules.platform_cap} 元 / {rules.total_cap} 元",
     )
 
 
 def _income(facts: IntakeFacts, rules: IntakeRules) -> CheckResult:
     if facts.monthly_income <= 0:
-        return CheckResult("income", Outcome.FAIL, "no monthly income stated")
+        return CheckResult("income", Outcome.FAIL, "未填写月收入")
     if facts.monthly_income > rules.implausible_monthly_income:
         return CheckResult(
             "income",
             Outcome.WARN,
-            f"a monthly income of {facts.monthly_income} needs evidence",
+            f"月收入 {facts.monthly_income} 元偏高，需有收入证明佐证",
         )
-    return CheckResult("income", Outcome.PASS, f"monthly income {facts.monthly_income}")
+    return CheckResult("income", Outcome.PASS, f"月收入 {facts.monthly_income} 元")
 
 
 # Words that place a stated purpose in one of the scorecard's purpose categories (the first match
@@ -206,6 +319,14 @@ _PROHIBITED_AS_CARD_CATEGORY = {
     "securities": "securities",
     "property_down_payment": "home_purchase",
 }
+
+
+def scored_purpose_categories(rules: IntakeRules) -> tuple[str, ...]:
+    """Every scorecard purpose category ``purpose_category`` can give under these rules."""
+    prohibited = {
+        _PROHIBITED_AS_CARD_CATEGORY.get(c, "prohibited") for c in rules.prohibited_purposes
+    }
+    return (*(c for c, _words in PURPOSE_WORDS), "consumption", *sorted(prohibited))
 
 
 def purpose_category(purpose: str, rules: IntakeRules | None = None) -> str:

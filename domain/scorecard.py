@@ -14,9 +14,11 @@ Conventions:
   monthly_income, quantized to 4 places (a hundredth of a percent), half-up; bands and the DTI
   knock-out compare that quantized figure, the one the result shows. No income gives an infinite
   DTI (``Decimal('Infinity')``): the worst DTI band and the DTI knock-out.
-* Knock-outs decline whatever the score: age outside [min_age, max_age], blacklisted, DTI above
-  max_dti (strictly), borrowing caps exceeded, worst days past due in 24 months at or above
-  severe_days_past_due, a prohibited purpose.
+* Knock-outs decline whatever the score. Those the intake checks judge (age outside the bounds, a
+  prohibited purpose, the blacklist, borrowing caps exceeded: ``domain.intake``, with the rules
+  this card carries in ``intake``) come in as ``ScoreInputs.intake_knockouts`` and are not judged
+  a second time; the card adds its own two: DTI above max_dti (strictly) and worst days past due
+  in 24 months at or above severe_days_past_due. One version, one set of rules.
 * The grade is the first grade whose min_score the score reaches; its PD is the card's figure for
   that grade. Recommendation: any knock-out → decline; else the grade in approve_grades →
   approve, in review_grades → review, any other grade → decline.
@@ -32,6 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from domain.intake import IntakeRules, scored_purpose_categories
 from domain.money import decimal_rule
 from domain.schedule import require_fen
 
@@ -41,22 +44,25 @@ INFINITE_DTI = Decimal("Infinity")
 _REASON = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9_]*$")
 
-# Knock-out codes, in the order they are checked and listed.
-KO_AGE_UNDER_MIN = "KO_AGE_UNDER_MIN"
-KO_AGE_OVER_MAX = "KO_AGE_OVER_MAX"
-KO_BLACKLIST = "KO_BLACKLIST"
-KO_DTI_OVER_LIMIT = "KO_DTI_OVER_LIMIT"
-KO_CAPS_EXCEEDED = "KO_CAPS_EXCEEDED"
-KO_SEVERE_DELINQUENCY = "KO_SEVERE_DELINQUENCY"
+# Knock-out codes, in the order they are listed: the intake checks' (in their check order), then
+# the card's own.
+KO_AGE_OUT_OF_BOUNDS = "KO_AGE_OUT_OF_BOUNDS"
 KO_PROHIBITED_PURPOSE = "KO_PROHIBITED_PURPOSE"
+KO_BLACKLIST = "KO_BLACKLIST"
+KO_CAPS_EXCEEDED = "KO_CAPS_EXCEEDED"
+KO_DTI_OVER_LIMIT = "KO_DTI_OVER_LIMIT"
+KO_SEVERE_DELINQUENCY = "KO_SEVERE_DELINQUENCY"
+# The intake check (domain.intake code) behind each of its knock-outs, and the text for people.
+INTAKE_KNOCKOUTS: dict[str, tuple[str, str]] = {
+    "age": (KO_AGE_OUT_OF_BOUNDS, "年龄不在可借范围内"),
+    "purpose": (KO_PROHIBITED_PURPOSE, "借款用途属禁止用途"),
+    "blacklist": (KO_BLACKLIST, "借款人在黑名单上"),
+    "borrowing_caps": (KO_CAPS_EXCEEDED, "本次借款将超过借款余额上限"),
+}
 KNOCKOUT_CODES = (
-    KO_AGE_UNDER_MIN,
-    KO_AGE_OVER_MAX,
-    KO_BLACKLIST,
+    *(code for code, _text in INTAKE_KNOCKOUTS.values()),
     KO_DTI_OVER_LIMIT,
-    KO_CAPS_EXCEEDED,
     KO_SEVERE_DELINQUENCY,
-    KO_PROHIBITED_PURPOSE,
 )
 
 # The numeric attributes, in scoring order: (card field, attribute name, values are whole numbers).
@@ -114,7 +120,9 @@ class ScoreInputs:
     """What the scorecard looks at. Money is Decimal yuan with at most 2 decimals (floats are
     refused); counts and years are whole numbers ≥ 0. monthly_debt_payments are the existing
     obligations from the credit bureau; new_monthly_payment is this loan's largest installment;
-    caps_exceeded is the outcome of the borrowing-caps check (computed elsewhere).
+    intake_knockouts are the codes of the intake checks that failed as knock-outs (``age``,
+    ``purpose``, ``blacklist``, ``borrowing_caps``), judged by ``domain.intake`` on this card's
+    ``intake`` rules.
     requested_amount is recorded for the decision file; the scorecard itself does not band it.
     Invalid inputs raise ValueError naming the field."""
 
@@ -129,8 +137,7 @@ class ScoreInputs:
     enquiries_6m: int
     other_platform_loans: int
     purpose_category: str
-    blacklisted: bool
-    caps_exceeded: bool
+    intake_knockouts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         require_fen("monthly_income", self.monthly_income)
@@ -156,9 +163,14 @@ class ScoreInputs:
             raise ValueError("max_days_past_due_24m: must be 0 when delinquencies_24m is 0")
         if not isinstance(self.purpose_category, str) or not self.purpose_category:
             raise ValueError("purpose_category: must be a non-empty category name")
-        for name in ("blacklisted", "caps_exceeded"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: must be true or false")
+        if not isinstance(self.intake_knockouts, tuple):
+            raise ValueError("intake_knockouts: must be a tuple of intake check codes")
+        for code in self.intake_knockouts:
+            if code not in INTAKE_KNOCKOUTS:
+                raise ValueError(
+                    f"intake_knockouts: {code!r} is not an intake knock-out "
+                    f"({', '.join(INTAKE_KNOCKOUTS)})"
+                )
 
 
 @dataclass(frozen=True)
@@ -215,13 +227,12 @@ class Scorecard:
     platform_bands: tuple[Band, ...]
     purpose_bands: tuple[PurposeBand, ...]
     grades: tuple[Grade, ...]
-    min_age: int
-    max_age: int
     max_dti: Decimal
     severe_days_past_due: int
-    prohibited_purposes: tuple[str, ...]
     approve_grades: tuple[str, ...]
     review_grades: tuple[str, ...]
+    # The thresholds of the automatic intake checks (age, documents, purpose, caps, income).
+    intake: IntakeRules
     top_reason_count: int = 4
 
     def __post_init__(self) -> None:
@@ -268,16 +279,15 @@ class Scorecard:
                 raise ValueError(f"{where}.category: {purpose.category!r} is listed twice")
             categories.add(purpose.category)
             _check_points(where, purpose.points, purpose.reason, purpose.label, reasons)
-        for i, category in enumerate(self.prohibited_purposes):
+        if not isinstance(self.intake, IntakeRules):
+            raise ValueError("intake: must be IntakeRules")
+        for category in scored_purpose_categories(self.intake):
             if category not in categories:
                 raise ValueError(
-                    f"prohibited_purposes[{i}]: {category!r} is not a category of purpose_bands"
+                    f"purpose_bands: the purpose category {category!r} (from the intake rules' "
+                    "purposes) has no band"
                 )
         self._validate_grades()
-        _whole("min_age", self.min_age, minimum=18)
-        _whole("max_age", self.max_age)
-        if self.max_age < self.min_age:
-            raise ValueError("max_age: must not be below min_age")
         if (
             not isinstance(self.max_dti, Decimal)
             or not self.max_dti.is_finite()
@@ -377,7 +387,9 @@ class Scorecard:
                 kwargs[name] = tuple(
                     _grade_from(f"{name}[{i}]", item) for i, item in enumerate(_list(name, raw))
                 )
-            elif name in ("prohibited_purposes", "approve_grades", "review_grades"):
+            elif name == "intake":
+                kwargs[name] = IntakeRules.from_rules(raw)
+            elif name in ("approve_grades", "review_grades"):
                 kwargs[name] = tuple(
                     _text(f"{name}[{i}]", item) for i, item in enumerate(_list(name, raw))
                 )
@@ -424,6 +436,8 @@ def _to_json(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
+    if isinstance(value, IntakeRules):
+        return value.rules()
     if isinstance(value, Band | PurposeBand | Grade):
         return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
     return value
@@ -591,33 +605,26 @@ def score(inputs: ScoreInputs, card: Scorecard) -> ScoreResult:
 
 
 def _knockouts(inputs: ScoreInputs, card: Scorecard, dti: Decimal) -> tuple[Knockout, ...]:
-    out: list[Knockout] = []
-    if inputs.age < card.min_age:
-        out.append(Knockout(KO_AGE_UNDER_MIN, f"age {inputs.age} is under {card.min_age}"))
-    if inputs.age > card.max_age:
-        out.append(Knockout(KO_AGE_OVER_MAX, f"age {inputs.age} is over {card.max_age}"))
-    if inputs.blacklisted:
-        out.append(Knockout(KO_BLACKLIST, "the applicant is on the blacklist"))
+    failed = set(inputs.intake_knockouts)
+    out = [
+        Knockout(code, f"{text}（见自动检查 {check}）")
+        for check, (code, text) in INTAKE_KNOCKOUTS.items()
+        if check in failed
+    ]
     if dti > card.max_dti:
         message = (
-            "no monthly income: debt-to-income is infinite"
+            "未填写月收入，负债收入比无穷大"
             if dti == INFINITE_DTI
-            else f"debt-to-income {dti} after this loan is above the limit {card.max_dti}"
+            else f"本次借款后负债收入比 {dti} 高于上限 {card.max_dti}"
         )
         out.append(Knockout(KO_DTI_OVER_LIMIT, message))
-    if inputs.caps_exceeded:
-        out.append(Knockout(KO_CAPS_EXCEEDED, "this loan would exceed the borrowing caps"))
     if inputs.max_days_past_due_24m >= card.severe_days_past_due:
         out.append(
             Knockout(
                 KO_SEVERE_DELINQUENCY,
-                f"{inputs.max_days_past_due_24m} days past due in the last 24 months "
-                f"(severe from {card.severe_days_past_due})",
+                f"近 24 个月最长逾期 {inputs.max_days_past_due_24m} 天"
+                f"（{card.severe_days_past_due} 天起为严重逾期）",
             )
-        )
-    if inputs.purpose_category in card.prohibited_purposes:
-        out.append(
-            Knockout(KO_PROHIBITED_PURPOSE, f"purpose {inputs.purpose_category!r} is prohibited")
         )
     return tuple(out)
 
@@ -632,60 +639,60 @@ SCORECARD_V1 = Scorecard(
     source="LoanOps illustrative card v1 (issue 7 item 8); expert-set, not fitted to data",
     base_points=400,
     dti_bands=(
-        _b("0", 80, "DTI_LOW", "debt-to-income under 20 % after this loan"),
-        _b("0.20", 65, "DTI_MODERATE", "debt-to-income 20–35 % after this loan"),
-        _b("0.35", 45, "DTI_ELEVATED", "debt-to-income 35–50 % after this loan"),
-        _b("0.50", 20, "DTI_HIGH", "debt-to-income 50–60 % after this loan"),
-        _b("0.60", 0, "DTI_VERY_HIGH", "debt-to-income 60 % or more after this loan"),
+        _b("0", 80, "DTI_LOW", "借款后负债收入比低于 20%"),
+        _b("0.20", 65, "DTI_MODERATE", "借款后负债收入比 20%–35%"),
+        _b("0.35", 45, "DTI_ELEVATED", "借款后负债收入比 35%–50%"),
+        _b("0.50", 20, "DTI_HIGH", "借款后负债收入比 50%–60%"),
+        _b("0.60", 0, "DTI_VERY_HIGH", "借款后负债收入比 60% 及以上"),
     ),
     income_bands=(
-        _b(0, 0, "INCOME_VERY_LOW", "monthly income under 3,000 CNY"),
-        _b(3000, 15, "INCOME_LOW", "monthly income 3,000–5,000 CNY"),
-        _b(5000, 30, "INCOME_MODEST", "monthly income 5,000–8,000 CNY"),
-        _b(8000, 40, "INCOME_MIDDLE", "monthly income 8,000–15,000 CNY"),
-        _b(15000, 50, "INCOME_HIGH", "monthly income 15,000 CNY or more"),
+        _b(0, 0, "INCOME_VERY_LOW", "月收入低于 3,000 元"),
+        _b(3000, 15, "INCOME_LOW", "月收入 3,000–5,000 元"),
+        _b(5000, 30, "INCOME_MODEST", "月收入 5,000–8,000 元"),
+        _b(8000, 40, "INCOME_MIDDLE", "月收入 8,000–15,000 元"),
+        _b(15000, 50, "INCOME_HIGH", "月收入 15,000 元及以上"),
     ),
     employment_bands=(
-        _b(0, 5, "EMPLOYMENT_UNDER_1Y", "employed under 1 year"),
-        _b(1, 20, "EMPLOYMENT_1_3Y", "employed 1–3 years"),
-        _b(3, 30, "EMPLOYMENT_3_5Y", "employed 3–5 years"),
-        _b(5, 40, "EMPLOYMENT_5Y_PLUS", "employed 5 years or more"),
+        _b(0, 5, "EMPLOYMENT_UNDER_1Y", "工作年限不满 1 年"),
+        _b(1, 20, "EMPLOYMENT_1_3Y", "工作年限 1–3 年"),
+        _b(3, 30, "EMPLOYMENT_3_5Y", "工作年限 3–5 年"),
+        _b(5, 40, "EMPLOYMENT_5Y_PLUS", "工作年限 5 年及以上"),
     ),
-    employment_unknown=Band(None, 0, "EMPLOYMENT_UNKNOWN", "employment not stated"),
+    employment_unknown=Band(None, 0, "EMPLOYMENT_UNKNOWN", "未填写工作年限"),
     age_bands=(
-        _b(0, 0, "AGE_UNDER_22", "age under 22"),
-        _b(22, 15, "AGE_22_24", "age 22–24"),
-        _b(25, 30, "AGE_25_34", "age 25–34"),
-        _b(35, 35, "AGE_35_49", "age 35–49"),
-        _b(50, 20, "AGE_50_PLUS", "age 50 or more"),
+        _b(0, 0, "AGE_UNDER_22", "年龄不满 22 周岁"),
+        _b(22, 15, "AGE_22_24", "年龄 22–24 周岁"),
+        _b(25, 30, "AGE_25_34", "年龄 25–34 周岁"),
+        _b(35, 35, "AGE_35_49", "年龄 35–49 周岁"),
+        _b(50, 20, "AGE_50_PLUS", "年龄 50 周岁及以上"),
     ),
     delinquency_bands=(
-        _b(0, 80, "DELINQ_NONE", "no delinquency in 24 months"),
-        _b(1, 45, "DELINQ_ONE", "1 delinquency in 24 months"),
-        _b(2, 20, "DELINQ_TWO", "2 delinquencies in 24 months"),
-        _b(3, 0, "DELINQ_THREE_PLUS", "3 or more delinquencies in 24 months"),
+        _b(0, 80, "DELINQ_NONE", "近 24 个月无逾期"),
+        _b(1, 45, "DELINQ_ONE", "近 24 个月逾期 1 次"),
+        _b(2, 20, "DELINQ_TWO", "近 24 个月逾期 2 次"),
+        _b(3, 0, "DELINQ_THREE_PLUS", "近 24 个月逾期 3 次及以上"),
     ),
     enquiry_bands=(
-        _b(0, 40, "ENQUIRIES_0_2", "0–2 credit enquiries in 6 months"),
-        _b(3, 25, "ENQUIRIES_3_5", "3–5 credit enquiries in 6 months"),
-        _b(6, 10, "ENQUIRIES_6_9", "6–9 credit enquiries in 6 months"),
-        _b(10, 0, "ENQUIRIES_10_PLUS", "10 or more credit enquiries in 6 months"),
+        _b(0, 40, "ENQUIRIES_0_2", "近 6 个月征信查询 0–2 次"),
+        _b(3, 25, "ENQUIRIES_3_5", "近 6 个月征信查询 3–5 次"),
+        _b(6, 10, "ENQUIRIES_6_9", "近 6 个月征信查询 6–9 次"),
+        _b(10, 0, "ENQUIRIES_10_PLUS", "近 6 个月征信查询 10 次及以上"),
     ),
     platform_bands=(
-        _b(0, 40, "PLATFORMS_NONE", "no loans on other platforms"),
-        _b(1, 30, "PLATFORMS_1_2", "loans on 1–2 other platforms"),
-        _b(3, 10, "PLATFORMS_3_4", "loans on 3–4 other platforms"),
-        _b(5, 0, "PLATFORMS_5_PLUS", "loans on 5 or more other platforms"),
+        _b(0, 40, "PLATFORMS_NONE", "无其他平台借款"),
+        _b(1, 30, "PLATFORMS_1_2", "在 1–2 个其他平台有借款"),
+        _b(3, 10, "PLATFORMS_3_4", "在 3–4 个其他平台有借款"),
+        _b(5, 0, "PLATFORMS_5_PLUS", "在 5 个及以上其他平台有借款"),
     ),
     purpose_bands=(
-        PurposeBand("education", 30, "PURPOSE_EDUCATION", "purpose: education"),
-        PurposeBand("medical", 30, "PURPOSE_MEDICAL", "purpose: medical"),
-        PurposeBand("home_improvement", 25, "PURPOSE_HOME_IMPROVEMENT", "purpose: home repair"),
-        PurposeBand("consumption", 20, "PURPOSE_CONSUMPTION", "purpose: everyday consumption"),
-        PurposeBand("business", 10, "PURPOSE_BUSINESS", "purpose: small business"),
-        PurposeBand("prohibited", 0, "PURPOSE_PROHIBITED", "purpose: prohibited use"),
-        PurposeBand("home_purchase", 0, "PURPOSE_HOME_PURCHASE", "purpose: buying a home"),
-        PurposeBand("securities", 0, "PURPOSE_SECURITIES", "purpose: securities or futures"),
+        PurposeBand("education", 30, "PURPOSE_EDUCATION", "用途：教育"),
+        PurposeBand("medical", 30, "PURPOSE_MEDICAL", "用途：医疗"),
+        PurposeBand("home_improvement", 25, "PURPOSE_HOME_IMPROVEMENT", "用途：房屋装修"),
+        PurposeBand("consumption", 20, "PURPOSE_CONSUMPTION", "用途：日常消费"),
+        PurposeBand("business", 10, "PURPOSE_BUSINESS", "用途：小微经营"),
+        PurposeBand("prohibited", 0, "PURPOSE_PROHIBITED", "用途：禁止用途"),
+        PurposeBand("home_purchase", 0, "PURPOSE_HOME_PURCHASE", "用途：购房"),
+        PurposeBand("securities", 0, "PURPOSE_SECURITIES", "用途：证券或期货投资"),
     ),
     grades=(
         Grade("A", 700, Decimal("0.0092")),
@@ -694,13 +701,11 @@ SCORECARD_V1 = Scorecard(
         Grade("D", 550, Decimal("0.1113")),
         Grade("E", 0, Decimal("0.2294")),
     ),
-    min_age=18,
-    max_age=60,
     max_dti=Decimal("0.70"),
     severe_days_past_due=90,
-    prohibited_purposes=("prohibited", "home_purchase", "securities"),
     approve_grades=("A", "B"),
     review_grades=("C",),
+    intake=IntakeRules(),  # the defaults of domain.intake: ages 18–60, caps, documents, purposes
     top_reason_count=4,
 )
 """The default card. Illustrative, set by judgment for Chinese online consumer lending, not

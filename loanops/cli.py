@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -221,13 +222,33 @@ def policy_add(
 ) -> None:
     """Record a new version: the newest version's rules with the file's laid over them. Loans
     started from its effective date take it; loans already started keep theirs."""
-    import getpass
-    import json
-    from datetime import date
-    from decimal import Decimal
-
     from loanops.db import make_engine
     from loanops.policy import add_loan_policy
+
+    day, rules, by = _versioned_change(file, effective_from, by, '{"penalty_multiple": "1.3"}')
+    engine = make_engine(get_settings().database_url)
+    try:
+        policy = add_loan_policy(
+            engine, rules=rules, effective_from=day, source=source, recorded_by=by
+        )
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    console.print(
+        f"loan policy version {policy.version} recorded, in force from {policy.effective_from}",
+        soft_wrap=True,
+    )
+
+
+def _versioned_change(
+    file: Path, effective_from: str, by: str | None, example: str
+) -> tuple[date, dict[str, Any], str]:
+    """The effective date, the rules of a JSON file and who records them (policy, scorecard);
+    exits naming the option that is wrong."""
+    import getpass
+    import json
+    from decimal import Decimal
 
     try:
         day = date.fromisoformat(effective_from)
@@ -240,23 +261,96 @@ def policy_add(
     except ValueError as exc:  # JSONDecodeError, or text that is not UTF-8
         _fail(f"file: {file} is not valid JSON: {exc}")
     if not isinstance(rules, dict):
-        _fail(f'file: {file} must hold a JSON object of rules, e.g. {{"penalty_multiple": "1.3"}}')
+        _fail(f"file: {file} must hold a JSON object of rules, e.g. {example}")
     if by is None:
         try:
             by = getpass.getuser()
         except (OSError, KeyError):
             _fail("by: cannot tell who you are; pass --by USER")
+    return day, rules, by
+
+
+scorecard_app = typer.Typer(
+    help="The versioned assessment rules: the scorecard and the intake checks' thresholds it "
+    "carries (ages, caps, required documents, prohibited purposes). An assessment uses the "
+    "version in force on its day and records it."
+)
+app.add_typer(scorecard_app, name="scorecard")
+
+
+@scorecard_app.command("list")
+def scorecard_list() -> None:
+    """Show every version: its effective date and source."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from loanops.db import make_engine
+    from loanops.scorecards import EMPTY_SCORECARD_TABLE, scorecards
+
     engine = make_engine(get_settings().database_url)
     try:
-        policy = add_loan_policy(
-            engine, rules=rules, effective_from=day, source=source, recorded_by=by
-        )
+        versions = scorecards(engine)
+    finally:
+        engine.dispose()
+    if not versions:
+        _fail(EMPTY_SCORECARD_TABLE)
+    table = Table("version", "effective from", "source")
+    for card in versions:
+        table.add_row(str(card.version), str(card.effective_from), Text(card.source))
+    Console().print(table)
+
+
+@scorecard_app.command("show")
+def scorecard_show(
+    version: Annotated[int | None, typer.Argument(help="the newest version if omitted")] = None,
+) -> None:
+    """Print a version's rules as JSON (a file `scorecard add --file` accepts, once edited)."""
+    import json
+
+    from loanops.db import make_engine
+    from loanops.scorecards import EMPTY_SCORECARD_TABLE, scorecard_version, scorecards
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        if version is None:
+            versions = scorecards(engine)
+            if not versions:
+                _fail(EMPTY_SCORECARD_TABLE)
+            card = versions[-1]
+        else:
+            card = scorecard_version(engine, version)
+    except LookupError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    console.print(
+        f"scorecard version {card.version}, effective from {card.effective_from}", soft_wrap=True
+    )
+    typer.echo(json.dumps(card.rules(), indent=2, ensure_ascii=False))
+
+
+@scorecard_app.command("add")
+def scorecard_add(
+    file: Annotated[Path, typer.Option("--file", help="JSON object of the rules that change")],
+    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; not before the newest's")],
+    source: Annotated[str, typer.Option(help="the decision (model validation, committee...)")],
+    by: Annotated[str | None, typer.Option("--by", help="who records it [default: you]")] = None,
+) -> None:
+    """Record a new version: the newest version's rules with the file's laid over them
+    (``intake`` rule by rule). Assessments from its effective date use it."""
+    from loanops.db import make_engine
+    from loanops.scorecards import add_scorecard
+
+    day, rules, by = _versioned_change(file, effective_from, by, '{"max_dti": "0.65"}')
+    engine = make_engine(get_settings().database_url)
+    try:
+        card = add_scorecard(engine, rules=rules, effective_from=day, source=source, recorded_by=by)
     except (ValueError, LookupError) as exc:
         _fail(str(exc))
     finally:
         engine.dispose()
     console.print(
-        f"loan policy version {policy.version} recorded, in force from {policy.effective_from}",
+        f"scorecard version {card.version} recorded, in force from {card.effective_from}",
         soft_wrap=True,
     )
 

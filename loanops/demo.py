@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 
-DEMO_BORROWER = {
+DEMO_BORROWER: dict[str, Any] = {
     "name": "张三丰",
-    "id_number": "11010519491231002X",
+    "id_number": "110105198805120026",
     "phone": "13800138000",
     "bank_card": "6222020200112233446",
     "monthly_income": "18000.00",
+    "employment_years": 6,
 }
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -18,20 +19,29 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> int:
-    """Migrate the schema, then seed the policy tables (the LPR, and the loan policy's version 1)
+    """Migrate the schema, then seed the policy tables (the LPR, the loan policy's and the
+    scorecard's version 1)
     with what the packaged data has and the database does not; returns how many policy rows
     were added."""
     from loanops.db import make_engine
-    from loanops.policy import seed_loan_policy, seed_lpr
 
     command.upgrade(alembic_config(database_url), revision)
     if revision != "head":
         return 0
     engine = make_engine(database_url)
     try:
-        return seed_lpr(engine) + seed_loan_policy(engine)
+        return seed_policy(engine)
     finally:
         engine.dispose()
+
+
+def seed_policy(engine: Engine) -> int:
+    """Seed every policy table from the packaged data (rows already there are kept); returns
+    how many rows were added."""
+    from loanops.policy import seed_loan_policy, seed_lpr
+    from loanops.scorecards import seed_scorecard
+
+    return seed_lpr(engine) + seed_loan_policy(engine) + seed_scorecard(engine)
 
 
 def downgrade(database_url: str, revision: str) -> None:

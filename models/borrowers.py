@@ -22,13 +22,17 @@ class BorrowerFields:
     phone: str
     bank_card: str
     monthly_income: Decimal
+    # Years with the current employer (or in business); None when the borrower did not say.
+    employment_years: int | None = None
 
 
-_FIELD_NAMES = ("name", "phone", "bank_card", "monthly_income")
+_FIELD_NAMES = ("name", "phone", "bank_card", "monthly_income", "employment_years")
 
 
 def _fields(row: Borrower | BorrowerVersion) -> BorrowerFields:
-    return BorrowerFields(row.name, row.phone, row.bank_card, row.monthly_income)
+    return BorrowerFields(
+        row.name, row.phone, row.bank_card, row.monthly_income, row.employment_years
+    )
 
 
 def latest_version(session: Session, borrower_id: uuid.UUID) -> BorrowerVersion | None:
@@ -104,6 +108,7 @@ def _add_version(
         phone=data.phone,
         bank_card=data.bank_card,
         monthly_income=data.monthly_income,
+        employment_years=data.employment_years,
         recorded_at=at,
         recorded_by=by,
         reason=reason,

@@ -48,6 +48,7 @@ class Borrower(SQLModel, table=True):
     phone: str = Field(max_length=20)
     bank_card: str = Field(max_length=32)
     monthly_income: Decimal = _money()
+    employment_years: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -64,6 +65,7 @@ class BorrowerVersion(SQLModel, table=True):
     phone: str = Field(max_length=20)
     bank_card: str = Field(max_length=32)
     monthly_income: Decimal = _money()
+    employment_years: int | None = None
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     recorded_by: str = Field(max_length=64)
     reason: str = Field(max_length=200)
@@ -108,6 +110,7 @@ class BorrowerData:
     phone: str
     bank_card: str
     monthly_income: Decimal
+    employment_years: int | None
 
 
 def borrower_data_of(session: Session, app: Application) -> BorrowerData | None:
@@ -131,6 +134,7 @@ def borrower_data_of(session: Session, app: Application) -> BorrowerData | None:
         phone=source.phone,
         bank_card=source.bank_card,
         monthly_income=source.monthly_income,
+        employment_years=source.employment_years,
     )
 
 
@@ -368,4 +372,20 @@ class BlacklistEntry(SQLModel, table=True):
     id_number: str = Field(primary_key=True, max_length=18)
     reason: str = Field(max_length=200)
     recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScorecardRow(SQLModel, table=True):
+    """One version of the assessment rules: the scorecard and the intake checks' thresholds it
+    carries (domain.scorecard.Scorecard). An assessment uses the newest version whose effective
+    date has come on the assessment's business date, and records its number. Rows are never
+    changed, only added (``loanops scorecard add``)."""
+
+    __tablename__ = "scorecards"
+
+    version: int = Field(primary_key=True)
+    effective_from: date = Field(index=True)
+    source: str = Field(max_length=200)
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    recorded_by: str = Field(default="system", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

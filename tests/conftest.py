@@ -37,8 +37,8 @@ from domain.calendar import business_date
 from domain.policy import LoanPolicy
 from loanops.db import make_engine
 from loanops.demo import run_demo
-from loanops.migrate import upgrade
-from loanops.policy import add_loan_policy, seed_loan_policy, seed_lpr
+from loanops.migrate import seed_policy, upgrade
+from loanops.policy import add_loan_policy
 from loanops.processes import find_binary
 from loanops.security import create_access_token, hash_password
 from loanops.seed import DEMO_USERS, seed_demo_users
@@ -141,8 +141,7 @@ def _empty_pg(url: str) -> None:
         )
     engine = make_engine(url)
     try:
-        seed_lpr(engine)
-        seed_loan_policy(engine)
+        seed_policy(engine)
     finally:
         engine.dispose()
 

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from activities.rendering import RiskReportData, render_risk_report_html, render_risk_report_pdf
 from domain.bureau import BureauReport, OpenLoan
-from domain.intake import IntakeFacts, purpose_category, run_checks
+from domain.intake import IntakeFacts, knock_outs, purpose_category, run_checks
 from domain.masking import mask_id_number, mask_name, mask_phone
 from domain.scorecard import SCORECARD_V1, ScoreInputs, score
 
@@ -70,8 +70,7 @@ def _data(purpose: str, bureau: BureauReport | None, status: str) -> RiskReportD
             enquiries_6m=bureau.enquiries_6m if bureau else 0,
             other_platform_loans=bureau.other_platform_loans if bureau else 0,
             purpose_category=purpose_category(purpose),
-            blacklisted=False,
-            caps_exceeded=False,
+            intake_knockouts=tuple(c.code for c in knock_outs(checks)),
         ),
         SCORECARD_V1,
     )
@@ -142,7 +141,10 @@ def test_html_has_sections_figures_and_masked_identifiers(data: RiskReportData) 
     assert "建议批准" in html
     assert "总分：675" in html and "等级：B" in html and "2.1600%" in html
     assert "49.5200%" in html  # DTI value of the dti attribute
-    assert "DTI_ELEVATED" in html and "debt-to-income 35–50 % after this loan" in html
+    assert "DTI_ELEVATED" in html and "借款后负债收入比 35%–50%" in html
+    # The checks and the bands read in Chinese, like the rest of the report.
+    assert "申请日 2026-11-28 年满 36 周岁" in html and "必备材料齐全" in html
+    assert "years on" not in html and "after this loan" not in html
     assert "BR-20261128-0001" in html and "30,000.00" in html and "1,500.00" in html
     assert "银行" in html
     assert "风控经理审批权限内" in html

@@ -65,7 +65,11 @@ def submit_application(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     b = body.borrower
     data = BorrowerFields(
-        name=b.name, phone=b.phone, bank_card=b.bank_card, monthly_income=b.monthly_income
+        name=b.name,
+        phone=b.phone,
+        bank_card=b.bank_card,
+        monthly_income=b.monthly_income,
+        employment_years=b.employment_years,
     )
     application_no = new_application_no(now, settings.business_timezone)
     borrower = session.exec(
@@ -176,6 +180,7 @@ def get_application(
             phone=data.phone if full else mask_phone(data.phone),
             bank_card=data.bank_card if full else mask_bank_card(data.bank_card),
             monthly_income=data.monthly_income,
+            employment_years=data.employment_years,
             version=data.version,
         ),
         policy_version=app.policy_version,

@@ -5,6 +5,7 @@ the documents, and the automatic assessment — checks, the sandbox bureau's ans
 from __future__ import annotations
 
 import io
+from datetime import date
 from typing import Any
 
 from pypdf import PdfReader
@@ -12,6 +13,7 @@ from pypdf import PdfReader
 from domain.masking import mask_id_number
 from loanops.blacklist import add_to_blacklist
 from loanops.demo import DEMO_BORROWER
+from loanops.scorecards import add_scorecard
 from tests.api.helpers import application_body, driver, mint_demo_tokens, submit
 from tests.conftest import System
 from tests.workflows.test_timers import eventually, open_task
@@ -49,6 +51,11 @@ async def test_the_reviewers_see_the_data_checks_bureau_and_score(system: System
     assert assessment["grade"] in {"A", "B", "C", "D", "E"}
     assert assessment["scorecard_version"] == 1
     assert {a["attribute"] for a in assessment["breakdown"]} >= {"dti", "age", "purpose_category"}
+    # The years of employment the application states reach the score.
+    assert page["applicant"]["employment_years"] == DEMO_BORROWER["employment_years"] == 6
+    employment = next(a for a in assessment["breakdown"] if a["attribute"] == "employment_years")
+    assert (employment["value"], employment["reason"]) == (6, "EMPLOYMENT_5Y_PLUS")
+    assert assessment["knock_outs"] == [] and assessment["recommendation"] == "approve"
 
     # The task links to the page and carries the summary.
     tasks = (await system.call("GET", "/api/v1/tasks?kind=intake_review", user="ops")).json()
@@ -76,6 +83,34 @@ async def test_the_issue_example_shows_its_knock_outs(system: System) -> None:
     assert {"purpose", "borrowing_caps", "documents"} <= failed
     assert {"purpose", "borrowing_caps"} <= set(assessment["knock_outs"])
     assert assessment["recommendation"] == "decline"
+    # One rule set: the score lists the intake checks' knock-outs (not judged again) and adds
+    # its own (no income to carry the debt).
+    assert assessment["top_reasons"][:3] == [
+        "KO_PROHIBITED_PURPOSE",
+        "KO_CAPS_EXCEEDED",
+        "KO_DTI_OVER_LIMIT",
+    ]
+
+
+async def test_the_rules_in_force_are_used_and_recorded(sqlite_system: System) -> None:
+    """A scorecard version in force today (here: lending from 40) decides the checks and the
+    score, and the assessment records its number."""
+    system = sqlite_system
+    mint_demo_tokens(system)
+    await system.in_thread(
+        add_scorecard,
+        system.engine,
+        rules={"intake": {"min_age": 40}},
+        effective_from=date(2025, 6, 1),
+        source="test: lending from 40",
+        recorded_by="manager",
+    )
+    app_no = await submit(system)  # the demo borrower is 38
+    assessment = (await _assessed(system, app_no))["assessment"]
+    assert assessment["scorecard_version"] == 2
+    age = next(c for c in assessment["checks"] if c["code"] == "age")
+    assert age["outcome"] == "fail" and "40–60" in age["detail"]
+    assert assessment["top_reasons"][0] == "KO_AGE_OUT_OF_BOUNDS"
 
 
 async def test_the_risk_manager_gets_the_risk_report(system: System) -> None:

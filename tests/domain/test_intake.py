@@ -89,7 +89,7 @@ def test_prohibited_purposes(purpose: str, category: str | None) -> None:
 def test_missing_documents_are_named() -> None:
     r = result(replace(GOOD, document_kinds=("id_card_front",)), "documents")
     assert r.outcome == Outcome.FAIL
-    assert r.detail == "missing: id_card_back, income_proof"
+    assert r.detail == "缺少：身份证国徽面（id_card_back）、收入证明（income_proof）"
     assert not r.knock_out
 
 
@@ -163,3 +163,14 @@ def test_purpose_categories_are_the_scorecards(purpose: str, category: str) -> N
 
     assert purpose_category(purpose) == category
     assert category in {p.category for p in SCORECARD_V1.purpose_bands}
+
+
+def test_the_rules_round_trip_as_data_and_refuse_nonsense() -> None:
+    rules = IntakeRules(min_age=21, platform_cap=D("50000.00"))
+    assert IntakeRules.from_rules(rules.rules()) == rules
+    with pytest.raises(ValueError, match=r"^intake.max_age: must not be below min_age"):
+        IntakeRules(min_age=30, max_age=25)
+    with pytest.raises(ValueError, match=r"^intake.required_documents\[0\]: 'selfie'"):
+        IntakeRules(required_documents=("selfie",))
+    with pytest.raises(ValueError, match=r"^rules.intake.min_age: is missing"):
+        IntakeRules.from_rules({k: v for k, v in rules.rules().items() if k != "min_age"})

@@ -20,8 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.scorecard import (
-    KO_AGE_OVER_MAX,
-    KO_AGE_UNDER_MIN,
+    KO_AGE_OUT_OF_BOUNDS,
     KO_BLACKLIST,
     KO_CAPS_EXCEEDED,
     KO_DTI_OVER_LIMIT,
@@ -124,8 +123,7 @@ BEST: dict[str, Any] = dict(  # every attribute in its best band: 400 + 395 = 79
     enquiries_6m=0,
     other_platform_loans=0,
     purpose_category="education",
-    blacklisted=False,
-    caps_exceeded=False,
+    intake_knockouts=(),
 )
 
 
@@ -167,20 +165,18 @@ def oracle_score(x: ScoreInputs) -> tuple[int, list[str]]:
     for attribute, value in values.items():
         total += EMPLOYMENT_UNKNOWN[0] if value is None else oracle_band(attribute, value)[0]
     kos = []
-    if x.age < 18:
-        kos.append(KO_AGE_UNDER_MIN)
-    if x.age > 60:
-        kos.append(KO_AGE_OVER_MAX)
-    if x.blacklisted:
+    if "age" in x.intake_knockouts:
+        kos.append(KO_AGE_OUT_OF_BOUNDS)
+    if "purpose" in x.intake_knockouts:
+        kos.append(KO_PROHIBITED_PURPOSE)
+    if "blacklist" in x.intake_knockouts:
         kos.append(KO_BLACKLIST)
+    if "borrowing_caps" in x.intake_knockouts:
+        kos.append(KO_CAPS_EXCEEDED)
     if dti > D("0.70"):
         kos.append(KO_DTI_OVER_LIMIT)
-    if x.caps_exceeded:
-        kos.append(KO_CAPS_EXCEEDED)
     if x.max_days_past_due_24m >= 90:
         kos.append(KO_SEVERE_DELINQUENCY)
-    if x.purpose_category in PROHIBITED:
-        kos.append(KO_PROHIBITED_PURPOSE)
     return total, kos
 
 
@@ -207,12 +203,18 @@ def test_card_v1_is_the_table() -> None:
         assert all(b.label for b in bands)
     assert (V1.employment_unknown.points, V1.employment_unknown.reason) == EMPLOYMENT_UNKNOWN
     assert {p.category: (p.points, p.reason) for p in V1.purpose_bands} == PURPOSES
-    assert V1.prohibited_purposes == PROHIBITED
+    assert {c for c in PURPOSES if PURPOSES[c][0] == 0} == set(PROHIBITED)
     assert [(g.grade, g.min_score, g.pd) for g in V1.grades] == [
         *((name, floor, D(pd)) for name, floor, pd in GRADES),
         ("E", 0, D(GRADE_E_PD)),
     ]
-    assert (V1.base_points, V1.min_age, V1.max_age, V1.max_dti, V1.severe_days_past_due) == (
+    assert (
+        V1.base_points,
+        V1.intake.min_age,
+        V1.intake.max_age,
+        V1.max_dti,
+        V1.severe_days_past_due,
+    ) == (
         BASE,
         18,
         60,
@@ -220,7 +222,7 @@ def test_card_v1_is_the_table() -> None:
         90,
     )
     dti_high = next(b for b in V1.dti_bands if b.reason == "DTI_HIGH")
-    assert dti_high.label == "debt-to-income 50–60 % after this loan"
+    assert dti_high.label == "借款后负债收入比 50%–60%"
 
 
 def test_grade_pds_follow_the_documented_scale() -> None:
@@ -299,23 +301,25 @@ def test_unknown_employment_and_every_purpose() -> None:
 
 KNOCKOUTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     # (code, the last value that passes, the first that knocks out)
-    (KO_AGE_UNDER_MIN, {"age": 18}, {"age": 17}),
-    (KO_AGE_OVER_MAX, {"age": 60}, {"age": 61}),
-    (KO_BLACKLIST, {"blacklisted": False}, {"blacklisted": True}),
+    # The intake checks' knock-outs arrive as their outcome (domain.intake judged them, at their
+    # boundaries: tests/domain/test_intake.py); the card lists them, never judges them again.
+    (KO_AGE_OUT_OF_BOUNDS, {"age": 17}, {"age": 17, "intake_knockouts": ("age",)}),
+    (KO_BLACKLIST, {}, {"intake_knockouts": ("blacklist",)}),
     (
         KO_DTI_OVER_LIMIT,
         {"new_monthly_payment": D("14000.00")},  # 0.7000
         {"new_monthly_payment": D("14002.00")},  # 0.7001
     ),
-    (KO_CAPS_EXCEEDED, {"caps_exceeded": False}, {"caps_exceeded": True}),
+    (KO_CAPS_EXCEEDED, {}, {"intake_knockouts": ("borrowing_caps",)}),
     (
         KO_SEVERE_DELINQUENCY,
         {"delinquencies_24m": 1, "max_days_past_due_24m": 89},
         {"delinquencies_24m": 1, "max_days_past_due_24m": 90},
     ),
-    *(
-        (KO_PROHIBITED_PURPOSE, {"purpose_category": "business"}, {"purpose_category": p})
-        for p in PROHIBITED
+    (
+        KO_PROHIBITED_PURPOSE,
+        {"purpose_category": "business"},
+        {"purpose_category": "business", "intake_knockouts": ("purpose",)},
     ),
 ]
 
@@ -329,14 +333,25 @@ def test_knockout_alone(code: str, passes: dict[str, Any], knocks_out: dict[str,
     assert ko.knockouts[0].message
     assert ko.recommendation is Recommendation.DECLINE
     assert ko.top_reasons[0] == code
-    assert ok.recommendation is Recommendation.APPROVE  # the rest of the applicant is fine
+    assert ok.recommendation is not Recommendation.DECLINE  # the rest of the applicant is fine
+
+
+@pytest.mark.parametrize("category", PROHIBITED)
+def test_a_prohibited_category_scores_nothing_and_is_knocked_out_by_intake_alone(
+    category: str,
+) -> None:
+    """The purpose's points come from the card; whether it is prohibited, from the intake
+    rules (one rule set): the category alone knocks nothing out."""
+    result = score(make(purpose_category=category), V1)
+    assert reasons(result)["purpose_category"] == PURPOSES[category][1]
+    assert PURPOSES[category][0] == 0 and result.knockouts == ()
 
 
 def test_no_income_is_an_infinite_dti_and_a_knockout() -> None:
     result = score(make(monthly_income=D("0.00")), V1)
     assert result.dti == D("Infinity")
     assert [k.code for k in result.knockouts] == [KO_DTI_OVER_LIMIT]
-    assert "infinite" in result.knockouts[0].message
+    assert "无穷大" in result.knockouts[0].message
     assert reasons(result)["dti"] == "DTI_VERY_HIGH"
     assert reasons(result)["monthly_income"] == "INCOME_VERY_LOW"
     no_debt_at_all = make(monthly_income=D("0.00"), new_monthly_payment=D("0.00"))
@@ -346,21 +361,20 @@ def test_no_income_is_an_infinite_dti_and_a_knockout() -> None:
 def test_every_knockout_at_once_in_order() -> None:
     x = make(
         age=70,
-        blacklisted=True,
         monthly_income=D("1000.00"),
-        caps_exceeded=True,
         delinquencies_24m=4,
         max_days_past_due_24m=180,
         purpose_category="securities",
+        intake_knockouts=("borrowing_caps", "purpose", "blacklist", "age"),
     )
     codes = [k.code for k in score(x, V1).knockouts]
     assert codes == [
-        KO_AGE_OVER_MAX,
-        KO_BLACKLIST,
-        KO_DTI_OVER_LIMIT,
-        KO_CAPS_EXCEEDED,
-        KO_SEVERE_DELINQUENCY,
+        KO_AGE_OUT_OF_BOUNDS,
         KO_PROHIBITED_PURPOSE,
+        KO_BLACKLIST,
+        KO_CAPS_EXCEEDED,
+        KO_DTI_OVER_LIMIT,
+        KO_SEVERE_DELINQUENCY,
     ]
     assert list(score(x, V1).top_reasons[:6]) == codes
 
@@ -390,7 +404,7 @@ def test_grade_cutoffs_and_recommendation(
     result = score(make(), card)
     assert (result.score, result.grade, result.pd) == (total, grade, D(pd))
     assert result.recommendation is recommendation
-    knocked_out = score(make(blacklisted=True), card)
+    knocked_out = score(make(intake_knockouts=("blacklist",)), card)
     assert (knocked_out.grade, knocked_out.recommendation) == (grade, Recommendation.DECLINE)
 
 
@@ -440,7 +454,7 @@ def test_worked_example_by_hand() -> None:
 
 
 def test_top_reasons_put_every_knockout_first() -> None:
-    result = score(make(**WORKED, blacklisted=True, caps_exceeded=True), V1)
+    result = score(make(**WORKED, intake_knockouts=("blacklist", "borrowing_caps")), V1)
     assert result.score == 630 and result.recommendation is Recommendation.DECLINE
     assert result.top_reasons == (
         KO_BLACKLIST,
@@ -479,8 +493,13 @@ def applications(draw: st.DrawFn) -> ScoreInputs:
         enquiries_6m=draw(st.integers(0, 30)),
         other_platform_loans=draw(st.integers(0, 20)),
         purpose_category=draw(st.sampled_from(sorted(PURPOSES))),
-        blacklisted=draw(st.booleans()),
-        caps_exceeded=draw(st.booleans()),
+        intake_knockouts=tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(["age", "purpose", "blacklist", "borrowing_caps"]), unique=True
+                )
+            )
+        ),
     )
 
 
@@ -551,8 +570,8 @@ def _worse_ways() -> list[tuple[str, Callable[[ScoreInputs, int], ScoreInputs]]]
         ("days past due", lambda x, k: dataclasses.replace(x, delinquencies_24m=max(1, x.delinquencies_24m), max_days_past_due_24m=x.max_days_past_due_24m + k % 400)),
         ("enquiries", lambda x, k: dataclasses.replace(x, enquiries_6m=x.enquiries_6m + k % 30)),
         ("platforms", lambda x, k: dataclasses.replace(x, other_platform_loans=x.other_platform_loans + k % 20)),
-        ("blacklisted", lambda x, k: dataclasses.replace(x, blacklisted=True)),
-        ("caps", lambda x, k: dataclasses.replace(x, caps_exceeded=True)),
+        ("blacklisted", lambda x, k: dataclasses.replace(x, intake_knockouts=tuple({*x.intake_knockouts, "blacklist"}))),
+        ("caps", lambda x, k: dataclasses.replace(x, intake_knockouts=tuple({*x.intake_knockouts, "borrowing_caps"}))),
     ]  # fmt: skip
 
 
@@ -583,7 +602,7 @@ def test_json_round_trip() -> None:
         "lower": "0.50",
         "points": 20,
         "reason": "DTI_HIGH",
-        "label": "debt-to-income 50–60 % after this loan",
+        "label": "借款后负债收入比 50%–60%",
     }
     assert rules["employment_unknown"]["lower"] is None
     assert "version" not in rules and "effective_from" not in rules
@@ -614,10 +633,6 @@ def _drop(name: str) -> Callable[[dict[str, Any]], None]:
     return lambda rules: rules.pop(name)
 
 
-def _append(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    return lambda rules: rules[name].append(value)
-
-
 INVALID: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (_set("dti_bands[2].lower", "0.20"), "dti_bands[2].lower: must be greater than the band"),
     (_set("dti_bands[3].lower", "0.30"), "dti_bands[3].lower: must be greater than the band"),
@@ -635,7 +650,7 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (_set("employment_unknown.lower", "0"), "employment_unknown.lower: must be null"),
     (_set("purpose_bands[1].category", "education"), "purpose_bands[1].category: 'education'"),
     (_set("purpose_bands[0].category", "Education"), "purpose_bands[0].category: must be"),
-    (_append("prohibited_purposes", "gambling"), "prohibited_purposes[3]: 'gambling'"),
+    (_set("purpose_bands[5].category", "forbidden"), "purpose_bands: the purpose category 'pro"),
     (_set("grades[1].min_score", 700), "grades[1].min_score: must be below the grade before"),
     (_set("grades[2].pd", "0.01"), "grades[2].pd: must be greater than the grade before"),
     (_set("grades[0].pd", "1"), "grades[0].pd: must be a Decimal fraction"),
@@ -645,8 +660,16 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str]] = [
     (_set("grades", []), "grades: must be a non-empty tuple"),
     (_set("approve_grades", ["A", "F"]), "approve_grades[1]: 'F' is not a grade"),
     (_set("review_grades", ["B"]), "review_grades[0]: 'B' is also an approve grade"),
-    (_set("min_age", 16), "min_age: must be at least 18"),
-    (_set("max_age", 17), "max_age: must not be below min_age"),
+    (_set("intake.min_age", 16), "intake.min_age: must be at least 18"),
+    (_set("intake.max_age", 17), "intake.max_age: must not be below min_age"),
+    (_set("intake.min_age", "18"), "rules.intake.min_age: must be a whole number"),
+    (_set("intake.platform_cap", "0"), "intake.platform_cap: must be greater than 0"),
+    (_set("intake.total_cap", "1000.00"), "intake.total_cap: must not be below platform_cap"),
+    (_set("intake.required_documents", ["passport"]), "intake.required_documents[0]: 'passport'"),
+    (_set("intake.prohibited_purposes.gambling", []), "intake.prohibited_purposes.gambling: must"),
+    (_set("intake.prohibited_purposes", {}), "intake.prohibited_purposes: must name at least"),
+    (_set("intake.extra", 1), "rules.intake.extra: is not an intake rule"),
+    (_drop("intake"), "rules.intake: is missing"),
     (_set("max_dti", "0"), "max_dti: must be a finite Decimal greater than 0"),
     (_set("max_dti", "Infinity"), "max_dti: must be a finite number"),
     (_set("severe_days_past_due", 0), "severe_days_past_due: must be at least 1"),
@@ -694,7 +717,8 @@ def test_invalid_header_and_direct_construction() -> None:
         ({"enquiries_6m": 2.0}, "enquiries_6m: must be a whole number"),
         ({"max_days_past_due_24m": 30}, "max_days_past_due_24m: must be 0 when"),
         ({"purpose_category": ""}, "purpose_category: must be a non-empty"),
-        ({"blacklisted": 1}, "blacklisted: must be true or false"),
+        ({"intake_knockouts": ["age"]}, "intake_knockouts: must be a tuple"),
+        ({"intake_knockouts": ("dti",)}, "intake_knockouts: 'dti' is not an intake knock-out"),
     ],
 )
 def test_invalid_inputs_are_refused_naming_the_field(changes: dict[str, Any], message: str) -> None:

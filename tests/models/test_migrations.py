@@ -36,6 +36,7 @@ EXPECTED_TABLES = {
     "notices",
     "audit_events",
     "loan_policies",
+    "scorecards",
     "assessments",
     "blacklist_entries",
 }

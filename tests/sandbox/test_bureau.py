@@ -26,7 +26,7 @@ from tests.conftest import free_port
 from tests.sandbox.conftest import LATENCY_MS
 from tests.sandbox.helpers import SandboxBureau
 
-DEMO_ID = "11010519491231002X"
+DEMO_ID = "110105198805120026"
 RECORDS = json.loads(RECORDS_FILE.read_text(encoding="utf-8"))["records"]
 
 
