@@ -94,8 +94,11 @@ async def sms_receipt(
         receipt = SmsReceiptIn.model_validate_json(body)
     except ValidationError as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            detail=[{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {"type": e["type"], "loc": ["body", *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors()
+            ],
         ) from None
     return await run_in_threadpool(_record_receipt, engine, receipt)
 
