@@ -167,19 +167,31 @@ class NoticeRelay:
             accepted = self.gateway.send(
                 to, text, idempotency_key=key, callback_url=self.callback_url()
             )
-        except SmsUnavailable as exc:
-            if attempt >= self.config.max_attempts:
+        except SmsError as exc:
+            if not exc.retryable:
                 self._finish(notice_id, attempt, failed=_error_text(exc))
                 return
-            wait = retry_delay(attempt, base=self.config.retry_base, cap=self.config.retry_cap)
-            if exc.retry_after is not None:
-                wait = max(wait, timedelta(seconds=exc.retry_after))
-            self._finish(notice_id, attempt, retry_at=self.clock() + wait, error=_error_text(exc))
+            retry_after = exc.retry_after if isinstance(exc, SmsUnavailable) else None
+            self._retry_or_fail(notice_id, attempt, exc, retry_after)
             return
-        except SmsError as exc:
-            self._finish(notice_id, attempt, failed=_error_text(exc))
+        except Exception as exc:  # an adapter bug or the unforeseen: retried, within the limit
+            log.exception("sending notice %s failed unexpectedly", notice_id)
+            self._retry_or_fail(notice_id, attempt, exc, None)
             return
         self._finish(notice_id, attempt, provider_message_id=accepted.message_id)
+
+    def _retry_or_fail(
+        self, notice_id: uuid.UUID, attempt: int, exc: Exception, retry_after: float | None
+    ) -> None:
+        """Back off exponentially (at least the gateway's ``Retry-After``), or fail the notice
+        once its attempts are spent."""
+        if attempt >= self.config.max_attempts:
+            self._finish(notice_id, attempt, failed=_error_text(exc))
+            return
+        wait = retry_delay(attempt, base=self.config.retry_base, cap=self.config.retry_cap)
+        if retry_after is not None:
+            wait = max(wait, timedelta(seconds=retry_after))
+        self._finish(notice_id, attempt, retry_at=self.clock() + wait, error=_error_text(exc))
 
     def _message(self, notice_id: uuid.UUID) -> tuple[str, str, str]:
         """The number, the text and the idempotency key of an SMS notice."""

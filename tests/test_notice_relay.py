@@ -20,6 +20,7 @@ from adapters.sms import HttpSmsGateway
 from domain.notices import REDACTED
 from loanops.notice_relay import NoticeRelay, RelayConfig
 from models.tables import Application, Borrower, BorrowerVersion, Notice
+from tests.conftest import free_port
 from tests.sandbox.helpers import SandboxSms, sandbox_sms
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -296,3 +297,24 @@ def test_inbox_notices_are_delivered_at_once(
         assert relay.run_once() == 1
     row = notice(engine, key)
     assert row.status == "delivered" and row.delivered_at == T0 and row.attempts == 0
+
+
+def test_a_gateway_that_cannot_be_reached_is_retried_later(
+    engine: Engine, sms: SandboxSms, clock: ManualClock, borrower_app: tuple[str, str]
+) -> None:
+    no, phone = borrower_app
+    key = enqueue(engine, no)
+    nowhere = HttpSmsGateway(f"http://127.0.0.1:{free_port()}", timeout=1.0)
+    down = NoticeRelay(engine, nowhere, callback_url=lambda: None, clock=clock)
+    with nowhere:
+        down.run_once()
+    row = notice(engine, key)
+    assert row.status == "queued" and row.attempts == 1
+    assert "cannot reach" in (row.last_error or "")
+    # The gateway is back (another worker's relay, say): the notice goes out once.
+    relay, gateway = relay_for(engine, sms, clock)
+    clock.advance(timedelta(minutes=1))
+    with gateway:
+        relay.run_once()
+    assert notice(engine, key).status == "sent" and notice(engine, key).attempts == 2
+    assert len(sms.received(phone)) == 1
