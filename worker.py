@@ -100,7 +100,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, engine, settings, executor=executor)
         relay, gateway = build_notice_relay(engine, settings)
-        relay_task = asyncio.create_task(relay.run())
+        stop_relay = asyncio.Event()
+        relay_task = asyncio.create_task(relay.run(stop_relay))
         log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
         log.info("notice relay sending SMS through %s", settings.sms_url)
         try:
@@ -108,9 +109,8 @@ async def run_worker(settings: Settings | None = None) -> None:
         except asyncio.CancelledError:
             log.info("worker stopping")
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            stop_relay.set()  # the relay finishes the notice it is sending, then stops
+            await asyncio.shield(relay_task)
             gateway.close()
             engine.dispose()
 

@@ -336,7 +336,8 @@ def dev(
     var_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = VAR_DIR,
 ) -> None:
     """Migrate, seed the demo users, and run the Temporal dev server, the sandbox credit bureau,
-    the sandbox SMS gateway, the worker and the API together on embedded defaults. Ctrl-C stops everything."""
+    the sandbox SMS gateway, the worker and the API together on embedded defaults. Ctrl-C stops
+    everything."""
     from loanops.migrate import upgrade
     from loanops.processes import (
         Supervisor,

@@ -19,6 +19,7 @@ borrower's contact window) passed — and for each:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -99,19 +100,24 @@ class NoticeRelay:
                 handled += 1
         return handled
 
-    async def run(self, before_poll: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Poll until cancelled; the database and gateway work runs in a thread. A failing
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        before_poll: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Poll until ``stop`` is set; the database and gateway work runs in a thread, and a
+        poll under way is finished before this returns (never abandoned mid-send). A failing
         poll is logged and retried at the next one."""
-        while True:
+        while not stop.is_set():
             try:
                 if before_poll is not None:
                     await before_poll()
                 await asyncio.to_thread(self.run_once)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("notice relay poll failed")
-            await asyncio.sleep(self.config.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
 
     @staticmethod
     def _due(now: datetime) -> list[Any]:

@@ -411,13 +411,13 @@ async def _notice_relay(
         yield
         return
     relay, gateway = build_notice_relay(engine, settings, clock=clock)
-    task = asyncio.create_task(relay.run(before_poll=lambda: clock.sync(env)))
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, before_poll=lambda: clock.sync(env)))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()  # the poll under way ends before the database is emptied for the next test
+        await task
         gateway.close()
 
 
