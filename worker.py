@@ -1,5 +1,5 @@
 """Runs the Temporal worker: the loan workflows (origination, servicing) and every activity, built
-with their dependencies."""
+with their dependencies; beside it, the notice relay that delivers the outbox."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -21,7 +22,9 @@ from activities.disbursement import DisbursementActivities
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
 from adapters.bureau import HttpCreditBureau
+from adapters.sms import HttpSmsGateway
 from loanops.db import make_engine
+from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
 from workflows.origination import OriginationWorkflow
@@ -70,6 +73,25 @@ def build_worker(
     )
 
 
+def build_notice_relay(
+    engine: Engine, settings: Settings, *, clock: Clock = utcnow
+) -> tuple[NoticeRelay, HttpSmsGateway]:
+    """The notice relay over the settings' SMS gateway (close the gateway when done). Receipts
+    go to ``settings.sms_receipt_url``, read at each send."""
+    gateway = HttpSmsGateway(settings.sms_url, timeout=settings.sms_timeout_seconds)
+    config = RelayConfig(
+        max_attempts=settings.notice_max_attempts,
+        retry_base=timedelta(seconds=settings.notice_retry_base_seconds),
+        retry_cap=timedelta(seconds=settings.notice_retry_max_seconds),
+        lease=timedelta(seconds=max(60.0, 3 * settings.sms_timeout_seconds)),
+        poll_seconds=settings.notice_poll_seconds,
+    )
+    relay = NoticeRelay(
+        engine, gateway, callback_url=lambda: settings.sms_receipt_url, clock=clock, config=config
+    )
+    return relay, gateway
+
+
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
@@ -77,12 +99,19 @@ async def run_worker(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, engine, settings, executor=executor)
+        relay, gateway = build_notice_relay(engine, settings)
+        stop_relay = asyncio.Event()
+        relay_task = asyncio.create_task(relay.run(stop_relay))
         log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+        log.info("notice relay sending SMS through %s", settings.sms_url)
         try:
             await worker.run()
         except asyncio.CancelledError:
             log.info("worker stopping")
         finally:
+            stop_relay.set()  # the relay finishes the notice it is sending, then stops
+            await asyncio.shield(relay_task)
+            gateway.close()
             engine.dispose()
 
 

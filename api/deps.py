@@ -18,7 +18,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from domain.permissions import BORROWER, PUBLIC, Action, allowed_principals, is_allowed, refusal
+from domain.permissions import (
+    BORROWER,
+    PUBLIC,
+    SMS_GATEWAY,
+    Action,
+    allowed_principals,
+    is_allowed,
+    refusal,
+)
 from loanops.documents import DocumentStore, FileSystemDocumentStore
 from loanops.security import decode_access_token
 from loanops.settings import Settings
@@ -178,6 +186,12 @@ def borrower(action: Action) -> Any:
     """Declares a borrower's route, authenticated by the signing token in its path; ``action``
     must be open to BORROWER in the matrix."""
     return _marker(action, BORROWER)
+
+
+def sms_gateway(action: Action) -> Any:
+    """Declares the SMS gateway's route, authenticated by the HMAC signature of its body;
+    ``action`` must be open to SMS_GATEWAY in the matrix."""
+    return _marker(action, SMS_GATEWAY)
 
 
 def declared_actions(dependant: Dependant) -> list[Action]:

@@ -382,3 +382,40 @@ class HealthOut(BaseModel):
     status: str
     database: str
     temporal: str
+
+
+class NoticeOut(BaseModel):
+    """One notice of a loan and its delivery. ``text`` is what was (or will be) said, shown for
+    every template but the secret ones (signing codes and links): those are never shown."""
+
+    id: str
+    channel: str
+    template: str
+    recipient: str  # a user or role (inbox); the borrower's masked mobile (SMS)
+    status: str
+    attempts: int
+    secret: bool
+    text: str | None
+    created_at: datetime
+    not_before: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+class NoticeList(BaseModel):
+    application_no: str
+    items: list[NoticeOut]
+
+
+class SmsReceiptIn(BaseModel):
+    """The SMS gateway's delivery receipt."""
+
+    message_id: str = Field(min_length=1, max_length=64)
+    status: Literal["delivered", "undeliverable"]
+    at: AwareDatetime
+
+
+class SmsReceiptOut(BaseModel):
+    message_id: str
+    status: str

@@ -1,8 +1,9 @@
 """Who may do what: one matrix of actions × principals, read by every API dependency and every
 workflow validator. Nothing else in the code names the roles allowed to act.
 
-Principals are the staff roles of ``domain.lifecycle.Role`` plus two that are not staff: the
-borrower (who signs through a signing link) and ``PUBLIC`` (no credentials at all). Decisions on
+Principals are the staff roles of ``domain.lifecycle.Role`` plus three that are not staff: the
+borrower (who signs through a signing link), the SMS gateway (its delivery receipts, signed with
+a shared secret) and ``PUBLIC`` (no credentials at all). Decisions on
 a task are further limited by the task's own candidate role (``domain.tasks.TASK_RULES``): the
 matrix says who may decide tasks at all, the task says which one of them.
 """
@@ -15,7 +16,10 @@ from enum import StrEnum
 from domain.lifecycle import Role
 
 BORROWER = "borrower"
+SMS_GATEWAY = "sms_gateway"
 PUBLIC = "public"
+# The principals that are not staff (they do not log in).
+NOT_STAFF = frozenset({BORROWER, SMS_GATEWAY, PUBLIC})
 
 
 class Action(StrEnum):
@@ -47,6 +51,10 @@ class Action(StrEnum):
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
     SIGN_CONTRACT = "sign_contract"
+    # The notices of a loan (to staff and to the borrower) and how each was delivered.
+    READ_NOTICES = "read_notices"
+    # The SMS gateway's delivery receipt.
+    RECORD_SMS_RECEIPT = "record_sms_receipt"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -98,6 +106,19 @@ MATRIX: dict[Action, frozenset[str]] = {
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
+    # Who answers for what was said to the borrower and when: the officer who deals with them,
+    # operations (servicing, reminders), customer service (answers their calls), the manager,
+    # and the auditor (collection conduct: contact hours). Not the product or risk manager.
+    Action.READ_NOTICES: frozenset(
+        {
+            Role.BUSINESS_OFFICER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.CUSTOMER_SERVICE.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    Action.RECORD_SMS_RECEIPT: frozenset({SMS_GATEWAY}),
 }
 
 
@@ -106,7 +127,8 @@ def allowed_principals(action: Action) -> frozenset[str]:
 
 
 def is_allowed(principals: Iterable[str], action: Action) -> bool:
-    """True when any of ``principals`` (a user's roles, or BORROWER / PUBLIC) may do ``action``."""
+    """True when any of ``principals`` (a user's roles, or BORROWER / SMS_GATEWAY / PUBLIC) may
+    do ``action``."""
     allowed = MATRIX[action]
     return PUBLIC in allowed or any(p in allowed for p in principals)
 

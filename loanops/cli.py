@@ -426,10 +426,12 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     bureau_port: Annotated[int, typer.Option(help="sandbox credit bureau port")] = 8091,
+    sms_port: Annotated[int, typer.Option(help="sandbox SMS gateway port")] = 8092,
     var_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = VAR_DIR,
 ) -> None:
     """Migrate, seed the demo users, and run the Temporal dev server, the sandbox credit bureau,
-    the worker and the API together on embedded defaults. Ctrl-C stops everything."""
+    the sandbox SMS gateway, the worker and the API together on embedded defaults. Ctrl-C stops
+    everything."""
     from loanops.migrate import upgrade
     from loanops.processes import (
         Supervisor,
@@ -447,6 +449,7 @@ def dev(
     env["LOANOPS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{temporal_port}"
     env.setdefault("LOANOPS_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
+    env["LOANOPS_SMS_URL"] = f"http://127.0.0.1:{sms_port}"
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
@@ -481,6 +484,16 @@ def dev(
                 f"http://127.0.0.1:{bureau_port}/healthz", timeout=60, process=p
             ),
         )
+        # The gateway signs its receipts with LOANOPS_SMS_CALLBACK_SECRET from this env.
+        env.setdefault("LOANOPS_SMS_CALLBACK_SECRET", settings.sms_callback_secret)
+        sup.start(
+            "sms",
+            [python, "-m", "sandbox.sms", "--port", str(sms_port)],
+            env=env,
+            ready=lambda p: wait_for_http(
+                f"http://127.0.0.1:{sms_port}/healthz", timeout=60, process=p
+            ),
+        )
         sup.start("worker", [python, "-m", "loanops", "worker"], env=env)
         sup.start(
             "api",
@@ -497,6 +510,7 @@ def dev(
   Temporal UI    http://127.0.0.1:{ui_port}
   Temporal       127.0.0.1:{temporal_port}  (namespace {settings.temporal_namespace})
   Credit bureau  {settings.bureau_url}   (sandbox)
+  SMS gateway    {settings.sms_url}   (sandbox; a handset: {settings.sms_url}/v1/messages?to=13800138000)
   Database       {_safe_url(settings.database_url)}
   Demo logins    officer, ops, ops2, risk, product, cs, manager, auditor
                  password: {settings.demo_password if settings.environment == "development" else "(not seeded)"}

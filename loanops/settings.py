@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Shared with the sandbox SMS gateway's default (sandbox/sms.py), so `loanops dev` works as is.
+DEFAULT_SMS_CALLBACK_SECRET = "dev-sms-callback-secret-change-me"
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,17 @@ class Settings(BaseSettings):
     lender_name: str = "LoanOps 示范小额贷款有限公司"
     # The credit bureau (adapters.bureau); `loanops dev` runs the sandbox bureau here.
     bureau_url: str = "http://127.0.0.1:8091"
+    # The SMS gateway (adapters.sms); `loanops dev` runs the sandbox gateway here. Its delivery
+    # receipts come to {public_base_url}/api/v1/sms/receipts signed with this shared secret.
+    sms_url: str = "http://127.0.0.1:8092"
+    sms_callback_secret: str = DEFAULT_SMS_CALLBACK_SECRET
+    sms_timeout_seconds: float = 5.0
+    # The worker's notice relay (loanops.notice_relay): how often it looks for due notices, and
+    # how it retries an SMS the gateway could not take (exponential back-off, then failed).
+    notice_poll_seconds: float = 1.0
+    notice_max_attempts: int = 6
+    notice_retry_base_seconds: float = 5.0
+    notice_retry_max_seconds: float = 600.0
     # Uploaded documents (ID cards, income proofs...): the folder of the default document store,
     # and the largest file accepted (413 above it).
     document_dir: Path = VAR_DIR / "documents"
@@ -57,7 +70,20 @@ class Settings(BaseSettings):
                 "LOANOPS_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        if self.environment == "production" and (
+            self.sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
+            or len(self.sms_callback_secret) < 32
+        ):
+            raise ValueError(
+                "LOANOPS_SMS_CALLBACK_SECRET must be set to a random value of at least 32 "
+                "characters in production"
+            )
         return self
+
+    @property
+    def sms_receipt_url(self) -> str:
+        """Where the SMS gateway posts its delivery receipts."""
+        return f"{self.public_base_url.rstrip('/')}/api/v1/sms/receipts"
 
 
 @lru_cache

@@ -283,7 +283,11 @@ class Task(SQLModel, table=True):
 
 
 class Notice(SQLModel, table=True):
-    """Outbox of messages to staff or borrowers; a sender delivers and marks them."""
+    """Outbox of messages to staff ("inbox") or borrowers ("sms"), delivered by the worker's
+    notice relay (``loanops.notice_relay``): queued → sent (the gateway accepted it) →
+    delivered / failed (its receipt, or the attempts ran out). Inbox notices are delivered at
+    once (they are read in the app). ``key`` is the business key and the gateway's idempotency
+    key."""
 
     __tablename__ = "notices"
 
@@ -293,11 +297,20 @@ class Notice(SQLModel, table=True):
     channel: str = Field(max_length=16)
     recipient: str = Field(max_length=64)
     template: str = Field(max_length=64)
+    # A secret template's payload (signing codes, links) is redacted once the gateway has it.
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default="queued", max_length=16, index=True)
     # Borrower messages wait for the contact window (collection conduct); staff ones do not.
     not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Delivery: send attempts so far, when the next may start (a claim leases the row until
+    # then; a retryable failure backs off), the gateway's id and times, the last error.
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_message_id: str | None = Field(default=None, index=True, max_length=64)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class AuditEvent(SQLModel, table=True):

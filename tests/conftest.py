@@ -45,7 +45,7 @@ from loanops.seed import DEMO_USERS, seed_demo_users
 from loanops.settings import Settings
 from loanops.temporal import ensure_search_attributes
 from models.tables import Application
-from worker import build_worker
+from worker import build_notice_relay, build_worker
 
 PG_ADMIN_DSN = os.environ.get(
     "LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -196,8 +196,16 @@ def temporal_target(env: WorkflowEnvironment) -> str:
 
 
 def make_settings(
-    database_url: str, env: WorkflowEnvironment, task_queue: str, *, bureau_url: str
+    database_url: str,
+    env: WorkflowEnvironment,
+    task_queue: str,
+    *,
+    bureau_url: str,
+    sms: Any = None,
 ) -> Settings:
+    extra: dict[str, Any] = {}
+    if sms is not None:
+        extra = {"sms_url": sms.url, "sms_callback_secret": sms.secret}
     return Settings(
         environment="test",
         database_url=database_url,
@@ -205,6 +213,11 @@ def make_settings(
         temporal_task_queue=task_queue,
         public_base_url="http://testserver",
         bureau_url=bureau_url,
+        # The notice relay polls and retries quickly in tests.
+        notice_poll_seconds=0.1,
+        notice_retry_base_seconds=0.2,
+        notice_retry_max_seconds=2.0,
+        **extra,
     )
 
 
@@ -216,6 +229,17 @@ def shared_bureau(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with sandbox_bureau(tmp_path_factory.mktemp("bureau"), latency_ms=(5, 20)) as bureau:
         yield bureau
+
+
+@pytest.fixture(scope="session")
+def shared_sms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One sandbox SMS gateway process for every whole-system test (the notice relay sends
+    through it; its handsets are read with ``received(phone)``). Its rate limit is high: every
+    test's borrower shares the demo number."""
+    from tests.sandbox.helpers import sandbox_sms
+
+    with sandbox_sms(tmp_path_factory.mktemp("sms"), latency_ms=(5, 20), rate_limit=100_000) as sms:
+        yield sms
 
 
 class ServerClock:
@@ -244,6 +268,7 @@ class System:
     http: httpx.Client
     tokens: dict[str, str]
     server_clock: ServerClock
+    sms: Any = None  # the sandbox SMS gateway (tests.sandbox.helpers.SandboxSms)
 
     def auth(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
@@ -334,12 +359,14 @@ async def running_system(
     env: WorkflowEnvironment,
     *,
     bureau_url: str,
+    sms: Any = None,
     replace: Callable[[Engine, Settings], dict[str, Callable[..., Any]]] | None = None,
 ) -> AsyncIterator[System]:
-    """A real worker on its own task queue and the real API, against one database; the API,
-    the worker and the Temporal client share this event loop."""
+    """A real worker on its own task queue, its notice relay (with ``sms``, a sandbox SMS
+    gateway, on the Temporal test server's clock) and the real API, against one database; the
+    API, the worker, the relay and the Temporal client share this event loop."""
     settings = make_settings(
-        database_url, env, f"loanops-test-{uuid.uuid4()}", bureau_url=bureau_url
+        database_url, env, f"loanops-test-{uuid.uuid4()}", bureau_url=bureau_url, sms=sms
     )
     seed_demo_users(engine, password=DEMO_PASSWORD, password_hash=_demo_password_hash())
     with ThreadPoolExecutor(max_workers=16) as executor:
@@ -357,12 +384,40 @@ async def running_system(
             try:
                 async with serve_api(app) as base_url:
                     settings.public_base_url = base_url
-                    with httpx.Client(base_url=base_url, timeout=60) as http:
-                        yield System(
-                            settings, engine, env.client, env, http, _tokens(settings), server_clock
-                        )
+                    async with _notice_relay(engine, settings, env, server_clock, sms):
+                        with httpx.Client(base_url=base_url, timeout=60) as http:
+                            yield System(
+                                settings,
+                                engine,
+                                env.client,
+                                env,
+                                http,
+                                _tokens(settings),
+                                server_clock,
+                                sms,
+                            )
             finally:
                 await _terminate_loans(env.client, engine)
+
+
+@asynccontextmanager
+async def _notice_relay(
+    engine: Engine, settings: Settings, env: WorkflowEnvironment, clock: ServerClock, sms: Any
+) -> AsyncIterator[None]:
+    """The worker's notice relay, as ``worker.run_worker`` runs it, on the test server's clock
+    (notices wait for contact windows in the server's time, which skips ahead)."""
+    if sms is None:
+        yield
+        return
+    relay, gateway = build_notice_relay(engine, settings, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, before_poll=lambda: clock.sync(env)))
+    try:
+        yield
+    finally:
+        stop.set()  # the poll under way ends before the database is emptied for the next test
+        await task
+        gateway.close()
 
 
 @functools.cache
@@ -453,24 +508,28 @@ def _quiet(events: Any) -> bool:
 
 @pytest_asyncio.fixture
 async def system(
-    engine: Engine, database_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any
+    engine: Engine,
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    shared_bureau: Any,
+    shared_sms: Any,
 ) -> AsyncIterator[System]:
     """The whole system on SQLite and again on PostgreSQL."""
     async with running_system(
-        engine, database_url, temporal_env, bureau_url=shared_bureau.url
+        engine, database_url, temporal_env, bureau_url=shared_bureau.url, sms=shared_sms
     ) as sys_:
         yield sys_
 
 
 @pytest_asyncio.fixture
 async def sqlite_system(
-    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any
+    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any, shared_sms: Any
 ) -> AsyncIterator[System]:
     """The whole system on SQLite only: for workflow behaviour that does not depend on the DB."""
     eng = make_engine(sqlite_url)
     try:
         async with running_system(
-            eng, sqlite_url, temporal_env, bureau_url=shared_bureau.url
+            eng, sqlite_url, temporal_env, bureau_url=shared_bureau.url, sms=shared_sms
         ) as sys_:
             yield sys_
     finally:

@@ -25,7 +25,7 @@ def _group_gone(pgid: int) -> bool:
 
 
 def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> None:
-    api, temporal, ui, bureau = free_port(), free_port(), free_port(), free_port()
+    api, temporal, ui, bureau, sms = (free_port() for _ in range(5))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")}
     env["LOANOPS_ENVIRONMENT"] = "development"
     log = (tmp_path / "dev.log").open("wb")
@@ -43,6 +43,8 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
             str(ui),
             "--bureau-port",
             str(bureau),
+            "--sms-port",
+            str(sms),
             "--var-dir",
             str(tmp_path / "var"),
         ],
@@ -59,6 +61,8 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200  # Web UI
         sandbox = httpx.get(f"http://127.0.0.1:{bureau}/healthz", timeout=10)
         assert sandbox.json() == {"status": "ok"}  # the sandbox credit bureau
+        gateway = httpx.get(f"http://127.0.0.1:{sms}/healthz", timeout=10)
+        assert gateway.json() == {"status": "ok"}  # the sandbox SMS gateway
 
         demo = subprocess.run(
             [sys.executable, "-m", "loanops", "demo", "--api", f"http://127.0.0.1:{api}"],
@@ -83,7 +87,7 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
     deadline = time.monotonic() + 10
     while not _group_gone(dev.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for port in (api, temporal, bureau):
+    for port in (api, temporal, bureau, sms):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
         except httpx.TransportError:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from loanops.settings import DEFAULT_SECRET, Settings
+from loanops.settings import DEFAULT_SECRET, DEFAULT_SMS_CALLBACK_SECRET, Settings
 
 GOOD_SECRET = "k" * 40
+GOOD_SMS = "m" * 40
 
 
 @pytest.fixture(autouse=True)
@@ -45,10 +46,21 @@ def test_production_with_short_secret_is_refused() -> None:
 
 
 def test_production_with_long_random_secret_passes() -> None:
-    s = make(environment="production", secret_key=GOOD_SECRET)
+    s = make(environment="production", secret_key=GOOD_SECRET, sms_callback_secret=GOOD_SMS)
     assert s.environment == "production"
     assert s.secret_key == GOOD_SECRET
-    assert make(environment="production", secret_key="y" * 32).secret_key == "y" * 32
+    assert (
+        make(environment="production", secret_key="y" * 32, sms_callback_secret=GOOD_SMS).secret_key
+        == "y" * 32
+    )
+
+
+def test_production_refuses_the_default_or_a_short_sms_callback_secret() -> None:
+    with pytest.raises(ValidationError, match="LOANOPS_SMS_CALLBACK_SECRET"):
+        make(environment="production", secret_key=GOOD_SECRET)
+    with pytest.raises(ValidationError, match="LOANOPS_SMS_CALLBACK_SECRET"):
+        make(environment="production", secret_key=GOOD_SECRET, sms_callback_secret="s" * 31)
+    assert make(environment="development").sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
 
 
 def test_development_and_test_accept_the_default_secret() -> None:
@@ -84,6 +96,7 @@ def test_production_guard_applies_to_env_vars(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ValidationError):
         make()
     monkeypatch.setenv("LOANOPS_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("LOANOPS_SMS_CALLBACK_SECRET", GOOD_SMS)
     assert make().environment == "production"
 
 

@@ -238,3 +238,42 @@ def test_0003_gives_existing_borrowers_version_1_and_keeps_contracts(
     upgrade(database_url)
     migrated_engine.dispose()
     assert _diff(migrated_engine) == []
+
+
+def test_0005_makes_pending_notices_queued_and_back(
+    database_url: str, migrated_engine: Engine
+) -> None:
+    """Notices written before 0005 were "pending" (nothing delivered them): they become queued
+    with no attempt yet, so the relay sends them; downgrading turns queued back into pending."""
+    downgrade(database_url, "0004")
+    notices = sa.table(
+        "notices",
+        *[sa.column(c) for c in ("key", "channel", "recipient", "template", "status")],
+        sa.column("id", sa.Uuid()),
+        sa.column("payload", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    with migrated_engine.begin() as conn:
+        conn.execute(
+            notices.insert().values(
+                id=uuid.uuid4(),
+                key="old/1",
+                channel="sms",
+                recipient="borrower",
+                template="installment_reminder",
+                status="pending",
+                payload={"installment": 1},
+                created_at=datetime.now(UTC),
+            )
+        )
+    upgrade(database_url)
+    with migrated_engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT status, attempts, next_attempt_at FROM notices WHERE key = 'old/1'")
+        ).one()
+    assert tuple(row) == ("queued", 0, None)
+    downgrade(database_url, "0004")
+    with migrated_engine.connect() as conn:
+        status = conn.execute(sa.text("SELECT status FROM notices WHERE key = 'old/1'")).scalar()
+    assert status == "pending"
+    upgrade(database_url)

@@ -110,10 +110,12 @@ async def test_return_for_supplement_then_deadline_expires_the_application(
     with Session(system.engine) as s:
         ended = s.exec(
             select(Notice).where(
-                Notice.application_no == app_no, Notice.template == "application_expired"
+                Notice.application_no == app_no,
+                Notice.template == "application_expired",
+                Notice.channel == "inbox",
             )
         ).one()
-    assert ended.recipient == "officer" and ended.channel == "inbox"
+    assert ended.recipient == "officer"
     assert ended.payload["reason"] == "supplement_documents passed its deadline"
     with Session(system.engine) as s:
         tasks = s.exec(
