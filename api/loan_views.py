@@ -36,6 +36,7 @@ from models.tables import (
     Loan,
     borrower_data_of,
     contract_of,
+    settlement_certificate_of,
 )
 
 
@@ -57,6 +58,7 @@ class LoanRecord:
     credit: Decimal
     contract_document_id: str | None
     source: str
+    settlement_certificate: bool = False
 
 
 def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
@@ -197,6 +199,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         credit=loan.credit if loan else Decimal("0"),
         contract_document_id=str(contract.id) if contract else None,
         source="database",
+        settlement_certificate=settlement_certificate_of(session, application_no) is not None,
     )
 
 
@@ -268,4 +271,9 @@ def loan_out(
         contract_document_id=record.contract_document_id,
         signing_url=signing_url,
         source=record.source,
+        settlement_certificate_url=(
+            f"/api/v1/loans/{record.application.application_no}/settlement-certificate.pdf"
+            if record.settlement_certificate
+            else None
+        ),
     )

@@ -233,6 +233,9 @@ class LoanOut(BaseModel):
     contract_document_id: str | None
     signing_url: str | None
     source: str = Field(description="'workflow' (live query) or 'database' (closed loan)")
+    settlement_certificate_url: str | None = Field(
+        default=None, description="the settlement certificate (结清证明) once the loan settles"
+    )
 
 
 class LoanSummary(BaseModel):
