@@ -132,6 +132,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
                 offer.apr,
                 offer.apr_compound,
                 total_interest=offer.total_interest,
+                total_fees=offer.total_fees,
                 total_payment=offer.total_payment,
             )
             if offer
@@ -143,6 +144,9 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             credit=view.credit,
             contract_document_id=view.contract.document_id if view.contract else None,
             source="workflow",
+            # Issued before the stage is recorded: the live view may show it already.
+            settlement_certificate=view.stage == Stage.SETTLED
+            and settlement_certificate_of(session, application_no) is not None,
         )
     return record_from_database(session, app, borrower)
 

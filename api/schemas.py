@@ -187,6 +187,8 @@ class TermsOut(BaseModel):
     apr: RateOut
     apr_compound: RateOut
     total_interest: MoneyOut | None = None
+    # Every fee of the schedule (the upfront fee, due with installment 1, and periodic fees).
+    total_fees: MoneyOut | None = None
     total_payment: MoneyOut | None = None
 
 
