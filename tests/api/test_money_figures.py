@@ -13,21 +13,24 @@ from decimal import Decimal
 import numpy_financial as npf
 from pypdf import PdfReader
 from sqlmodel import Session, col, select
+from temporalio.client import WorkflowExecutionStatus
 
+from domain.identifiers import workflow_id
 from domain.numerals import amount_in_capitals
 from loanops.demo import DEMO_BORROWER
-from models.tables import Disbursement, Installment, Loan
+from models.tables import Disbursement, Installment, Loan, contract_of
 from tests.api.helpers import (
     PRODUCT_TERMS,
     add_months_clamped,
     drive,
+    driver,
     equal_installment_rows,
     fen,
     mint_demo_tokens,
     money,
     submit,
 )
-from tests.conftest import System
+from tests.conftest import System, workflow_runs
 from tests.workflows.driving import pay_off
 from tests.workflows.test_timers import eventually, stage_of
 
@@ -182,3 +185,35 @@ async def test_every_document_and_view_shows_the_same_figures(system: System) ->
     assert f"HT{application_no}" in ctext and DEMO_BORROWER["name"] in ctext
     assert DEMO_BORROWER["id_number"] not in ctext  # masked on the certificate
     assert "已结清" in "".join(ctext.split())
+
+
+async def test_a_prohibited_purpose_never_reaches_a_contract(system: System) -> None:
+    """Even when the reviewers approve it past its knock-out, the contract is refused as a
+    business refusal: the application ends REJECTED with the reason, the workflow completes."""
+    mint_demo_tokens(system)
+    application_no = await submit(system, purpose="炒股")
+    d = driver(system)
+    await system.in_thread(d.decide, "ops", application_no, "intake_review", "approve")
+    stage = await system.in_thread(d.decide, "risk", application_no, "risk_review", "approve")
+    if stage == "RISK_REVIEW":  # beyond the risk manager's authority: the manager approves too
+        await system.in_thread(d.decide, "manager", application_no, "risk_approval", "approve")
+    await system.in_thread(
+        d.decide, "product", application_no, "product_matching", "approve", data=PRODUCT_TERMS
+    )
+    await system.in_thread(d.decide, "officer", application_no, "offer_confirmation", "accept")
+    await eventually(lambda: stage_of(system, application_no) == "REJECTED", "REJECTED")
+    runs = await workflow_runs(system.client, application_no)
+    handle = system.client.get_workflow_handle(workflow_id(application_no))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert await handle.result() == "REJECTED"
+    assert len(runs) == 1  # never reached servicing
+    with Session(system.engine) as s:
+        assert contract_of(s, application_no) is None
+    timeline = (
+        await system.call("GET", f"/api/v1/loans/{application_no}/timeline", user="auditor")
+    ).json()["entries"]
+    ended = [e for e in timeline if e["action"] == "stage.entered"][-1]
+    assert ended["detail"]["stage"] == "REJECTED"
+    assert "prohibited use of the funds (securities)" in str(ended["detail"])
+    r = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
+    assert r.status_code == 404

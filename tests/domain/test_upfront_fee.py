@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy_financial as npf
+import pytest
 
 from domain.allocation import Component, allocate_payment, balances_from_schedule
 from domain.disclosure import disclose_schedule_cost
@@ -181,3 +182,12 @@ def test_the_offer_totals_include_the_fee_once() -> None:
     assert offer.total_payment == offer.terms.principal + offer.total_interest + FEE
     flows = [-20000.0] + [float(i.payment) for i in schedule.installments]
     assert abs(offer.apr - D(repr(12 * npf.irr(flows)))) < D("1e-9")
+
+
+def test_a_product_may_only_state_the_fee_due_with_the_first_installment() -> None:
+    data = {"amount": "20000.00", "term_months": 12, "annual_rate": "0.12", "upfront_fee": "150"}
+    parsed = ProductTermsData.parse({**data, "upfront_fee_due": "first_installment"})
+    assert parsed.upfront_fee_due == UpfrontFeeDue.FIRST_INSTALLMENT
+    assert ProductTermsData.parse(data).upfront_fee_due == UpfrontFeeDue.FIRST_INSTALLMENT
+    with pytest.raises(ValueError, match=r"data\.upfront_fee_due"):
+        ProductTermsData.parse({**data, "upfront_fee_due": "deducted_from_payout"})
