@@ -19,7 +19,9 @@ from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.rendering import Lender
 from activities.servicing import ServicingActivities
+from activities.settlement import SettlementActivities
 from activities.tasks import TaskActivities
 from adapters.bureau import HttpCreditBureau
 from adapters.sms import HttpSmsGateway
@@ -35,14 +37,25 @@ WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
 log = logging.getLogger("loanops.worker")
 
 
+def lender_of(settings: Settings) -> Lender:
+    """The lender documents name, from settings."""
+    return Lender(
+        name=settings.lender_name,
+        credit_code=settings.lender_credit_code,
+        address=settings.lender_address,
+        complaint_phone=settings.lender_complaint_phone,
+    )
+
+
 def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
     """Every activity method, bound to its dependencies."""
     objs = [
         TaskActivities(engine),
         ApplicationActivities(engine),
-        ContractActivities(engine, lender_name=settings.lender_name),
+        ContractActivities(engine, lender=lender_of(settings)),
         DisbursementActivities(engine),
         ServicingActivities(engine),
+        SettlementActivities(engine, lender=lender_of(settings)),
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
     ]

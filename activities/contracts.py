@@ -6,42 +6,104 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.records import append_audit
 from activities.rendering import (
     ContractContext,
     ContractInstallmentRow,
+    Lender,
     pdf_sha256,
     render_contract_pdf,
 )
-from domain.identifiers import contract_no_for
-from domain.masking import mask_bank_card, mask_id_number, mask_phone
+from domain.identifiers import BUSINESS_REFUSAL, contract_no_for
+from domain.intake import IntakeRules, prohibited_category
+from domain.masking import mask_bank_card, mask_phone
 from domain.money import RATE_PLACES
-from domain.schedule import RepaymentMethod
+from domain.penalty import PenaltyPolicy, penalty_annual_rate
 from loanops.db import session_scope
 from models.shapes import ContractInfo, ContractInput, OfferInput, SignatureInput
 from models.tables import Application, Document, Loan, borrower_data_of
 
 DOCUMENT_NAMESPACE = uuid.UUID("0d3c1f0e-92a6-4d7b-9f57-3c0f2bb3e6a4")
 
-METHOD_LABELS_ZH = {
-    RepaymentMethod.EQUAL_INSTALLMENT: "等额本息",
-    RepaymentMethod.EQUAL_PRINCIPAL: "等额本金",
-    RepaymentMethod.INTEREST_ONLY: "先息后本",
-    RepaymentMethod.BULLET: "到期一次还本付息",
-}
+
+def contract_document_id(application_no: str, version: int = 1) -> uuid.UUID:
+    """The stored contract of a version (version 1 keeps the id it always had)."""
+    suffix = "" if version == 1 else f"/v{version}"
+    return uuid.uuid5(DOCUMENT_NAMESPACE, f"{application_no}/contract{suffix}")
 
 
-def contract_document_id(application_no: str) -> uuid.UUID:
-    return uuid.uuid5(DOCUMENT_NAMESPACE, f"{application_no}/contract")
+def contract_context(
+    inp: ContractInput,
+    *,
+    lender: Lender,
+    borrower_name: str,
+    borrower_id_number: str,
+    borrower_phone: str,
+    bank_card: str,
+    purpose: str,
+    repayment_source: str,
+) -> ContractContext:
+    """What the contract prints, every figure from the objects the ledger uses: the offer's
+    terms and their schedule (the one booked at disbursement, from the contract date here),
+    the offer's APR and rate cap, and the penalty rate the ledger will charge."""
+    offer = inp.offer
+    terms = offer.terms
+    schedule = terms.schedule(inp.contract_date)
+    penalty = PenaltyPolicy(multiple=inp.penalty_multiple, grace_days=inp.penalty_grace_days)
+    return ContractContext(
+        contract_no=inp.contract_no,
+        application_no=inp.application_no,
+        contract_date=inp.contract_date,
+        lender=lender,
+        borrower_name=borrower_name,
+        borrower_id_number=borrower_id_number,
+        borrower_phone_masked=mask_phone(borrower_phone),
+        bank_card_masked=mask_bank_card(bank_card),
+        principal=terms.principal,
+        annual_rate=terms.annual_rate,
+        apr=offer.apr,
+        apr_compound=offer.apr_compound,
+        term_months=terms.term_months,
+        method=terms.method,
+        purpose=purpose,
+        repayment_source=repayment_source,
+        upfront_fee=terms.upfront_fee - terms.fee_deducted,
+        monthly_fee=terms.monthly_fee,
+        total_interest=schedule.total_interest,
+        total_fees=schedule.total_fees,
+        total_payment=schedule.total_payment,
+        penalty_multiple=inp.penalty_multiple,
+        penalty_annual_rate=penalty_annual_rate(
+            annual_rate=terms.annual_rate, policy=penalty, max_annual_rate=offer.rate_cap
+        ),
+        rate_cap=offer.rate_cap,
+        penalty_grace_days=penalty.grace_days,
+        penalty_day_basis=penalty.day_basis,
+        installments=tuple(
+            ContractInstallmentRow(
+                number=i.number,
+                due_date=i.due_date,
+                principal=i.principal,
+                interest=i.interest,
+                fee=i.fee,
+                payment=i.payment,
+            )
+            for i in schedule.installments
+        ),
+        version=inp.version,
+        language=inp.language,
+        upfront_fee_deducted=terms.fee_deducted,
+    )
 
 
 class ContractActivities:
-    def __init__(self, engine: Engine, *, lender_name: str) -> None:
+    def __init__(self, engine: Engine, *, lender: Lender) -> None:
         self.engine = engine
-        self.lender_name = lender_name
+        self.lender = lender
 
     @activity.defn
     def record_offer(self, inp: OfferInput) -> None:
@@ -93,8 +155,12 @@ class ContractActivities:
 
     @activity.defn
     def prepare_contract(self, inp: ContractInput) -> ContractInfo:
-        """Render the contract PDF once and store it with its sha256; a retry returns the stored one."""
-        doc_id = contract_document_id(inp.application_no)
+        """Render the contract PDF once per version and store it with its sha256; a retry
+        returns the stored one. A new version supersedes the earlier ones (kept, marked).
+
+        A purpose the department does not lend for never reaches a contract: it is refused as
+        a business refusal (the workflow ends the application with the reason)."""
+        doc_id = contract_document_id(inp.application_no, inp.version)
         with session_scope(self.engine) as s:
             existing = s.get(Document, doc_id)
             if existing is not None:
@@ -106,42 +172,24 @@ class ContractActivities:
             borrower = borrower_data_of(s, app)
             if borrower is None:
                 raise RuntimeError(f"application {inp.application_no} has no borrower record")
-        terms = inp.offer.terms
-        schedule = terms.schedule(inp.contract_date)
+        category = prohibited_category(app.purpose, IntakeRules())
+        if category is not None:
+            raise ApplicationError(
+                "the contract was refused",
+                f"purpose: the stated purpose is a prohibited use of the funds ({category})",
+                type=BUSINESS_REFUSAL,
+                non_retryable=True,
+            )
         pdf = render_contract_pdf(
-            ContractContext(
-                contract_no=inp.contract_no,
-                application_no=inp.application_no,
+            contract_context(
+                inp,
+                lender=self.lender,
                 borrower_name=borrower.name,
-                borrower_id_number_masked=mask_id_number(borrower.id_number),
-                borrower_phone_masked=mask_phone(borrower.phone),
-                bank_card_masked=mask_bank_card(borrower.bank_card),
-                principal=terms.principal,
-                annual_rate=terms.annual_rate,
-                apr=inp.offer.apr,
-                apr_compound=inp.offer.apr_compound,
-                term_months=terms.term_months,
-                method_label=METHOD_LABELS_ZH[terms.method],
+                borrower_id_number=borrower.id_number,
+                borrower_phone=borrower.phone,
+                bank_card=borrower.bank_card,
                 purpose=app.purpose,
                 repayment_source=app.repayment_source,
-                upfront_fee=terms.upfront_fee,
-                monthly_fee=terms.monthly_fee,
-                total_interest=schedule.total_interest,
-                total_payment=schedule.total_payment,
-                penalty_multiple=inp.penalty_multiple,
-                contract_date=inp.contract_date,
-                lender_name=self.lender_name,
-                installments=tuple(
-                    ContractInstallmentRow(
-                        number=i.number,
-                        due_date=i.due_date,
-                        principal=i.principal,
-                        interest=i.interest,
-                        fee=i.fee,
-                        payment=i.payment,
-                    )
-                    for i in schedule.installments
-                ),
             )
         )
         digest = pdf_sha256(pdf)
@@ -152,25 +200,45 @@ class ContractActivities:
                         id=doc_id,
                         application_no=inp.application_no,
                         kind="contract",
-                        filename=f"{inp.contract_no}.pdf",
+                        filename=f"{inp.contract_no}-v{inp.version}.pdf"
+                        if inp.version > 1
+                        else f"{inp.contract_no}.pdf",
                         content_type="application/pdf",
                         sha256=digest,
                         content=pdf,
                         size=len(pdf),
                         uploaded_by="system",
+                        version=inp.version,
                     )
                 )
+                earlier = s.exec(
+                    select(Document).where(
+                        Document.application_no == inp.application_no,
+                        Document.kind == "contract",
+                        Document.version < inp.version,
+                        col(Document.superseded_at).is_(None),
+                    )
+                ).all()
+                for old in earlier:
+                    old.superseded_at = inp.at
+                    old.superseded_by = doc_id
                 loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
                 loan.contract_no = inp.contract_no
                 loan.status = "contract_pending"
                 append_audit(
                     s,
-                    key=f"{inp.application_no}/contract/prepared",
+                    key=f"{inp.application_no}/contract/prepared"
+                    + (f"/v{inp.version}" if inp.version > 1 else ""),
                     application_no=inp.application_no,
                     actor="system",
                     action="contract.prepared",
                     occurred_at=inp.at,
-                    detail={"document_id": str(doc_id), "sha256": digest},
+                    detail={
+                        "document_id": str(doc_id),
+                        "sha256": digest,
+                        "version": inp.version,
+                        "supersedes": [str(old.id) for old in earlier],
+                    },
                 )
             else:  # a concurrent attempt stored it first: keep that one
                 digest = s.get(Document, doc_id).sha256  # type: ignore[union-attr]

@@ -55,7 +55,10 @@ class DisbursementActivities:
                 "signed_hash_matches": contract is not None
                 and contract.signed_sha256 == contract.sha256,
                 "amount_matches_contract": loan.principal == inp.principal,
-                "net_amount_matches": loan.principal - loan.upfront_fee == inp.net_amount,
+                # The borrower receives the whole principal (the upfront fee is due with the
+                # first installment), except on loans priced before fee-not-deducted-v1.
+                "net_amount_matches": inp.net_amount
+                == loan.principal - (loan.upfront_fee if inp.upfront_fee_deducted else 0),
             }
             failed = [name for name, ok in checklist.items() if not ok]
             if failed or borrower is None:

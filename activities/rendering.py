@@ -20,6 +20,7 @@ from domain.bureau import BureauReport
 from domain.intake import CheckResult, Outcome
 from domain.money import fen_to_int, format_rate, int_to_fen
 from domain.numerals import amount_in_capitals
+from domain.schedule import RepaymentMethod
 from domain.scorecard import INFINITE_DTI, AttributeScore, Recommendation, ScoreResult
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -67,6 +68,54 @@ def _build_environment() -> Environment:
 environment = _build_environment()
 
 
+CONTRACT_TEMPLATES = {"zh-CN": CONTRACT_TEMPLATE, "en": "contract.en.html"}
+
+METHOD_LABELS: dict[str, dict[RepaymentMethod, str]] = {
+    "zh-CN": {
+        RepaymentMethod.EQUAL_INSTALLMENT: "等额本息",
+        RepaymentMethod.EQUAL_PRINCIPAL: "等额本金",
+        RepaymentMethod.INTEREST_ONLY: "先息后本",
+        RepaymentMethod.BULLET: "到期一次还本付息",
+    },
+    "en": {
+        RepaymentMethod.EQUAL_INSTALLMENT: "equal installments (level payment)",
+        RepaymentMethod.EQUAL_PRINCIPAL: "equal principal",
+        RepaymentMethod.INTEREST_ONLY: "interest monthly, principal at maturity",
+        RepaymentMethod.BULLET: "principal and interest at maturity",
+    },
+}
+
+# The prohibited uses of the funds printed in every contract (domain.intake's categories).
+PROHIBITED_USE_LABELS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "securities": "股票、债券等证券投资及配资",
+        "futures": "期货及金融衍生产品交易",
+        "crypto": "虚拟货币相关交易",
+        "property_down_payment": "购房及支付购房首付款",
+        "gambling": "赌博",
+        "unlawful": "法律法规禁止的其他用途",
+    },
+    "en": {
+        "securities": "investing in stocks, bonds or other securities, or margin financing",
+        "futures": "trading futures or financial derivatives",
+        "crypto": "trading virtual currencies",
+        "property_down_payment": "buying property or paying a property down payment",
+        "gambling": "gambling",
+        "unlawful": "any other use prohibited by law",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Lender:
+    """The lender as documents name it (from settings)."""
+
+    name: str
+    credit_code: str
+    address: str
+    complaint_phone: str
+
+
 @dataclass(frozen=True)
 class ContractInstallmentRow:
     """One row of the repayment schedule printed in the contract."""
@@ -81,17 +130,27 @@ class ContractInstallmentRow:
 
 @dataclass(frozen=True)
 class ContractContext:
-    """Everything the loan contract (借款合同) template prints.
+    """Everything the loan contract (借款合同) prints; every figure comes from the objects the
+    ledger uses (the offer's terms, their schedule, the loan's policy).
 
     Rates are fractions (0.12 for 12 %); ``apr`` is the simple annualized IRR and
-    ``apr_compound`` its compounded form. ``total_payment`` is the sum of the installment
-    payments (principal, interest and per-installment fees); the upfront fee is separate.
+    ``apr_compound`` its compounded form. Installment fees include the upfront fee on the
+    installment it falls due with, so ``total_payment`` (the sum of the installment payments)
+    is everything the borrower pays on schedule. ``penalty_annual_rate`` is the penalty rate the
+    ledger charges (``domain.penalty.penalty_annual_rate``: the contract rate × the multiple,
+    capped at ``rate_cap``); the day rate is it ÷ ``penalty_day_basis``.
+
+    Identifiers: a contract identifies its parties, so the borrower's full name and resident
+    identity number are printed; the phone and the bank card are masked (the payout card is
+    the one on record for the application, shown by its last four digits).
     """
 
     contract_no: str
     application_no: str
+    contract_date: date
+    lender: Lender
     borrower_name: str
-    borrower_id_number_masked: str
+    borrower_id_number: str
     borrower_phone_masked: str
     bank_card_masked: str
     principal: Decimal
@@ -99,26 +158,34 @@ class ContractContext:
     apr: Decimal
     apr_compound: Decimal
     term_months: int
-    method_label: str
+    method: RepaymentMethod
     purpose: str
     repayment_source: str
     upfront_fee: Decimal
     monthly_fee: Decimal
     total_interest: Decimal
+    total_fees: Decimal
     total_payment: Decimal
     penalty_multiple: Decimal
-    contract_date: date
-    lender_name: str
+    penalty_annual_rate: Decimal
+    rate_cap: Decimal
     installments: tuple[ContractInstallmentRow, ...]
+    penalty_grace_days: int = 0
+    penalty_day_basis: int = 360
+    prepayment_fee_rate: Decimal = Decimal("0")
+    version: int = 1
+    language: str = "zh-CN"
+    # Loans priced before fee-not-deducted-v1 only: the upfront fee taken out of the payout.
+    upfront_fee_deducted: Decimal = Decimal("0")
 
     def __post_init__(self) -> None:
-        # A contract whose schedule does not add up must never be printed.
+        # A contract whose figures do not add up must never be printed.
+        if self.language not in CONTRACT_TEMPLATES:
+            raise ValueError(f"language: one of {', '.join(CONTRACT_TEMPLATES)}")
         rows = self.installments
-        if (
-            self.term_months < 1
-            or len(rows) != self.term_months
-            or [r.number for r in rows] != list(range(1, self.term_months + 1))
-        ):
+        if not rows or [r.number for r in rows] != list(range(1, len(rows) + 1)):
+            raise ValueError("installments must be numbered 1..n")
+        if self.method is not RepaymentMethod.BULLET and len(rows) != self.term_months:
             raise ValueError("installments must be numbered 1..term_months")
         for r in rows:
             if r.payment != r.principal + r.interest + r.fee:
@@ -127,8 +194,34 @@ class ContractContext:
             raise ValueError("installment principal does not sum to the loan principal")
         if sum(r.interest for r in rows) != self.total_interest:
             raise ValueError("installment interest does not sum to total_interest")
+        if sum(r.fee for r in rows) != self.total_fees:
+            raise ValueError("installment fees do not sum to total_fees")
         if sum(r.payment for r in rows) != self.total_payment:
             raise ValueError("installment payments do not sum to total_payment")
+        if rows[0].fee < self.upfront_fee:
+            raise ValueError("the upfront fee falls due with installment 1")
+        if self.penalty_annual_rate > self.rate_cap:
+            raise ValueError("penalty_annual_rate: above the rate cap the ledger applies")
+
+    @property
+    def upfront_fee_due_date(self) -> date:
+        return self.installments[0].due_date
+
+    @property
+    def penalty_day_rate(self) -> Decimal:
+        return self.penalty_annual_rate / self.penalty_day_basis
+
+    @property
+    def penalty_capped(self) -> bool:
+        return self.penalty_annual_rate < self.annual_rate * self.penalty_multiple
+
+    @property
+    def method_label(self) -> str:
+        return METHOD_LABELS[self.language][self.method]
+
+    @property
+    def prohibited_uses(self) -> tuple[str, ...]:
+        return tuple(PROHIBITED_USE_LABELS[self.language].values())
 
 
 def render_html(template_name: str, context: Mapping[str, Any]) -> str:
@@ -141,7 +234,11 @@ def render_pdf(template_name: str, context: Mapping[str, Any]) -> bytes:
 
     Only local files and data URLs are fetched, so a rendering never reaches the network.
     """
-    html = render_html(template_name, context)
+    return html_to_pdf(render_html(template_name, context))
+
+
+def html_to_pdf(html: str) -> bytes:
+    """PDF bytes of rendered HTML (what ``render_pdf`` does after the template)."""
     fetcher = URLFetcher(allowed_protocols={"file", "data"})
     document = HTML(string=html, base_url=str(TEMPLATES_DIR) + "/", url_fetcher=fetcher)
     pdf: bytes = document.write_pdf()
@@ -149,18 +246,69 @@ def render_pdf(template_name: str, context: Mapping[str, Any]) -> bytes:
 
 
 def _contract_vars(ctx: ContractContext) -> dict[str, Any]:
-    # Shallow on purpose: the template reads the installment rows as objects.
-    return {f.name: getattr(ctx, f.name) for f in fields(ctx)}
+    # Shallow on purpose: the template reads the installment rows and the lender as objects.
+    values = {f.name: getattr(ctx, f.name) for f in fields(ctx)}
+    for name in (
+        "upfront_fee_due_date",
+        "penalty_day_rate",
+        "penalty_capped",
+        "method_label",
+        "prohibited_uses",
+    ):
+        values[name] = getattr(ctx, name)
+    return values
 
 
 def render_contract_html(ctx: ContractContext) -> str:
-    """Render the loan contract as HTML (preview, and what the PDF is made from)."""
-    return render_html(CONTRACT_TEMPLATE, _contract_vars(ctx))
+    """Render the loan contract as HTML in its language (preview, and what the PDF is made from)."""
+    return render_html(CONTRACT_TEMPLATES[ctx.language], _contract_vars(ctx))
 
 
 def render_contract_pdf(ctx: ContractContext) -> bytes:
     """Render the loan contract as PDF bytes. Blocking: call it from a thread."""
-    return render_pdf(CONTRACT_TEMPLATE, _contract_vars(ctx))
+    return html_to_pdf(render_contract_html(ctx))
+
+
+# --- settlement certificate (结清证明) ---------------------------------------------------------
+
+SETTLEMENT_CERTIFICATE_TEMPLATE = "settlement_certificate.html"
+
+
+@dataclass(frozen=True)
+class SettlementCertificateData:
+    """Everything the settlement certificate prints: the totals paid come from the ledger
+    (what was applied to each component), so principal_paid equals the principal."""
+
+    certificate_no: str
+    contract_no: str
+    application_no: str
+    lender: Lender
+    borrower_name: str
+    borrower_id_number_masked: str
+    principal: Decimal
+    start_date: date
+    maturity_date: date
+    settled_on: date
+    principal_paid: Decimal
+    interest_paid: Decimal
+    fees_paid: Decimal
+    penalty_paid: Decimal
+    issued_on: date
+
+    def __post_init__(self) -> None:
+        if self.principal_paid != self.principal:
+            raise ValueError("principal_paid: a settled loan has repaid its whole principal")
+
+    @property
+    def total_paid(self) -> Decimal:
+        return self.principal_paid + self.interest_paid + self.fees_paid + self.penalty_paid
+
+
+def render_settlement_certificate_pdf(data: SettlementCertificateData) -> bytes:
+    """Render the settlement certificate as PDF bytes. Blocking: call it from a thread."""
+    values = {f.name: getattr(data, f.name) for f in fields(data)}
+    values["total_paid"] = data.total_paid
+    return render_pdf(SETTLEMENT_CERTIFICATE_TEMPLATE, values)
 
 
 # --- risk report (风险评估报告) ----------------------------------------------------------------

@@ -36,6 +36,7 @@ from models.tables import (
     Loan,
     borrower_data_of,
     contract_of,
+    settlement_certificate_of,
 )
 
 
@@ -57,6 +58,7 @@ class LoanRecord:
     credit: Decimal
     contract_document_id: str | None
     source: str
+    settlement_certificate: bool = False
 
 
 def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
@@ -130,6 +132,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
                 offer.apr,
                 offer.apr_compound,
                 total_interest=offer.total_interest,
+                total_fees=offer.total_fees,
                 total_payment=offer.total_payment,
             )
             if offer
@@ -141,6 +144,9 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             credit=view.credit,
             contract_document_id=view.contract.document_id if view.contract else None,
             source="workflow",
+            # Issued before the stage is recorded: the live view may show it already.
+            settlement_certificate=view.stage == Stage.SETTLED
+            and settlement_certificate_of(session, application_no) is not None,
         )
     return record_from_database(session, app, borrower)
 
@@ -197,6 +203,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         credit=loan.credit if loan else Decimal("0"),
         contract_document_id=str(contract.id) if contract else None,
         source="database",
+        settlement_certificate=settlement_certificate_of(session, application_no) is not None,
     )
 
 
@@ -268,4 +275,9 @@ def loan_out(
         contract_document_id=record.contract_document_id,
         signing_url=signing_url,
         source=record.source,
+        settlement_certificate_url=(
+            f"/api/v1/loans/{record.application.application_no}/settlement-certificate.pdf"
+            if record.settlement_certificate
+            else None
+        ),
     )

@@ -194,6 +194,8 @@ class TermsOut(BaseModel):
     apr: RateOut
     apr_compound: RateOut
     total_interest: MoneyOut | None = None
+    # Every fee of the schedule (the upfront fee, due with installment 1, and periodic fees).
+    total_fees: MoneyOut | None = None
     total_payment: MoneyOut | None = None
 
 
@@ -240,6 +242,9 @@ class LoanOut(BaseModel):
     contract_document_id: str | None
     signing_url: str | None
     source: str = Field(description="'workflow' (live query) or 'database' (closed loan)")
+    settlement_certificate_url: str | None = Field(
+        default=None, description="the settlement certificate (结清证明) once the loan settles"
+    )
 
 
 class LoanSummary(BaseModel):

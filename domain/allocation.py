@@ -131,6 +131,7 @@ def balances_from_schedule(schedule: Schedule) -> tuple[InstallmentBalance, ...]
             principal_due=i.principal,
             interest_due=i.interest,
             fee_due=i.fee,
+            fixed_fee=i.upfront_fee,
         )
         for i in schedule.installments
     )

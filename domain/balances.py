@@ -35,6 +35,9 @@ class InstallmentBalance:
     penalty_accrued: Decimal = ZERO
     penalty_paid: Decimal = ZERO
     penalty_accrued_through: date | None = None
+    # The part of fee_due that is a one-off charge (the upfront service fee, due with the first
+    # installment): an early repayment waives later installments' fees, never this one.
+    fixed_fee: Decimal = ZERO
 
     @property
     def principal_outstanding(self) -> Decimal:

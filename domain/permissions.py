@@ -33,6 +33,8 @@ class Action(StrEnum):
     READ_APPLICATION = "read_application"
     READ_TIMELINE = "read_timeline"
     READ_CONTRACT = "read_contract"
+    # The settlement certificate (结清证明) of a settled loan.
+    READ_SETTLEMENT_CERTIFICATE = "read_settlement_certificate"
     QUOTE_SCHEDULE = "quote_schedule"
     QUOTE_PAYOFF = "quote_payoff"
     POST_PAYMENT = "post_payment"
@@ -78,7 +80,30 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.READ_LOAN: _STAFF,
     Action.READ_APPLICATION: _STAFF,
     Action.READ_TIMELINE: _STAFF,
-    Action.READ_CONTRACT: _STAFF,
+    # The contract names the borrower in full (name and identity number): those who prepare,
+    # review, disburse or oversee it, not customer service (sees PII masked) nor the product
+    # manager (matches terms on the reviewed application).
+    Action.READ_CONTRACT: frozenset(
+        {
+            Role.BUSINESS_OFFICER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    # Need to know: operations settles the loan, the business officer and customer service
+    # hand the certificate to the borrower, the manager and the auditor oversee; risk and
+    # product have no part in a settled loan's papers.
+    Action.READ_SETTLEMENT_CERTIFICATE: frozenset(
+        {
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.BUSINESS_OFFICER.value,
+            Role.CUSTOMER_SERVICE.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
     Action.QUOTE_SCHEDULE: _STAFF,
     Action.QUOTE_PAYOFF: _STAFF,
     Action.POST_PAYMENT: frozenset({Role.OPERATIONS_SPECIALIST.value}),

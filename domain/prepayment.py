@@ -39,7 +39,8 @@ class PayoffQuote:
     accrued_interest: interest on the not-yet-due principal from the last due date on or before
       as_of (or the loan start) to as_of, actual days / 360.
     overdue_interest, fees: unpaid interest and fees of installments due on or before as_of;
-      fees of later installments are not charged.
+      fees of later installments are not charged, except their one-off part (fixed_fee: the
+      upfront service fee, owed in full whenever the loan ends).
     penalty: penalty accrued to as_of, unpaid.
     prepayment_fee: prepayment_fee_rate × the not-yet-due principal (the principal prepaid).
     prepaid_credit: interest and fees already paid on installments not yet due, credited back
@@ -93,7 +94,10 @@ def payoff_quote(
     accrued = to_fen(later_principal * annual_rate * (as_of - period_start).days / day_basis)
     remaining_principal = sum((b.principal_outstanding for b in balances), ZERO)
     overdue_interest = sum((b.interest_outstanding for b in fallen_due), ZERO)
-    fees = sum((b.fee_outstanding for b in fallen_due), ZERO)
+    # Later installments' fees are waived, except a one-off fee (the upfront service fee).
+    fees = sum((b.fee_outstanding for b in fallen_due), ZERO) + sum(
+        (b.fixed_fee for b in later), ZERO
+    )
     penalty = sum((b.penalty_outstanding for b in balances), ZERO)
     prepayment_fee = to_fen(later_principal * fee_rate)
     prepaid_credit = sum((b.interest_paid + b.fee_paid for b in later), ZERO)
@@ -253,9 +257,9 @@ def apply_payoff(
     paid in full (penalty, fee, interest, principal). Installments not yet due have their
     principal paid and their unearned interest and fees waived: whatever had been paid early on
     them (quote.prepaid_credit) is released (see PrepaymentResult.released) and their
-    interest_due and fee_due become 0, except that the first of them books the quote's accrued
-    interest (interest_due) and prepayment fee (fee_due), so the ledger says where every fen
-    went. Lines are component-major (every penalty, then fees, interest, principal; oldest
+    interest_due and fee_due become 0 (fee_due keeps the one-off fixed_fee), except that the
+    first of them books the quote's accrued interest (interest_due) and prepayment fee
+    (fee_due), so the ledger says where every fen went. Lines are component-major (every penalty, then fees, interest, principal; oldest
     installment first). Exact: sum(lines) == quote.total + quote.prepaid_credit,
     sum(released) == quote.prepaid_credit, credit == amount + credit in − quote.total (the
     overpayment), hence sum(lines) + credit == amount + credit in + sum(released).
@@ -296,7 +300,7 @@ def apply_payoff(
             interest_paid=ZERO,
             fee_paid=ZERO,
             interest_due=quote.accrued_interest if first_later else ZERO,
-            fee_due=quote.prepayment_fee if first_later else ZERO,
+            fee_due=balance.fixed_fee + (quote.prepayment_fee if first_later else ZERO),
         )
         first_later = False
     book = Ledger(balances, amount + credit + _total(released))
@@ -491,15 +495,19 @@ def apply_partial_prepayment(
         day_of_month=start_date.day,
     )
     base = max(b.number for b in fallen) if fallen else later[0].number - 1
+    # A one-off fee (the upfront service fee) of a replaced installment is not waived: the
+    # first new installment, due when the replaced one was, carries it.
+    fixed = sum((b.fixed_fee for b in later), ZERO)
     new = [
         InstallmentBalance(
             number=base + row.number,
             due_date=row.due_date,
             principal_due=row.principal,
             interest_due=row.interest,
-            fee_due=row.fee,
+            fee_due=row.fee + (fixed if k == 0 else ZERO),
+            fixed_fee=fixed if k == 0 else ZERO,
         )
-        for row in schedule.installments
+        for k, row in enumerate(schedule.installments)
     ]
     kept_accrued = min(to_fen(remaining * annual_rate * days / _DAY_BASIS), new[0].interest_due)
     prepaid_accrued = accrued - kept_accrued

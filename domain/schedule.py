@@ -4,6 +4,7 @@ Fixed conventions: monthly rate = annual / 12 unrounded; each amount rounded hal
 """
 
 import calendar
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -14,6 +15,16 @@ from domain.money import FEN, ZERO, to_fen
 
 MAX_TERM_MONTHS = 360
 _PRECISION = 40
+
+
+class UpfrontFeeDue(StrEnum):
+    """When the upfront service fee (一次性服务费) falls due. It is never taken out of the
+    principal: the borrower receives the whole principal and owes the fee on the loan's account."""
+
+    # Due with the first installment, allocated like any other amount due (the default rule).
+    FIRST_INSTALLMENT = "first_installment"
+    # Legacy: loans priced before fee-not-deducted-v1 had the fee deducted from the payout.
+    DEDUCTED_FROM_PAYOUT = "deducted_from_payout"
 
 
 class RepaymentMethod(StrEnum):
@@ -27,7 +38,8 @@ class RepaymentMethod(StrEnum):
 
 @dataclass(frozen=True)
 class ScheduledInstallment:
-    """One row of a schedule; payment = principal + interest + fee."""
+    """One row of a schedule; payment = principal + interest + fee. ``fee`` includes
+    ``upfront_fee``, the part of it that is the one-off upfront service fee (installment 1)."""
 
     number: int
     due_date: date
@@ -36,6 +48,7 @@ class ScheduledInstallment:
     fee: Decimal
     payment: Decimal
     remaining_principal: Decimal  # principal still owed after this installment is paid
+    upfront_fee: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -124,11 +137,14 @@ def build_schedule(
     method: RepaymentMethod,
     start_date: date,
     monthly_fee: Decimal = Decimal("0"),
+    upfront_fee: Decimal = Decimal("0"),
 ) -> Schedule:
     """The schedule of a new loan; installment k falls due on start_date + k months (clamped).
 
     The bullet method has one installment at month n whose interest is P·r·n and whose fee is
     monthly_fee·n (the fee is monthly, so a single installment carries every month's fee).
+    ``upfront_fee`` (the one-off service fee, never deducted from the principal) falls due with
+    the first installment: it is added to that installment's fee and payment.
     Raises ValueError naming the argument on bad input.
     """
     principal = require_fen("principal", principal, positive=True)
@@ -138,13 +154,32 @@ def build_schedule(
     if not isinstance(start_date, date):
         raise ValueError(f"start_date: expected a date, got {type(start_date).__name__}")
     monthly_fee = require_fen("monthly_fee", monthly_fee)
+    upfront_fee = require_fen("upfront_fee", upfront_fee)
     due_dates = [add_months(start_date, k) for k in range(1, term_months + 1)]
-    return schedule_for(
+    schedule = schedule_for(
         principal=principal,
         annual_rate=annual_rate,
         due_dates=due_dates,
         method=method,
         monthly_fee=monthly_fee,
+    )
+    return with_upfront_fee(schedule, upfront_fee) if upfront_fee else schedule
+
+
+def with_upfront_fee(schedule: Schedule, upfront_fee: Decimal) -> Schedule:
+    """The schedule with the upfront service fee added to the first installment (its due rule)."""
+    first, *rest = schedule.installments
+    first = dataclasses.replace(
+        first,
+        fee=first.fee + upfront_fee,
+        payment=first.payment + upfront_fee,
+        upfront_fee=first.upfront_fee + upfront_fee,
+    )
+    return dataclasses.replace(
+        schedule,
+        installments=(first, *rest),
+        total_fees=schedule.total_fees + upfront_fee,
+        total_payment=schedule.total_payment + upfront_fee,
     )
 
 

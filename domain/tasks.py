@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.lifecycle import Role
-from domain.schedule import RepaymentMethod
+from domain.schedule import RepaymentMethod, UpfrontFeeDue
 
 
 class TaskKind(StrEnum):
@@ -74,6 +74,8 @@ class ProductTermsData:
     method: RepaymentMethod
     upfront_fee: Decimal = Decimal("0")
     monthly_fee: Decimal = Decimal("0")
+    # When the upfront fee falls due (the product states it): with the first installment.
+    upfront_fee_due: UpfrontFeeDue = UpfrontFeeDue.FIRST_INSTALLMENT
 
     @classmethod
     def parse(cls, data: dict[str, Any] | None) -> "ProductTermsData":
@@ -118,6 +120,13 @@ class ProductTermsData:
         upfront_fee = money("upfront_fee", "0")
         if upfront_fee >= principal:
             raise ValueError("data.upfront_fee: must be less than data.amount")
+        # A fee is never taken out of the principal: the only rule a product may state.
+        due = str(data.get("upfront_fee_due", UpfrontFeeDue.FIRST_INSTALLMENT.value))
+        if due != UpfrontFeeDue.FIRST_INSTALLMENT.value:
+            raise ValueError(
+                "data.upfront_fee_due: must be first_installment (a fee is never deducted "
+                "from the principal)"
+            )
         return cls(
             amount=principal,
             term_months=term,

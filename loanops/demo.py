@@ -177,6 +177,8 @@ def run_demo(
             "term_months": 6,
             "annual_rate": "0.108",
             "method": "equal_installment",
+            # Paid with the first installment, never taken out of the principal.
+            "upfront_fee": "150.00",
         },
     )
     d.decide("officer", application_no, "offer_confirmation", "accept")
@@ -227,5 +229,10 @@ def run_demo(
     loan = d.wait_loan(
         application_no, "the loan is settled", lambda loan: loan["stage"] == "SETTLED"
     )
+    r = client.get(loan["settlement_certificate_url"], headers=d.login("ops"))
+    d.expect(r, 200, "download the settlement certificate")
+    if not r.content.startswith(b"%PDF"):
+        raise DemoFailed("the settlement certificate is not a PDF")
+    say(f"  settlement certificate issued (sha256 {r.headers['X-Content-SHA256'][:12]}…)")
     say(f"loan {application_no} SETTLED")
     return application_no

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     business_timezone: str = "Asia/Shanghai"
     demo_password: str = "demo1234"
     public_base_url: str = "http://127.0.0.1:8000"
+    # The lender as contracts and settlement certificates name it.
     lender_name: str = "LoanOps 示范小额贷款有限公司"
+    lender_credit_code: str = "91310000MA1LOANOPS"
+    lender_address: str = "上海市浦东新区示范路 1 号"
+    lender_complaint_phone: str = "400-000-0000"
     # The credit bureau (adapters.bureau); `loanops dev` runs the sandbox bureau here.
     bureau_url: str = "http://127.0.0.1:8091"
     # The SMS gateway (adapters.sms); `loanops dev` runs the sandbox gateway here. Its delivery

@@ -16,7 +16,7 @@ from domain.bureau import BureauReport
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate
 from domain.policy import LoanPolicy
-from domain.schedule import RepaymentMethod, Schedule, build_schedule
+from domain.schedule import RepaymentMethod, Schedule, UpfrontFeeDue, build_schedule
 from domain.tasks import TaskKind, TaskStatus
 
 
@@ -163,9 +163,25 @@ class LoanTerms:
     method: RepaymentMethod
     upfront_fee: Decimal = Decimal("0")
     monthly_fee: Decimal = Decimal("0")
+    # When the upfront fee falls due (the product states it); never out of the principal
+    # except for loans priced before fee-not-deducted-v1.
+    upfront_fee_due: UpfrontFeeDue = UpfrontFeeDue.FIRST_INSTALLMENT
+
+    @property
+    def fee_deducted(self) -> Decimal:
+        """The part of the upfront fee taken out of the payout (legacy loans only; else 0)."""
+        if self.upfront_fee_due == UpfrontFeeDue.DEDUCTED_FROM_PAYOUT:
+            return self.upfront_fee
+        return Decimal("0.00")
+
+    @property
+    def payout(self) -> Decimal:
+        """What the borrower receives at disbursement: the whole principal."""
+        return self.principal - self.fee_deducted
 
     def schedule(self, start_date: date) -> Schedule:
-        """The repayment schedule of these terms from ``start_date`` (the money engine's)."""
+        """The repayment schedule of these terms from ``start_date`` (the money engine's); the
+        upfront fee is a due amount of the first installment."""
         return build_schedule(
             principal=self.principal,
             annual_rate=self.annual_rate,
@@ -173,6 +189,7 @@ class LoanTerms:
             method=self.method,
             start_date=start_date,
             monthly_fee=self.monthly_fee,
+            upfront_fee=self.upfront_fee - self.fee_deducted,
         )
 
 
@@ -207,6 +224,12 @@ class ContractInput:
     contract_date: date
     penalty_multiple: Decimal
     at: datetime
+    # The loan's penalty policy beyond the multiple (the contract prints what the ledger charges).
+    penalty_grace_days: int = 0
+    # zh-CN by default; "en" renders the English version.
+    language: str = "zh-CN"
+    # A re-issue is a new version: the earlier one is kept, marked superseded.
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -307,6 +330,9 @@ class DisburseInput:
     at: datetime
     # The loan's policy zone: the loan starts on the business date of the payout.
     business_timezone: str = "Asia/Shanghai"
+    # Whether the upfront fee was taken out of the payout (only loans priced before
+    # fee-not-deducted-v1; the default answers an input scheduled by the code before it).
+    upfront_fee_deducted: bool = True
 
 
 @dataclass(frozen=True)
@@ -384,6 +410,17 @@ class SettleInput:
     application_no: str
     at: datetime
     credit: Decimal
+
+
+@dataclass(frozen=True)
+class SettlementCertificateInput:
+    """Issue the settlement certificate (结清证明) of a loan that has just settled; the figures
+    are read from the ledger's rows by the activity."""
+
+    application_no: str
+    contract_no: str
+    at: datetime
+    settled_on: date
 
 
 @dataclass(frozen=True)

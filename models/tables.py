@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKeyConstraint, LargeBinary, UniqueConstraint
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.types import Money, Rate, UTCDateTime
 
@@ -165,13 +165,32 @@ class Document(SQLModel, table=True):
     signer_address: str | None = Field(default=None, max_length=64)
     signed_sha256: str | None = Field(default=None, max_length=64)
     sign_failures: int = 0
+    # Issued documents (the contract) are immutable: a re-issue is a new version, and the
+    # version it replaces is kept, marked superseded.
+    version: int = 1
+    superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    superseded_by: uuid.UUID | None = None
 
 
 def contract_of(session: Session, application_no: str) -> Document | None:
-    """The loan contract document of an application, if one has been prepared."""
+    """The application's loan contract in force (the newest version not superseded), if any."""
+    return session.exec(
+        select(Document)
+        .where(
+            Document.application_no == application_no,
+            Document.kind == "contract",
+            col(Document.superseded_at).is_(None),
+        )
+        .order_by(col(Document.version).desc())
+    ).first()
+
+
+def settlement_certificate_of(session: Session, application_no: str) -> Document | None:
+    """The settlement certificate (结清证明) of a settled loan, if issued."""
     return session.exec(
         select(Document).where(
-            Document.application_no == application_no, Document.kind == "contract"
+            Document.application_no == application_no,
+            Document.kind == "settlement_certificate",
         )
     ).first()
 

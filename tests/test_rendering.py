@@ -16,6 +16,7 @@ from pypdf.generic import DictionaryObject
 from activities.rendering import (
     ContractContext,
     ContractInstallmentRow,
+    Lender,
     money,
     pdf_sha256,
     rate_pct,
@@ -24,11 +25,13 @@ from activities.rendering import (
     render_html,
     zh_date,
 )
+from domain.schedule import RepaymentMethod
 
 # A 50,000.00 loan at 12 % a year, 12 equal monthly installments (等额本息) of 4,442.44
-# (the last 4,442.43), plus 20.00 per installment and 500.00 upfront. Monthly IRR of
-# 49,500 received against 12 payments of 4,462.44/4,462.43 is 1.2309163 %:
-# APR 12 × r = 14.7710 %, compound (1 + r)^12 − 1 = 15.8132 %.
+# (the last 4,442.43), plus 20.00 per installment and a 500.00 upfront fee due with installment 1
+# (never deducted: the borrower receives 50,000.00). Monthly IRR of 50,000 received against
+# 4,962.44, 10 × 4,462.44 and 4,462.43 (numpy_financial): APR 12 × r = 14.7476 %,
+# compound (1 + r)^12 − 1 = 15.7864 %.
 _PRINCIPAL_INTEREST = [
     ("3942.44", "500.00"),
     ("3981.86", "460.58"),
@@ -44,43 +47,55 @@ _PRINCIPAL_INTEREST = [
     ("4398.45", "43.98"),
 ]
 _FEE = Decimal("20.00")
+_UPFRONT = Decimal("500.00")
+LENDER = Lender(
+    name="示例小额贷款有限公司",
+    credit_code="91310000MA1EXAMPLE",
+    address="上海市黄浦区示例路 8 号",
+    complaint_phone="400-123-4567",
+)
 
 
 def _installments() -> tuple[ContractInstallmentRow, ...]:
     rows = []
     for number, (principal, interest) in enumerate(_PRINCIPAL_INTEREST, start=1):
         p, i = Decimal(principal), Decimal(interest)
+        fee = _FEE + (_UPFRONT if number == 1 else 0)
         due = date(2026 + (11 + number - 1) // 12, (11 + number - 1) % 12 + 1, 28)
-        rows.append(ContractInstallmentRow(number, due, p, i, _FEE, p + i + _FEE))
+        rows.append(ContractInstallmentRow(number, due, p, i, fee, p + i + fee))
     return tuple(rows)
 
 
-def sample_contract() -> ContractContext:
-    """The contract every test here renders; also used to time a render by hand."""
-    return ContractContext(
+def sample_contract(**changes: Any) -> ContractContext:
+    """The contract every test here renders."""
+    ctx = ContractContext(
         contract_no="LC-20261128-000123",
         application_no="AP-20261120-004567",
+        contract_date=date(2026, 11, 28),
+        lender=LENDER,
         borrower_name="张三丰",
-        borrower_id_number_masked="110101********1234",
+        borrower_id_number="11010519491231002X",
         borrower_phone_masked="138****5678",
         bank_card_masked="6222 **** **** 4321",
         principal=Decimal("50000.00"),
         annual_rate=Decimal("0.12"),
-        apr=Decimal("0.147709954927"),
-        apr_compound=Decimal("0.158131874460"),
+        apr=Decimal("0.147475537808"),
+        apr_compound=Decimal("0.157863718116"),
         term_months=12,
-        method_label="等额本息",
+        method=RepaymentMethod.EQUAL_INSTALLMENT,
         purpose="个人日常消费（装修）",
         repayment_source="借款人工资收入",
-        upfront_fee=Decimal("500.00"),
+        upfront_fee=_UPFRONT,
         monthly_fee=_FEE,
         total_interest=Decimal("3309.27"),
-        total_payment=Decimal("53549.27"),
+        total_fees=Decimal("740.00"),
+        total_payment=Decimal("54049.27"),
         penalty_multiple=Decimal("1.5"),
-        contract_date=date(2026, 11, 28),
-        lender_name="示例小额贷款有限公司",
+        penalty_annual_rate=Decimal("0.18"),  # 12 % × 1.5, below the 24 % cap
+        rate_cap=Decimal("0.24"),
         installments=_installments(),
     )
+    return dataclasses.replace(ctx, **changes) if changes else ctx
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +152,16 @@ def test_zh_date_filter() -> None:
 
 def test_context_refuses_schedule_that_does_not_add_up(ctx: ContractContext) -> None:
     with pytest.raises(ValueError, match="total_payment"):
-        dataclasses.replace(ctx, total_payment=Decimal("53549.28"))
+        dataclasses.replace(ctx, total_payment=Decimal("54049.28"))
+    with pytest.raises(ValueError, match="total_fees"):
+        dataclasses.replace(ctx, total_fees=Decimal("240.00"))
+    with pytest.raises(ValueError, match="penalty_annual_rate"):
+        dataclasses.replace(ctx, penalty_annual_rate=Decimal("0.25"))
     with pytest.raises(ValueError, match="principal"):
         dataclasses.replace(ctx, principal=Decimal("60000.00"))
     with pytest.raises(ValueError, match=r"1\.\.term_months"):
         dataclasses.replace(ctx, term_months=11)
-    bad_row = dataclasses.replace(ctx.installments[0], payment=Decimal("4462.45"))
+    bad_row = dataclasses.replace(ctx.installments[0], payment=Decimal("4962.45"))
     with pytest.raises(ValueError, match="installment 1"):
         dataclasses.replace(ctx, installments=(bad_row, *ctx.installments[1:]))
 
@@ -167,32 +186,75 @@ def test_html_missing_variable_raises() -> None:
 # --- PDF -----------------------------------------------------------------------------------
 
 
-def test_pdf_is_a_pdf_of_two_to_four_pages(pdf: bytes, reader: PdfReader) -> None:
+def test_pdf_is_a_pdf_of_two_to_six_pages(pdf: bytes, reader: PdfReader) -> None:
     assert pdf.startswith(b"%PDF-")
-    assert 2 <= len(reader.pages) <= 4
+    assert 2 <= len(reader.pages) <= 6
 
 
 def test_pdf_text_has_contract_terms(ctx: ContractContext, text: str) -> None:
-    assert "张三丰" in text
     assert "个人借款合同" in text
     assert "LC-20261128-000123" in text
+    # Parties: the lender from settings, the borrower's full name and identity number.
+    assert "示例小额贷款有限公司" in text and "91310000MA1EXAMPLE" in text
+    assert "张三丰" in text and "11010519491231002X" in text
+    assert "138****5678" in text and "6222 **** **** 4321" in text
     assert "50,000.00" in text
-    assert "伍万元整" in text
-    assert "14.7710%" in text  # APR, simple
-    assert "15.8132%" in text  # APR, compound
+    assert "人民币伍万元整" in text
+    assert "14.7476%" in text  # APR, simple
+    assert "15.7864%" in text  # APR, compound
     assert "12.0000%" in text  # nominal annual rate
-    assert "0.0500%" in text  # penalty per day: 12 % × 1.5 ÷ 360
-    assert "示例小额贷款有限公司" in text
+    assert "18.0000%" in text  # penalty a year: 12 % × 1.5 (below the cap)
+    assert "0.0500%" in text  # penalty per day: 18 % ÷ 360
     assert "风险提示" in text
+    assert "投诉" in text and "400-123-4567" in text  # complaint channel
+    assert "个人信息" in text
+    assert "提前还款不收取违约金或手续费" in text
+    # Fees: the upfront fee in figures and words, due with installment 1 on its date.
+    assert "一次性服务费：人民币 500.00 元（大写：人民币伍佰元整）" in text
+    assert "2026年12月28日" in text
+    assert "不从借款本金中扣除" in text
+    assert "费用合计人民币 740.00 元" in text
+    # The prohibited uses are printed.
+    assert "赌博" in text and "购房" in text and "虚拟货币" in text
+    assert "出借人（甲方）：示例小额贷款有限公司（盖章）" in text
 
 
 def test_pdf_text_has_schedule_rows(text: str) -> None:
     assert "2026年12月28日" in text  # installment 1
-    assert "4,462.44" in text  # payment of installments 1..11
+    assert "4,962.44" in text  # payment of installment 1 with the upfront fee
+    assert "520.00" in text  # its fee
+    assert "4,462.44" in text  # payment of installments 2..11
     assert "2027年11月28日" in text  # installment 12
     assert "4,462.43" in text  # last payment
     assert "3,942.44" in text and "4,398.45" in text  # principal of first and last rows
-    assert "53,549.27" in text  # total
+    assert "54,049.27" in text  # total
+
+
+def test_a_capped_penalty_rate_prints_the_cap_the_ledger_charges() -> None:
+    capped = sample_contract(penalty_annual_rate=Decimal("0.15"), rate_cap=Decimal("0.15"))
+    html = render_contract_html(capped)
+    assert "15.0000%" in html  # the rate charged: the cap, not 12 % × 1.5 = 18 %
+    assert "0.0417%" in html  # 15 % ÷ 360 = 0.041666…%
+    assert "18.0000%" not in html
+    assert "故按该上限计收" in html
+
+
+def test_the_english_contract_renders_the_same_figures() -> None:
+    en = sample_contract(language="en")
+    pdf = render_contract_pdf(en)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Personal Loan Contract" in text
+    assert "11010519491231002X" in text and "张三丰" in text
+    assert "50,000.00" in text and "人民币伍万元整" in text
+    assert "14.7476%" in text and "15.7864%" in text
+    assert "18.0000%" in text and "0.0500%" in text
+    assert "CNY 500.00, not deducted from the principal, due with installment 1 on 2026-12-28" in (
+        " ".join(text.split())
+    )
+    assert "2027-11-28" in text and "54,049.27" in text
+    assert "Page 1 of" in text
+    with pytest.raises(ValueError, match="language"):
+        sample_contract(language="fr")
 
 
 def test_pdf_has_page_numbers(reader: PdfReader, text: str) -> None:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lpr import LprRate, LprTable
     from domain.permissions import Action, is_allowed
     from domain.policy import LoanPolicy
+    from domain.schedule import UpfrontFeeDue
     from domain.tasks import Party, ProductTermsData, TaskKind, TaskStatus
     from models.shapes import (
         BookLoanInput,
@@ -78,6 +79,8 @@ class OriginationWorkflow:
         )
         self._withdrawal: WithdrawRequest | None = None
         self._offer: Offer | None = None
+        # When the upfront fee falls due; loans priced before fee-not-deducted-v1 keep theirs.
+        self._fee_due = UpfrontFeeDue.FIRST_INSTALLMENT
         self._contract: ContractInfo | None = None
         self._signed = False
         self._reviews = Reviews(self._p, self._tasks, self._withdrawn, inp.requested_amount)
@@ -128,6 +131,8 @@ class OriginationWorkflow:
 
     async def _product_matching(self) -> None:
         await self._p.enter(Stage.PRODUCT_MATCHING)
+        if not workflow.patched("fee-not-deducted-v1"):
+            self._fee_due = UpfrontFeeDue.DEDUCTED_FROM_PAYOUT
         match = await self._tasks.decide(TaskKind.PRODUCT_MATCHING, abort=self._withdrawn)
         if match.decision == "reject":
             raise Ended(Stage.REJECTED, match.comment or "no product matches", match.user)
@@ -152,18 +157,27 @@ class OriginationWorkflow:
 
     async def _contract_signing(self) -> None:
         await self._p.enter(Stage.CONTRACT_SIGNING)
-        self._contract = await workflow.execute_activity_method(
-            ContractActivities.prepare_contract,
-            ContractInput(
-                application_no=self._inp.application_no,
-                contract_no=contract_no_for(self._inp.application_no),
-                offer=self._terms_offer(),
-                contract_date=self._p.today(),
-                penalty_multiple=self._p.policy.penalty_multiple,
-                at=workflow.now(),
-            ),
-            **ACTIVITY_OPTIONS,
-        )
+        try:
+            self._contract = await workflow.execute_activity_method(
+                ContractActivities.prepare_contract,
+                ContractInput(
+                    application_no=self._inp.application_no,
+                    contract_no=contract_no_for(self._inp.application_no),
+                    offer=self._terms_offer(),
+                    contract_date=self._p.today(),
+                    penalty_multiple=self._p.policy.penalty_multiple,
+                    at=workflow.now(),
+                    penalty_grace_days=self._p.policy.penalty_grace_days,
+                ),
+                **ACTIVITY_OPTIONS,
+            )
+        except ActivityError as exc:
+            # A contract that must not be issued (a prohibited purpose) ends the application
+            # with the reasons; it never fails the workflow.
+            refusal = business_refusal(exc)
+            if refusal is None:
+                raise
+            raise Ended(Stage.REJECTED, "; ".join(refusal.reasons)) from None
         try:
             await self._p.rest(
                 lambda: self._signed or self._withdrawal is not None,
@@ -190,7 +204,8 @@ class OriginationWorkflow:
                         application_no=self._inp.application_no,
                         idempotency_key=f"disburse-{self._inp.application_no}",
                         principal=terms.principal,
-                        net_amount=terms.principal - terms.upfront_fee,
+                        net_amount=terms.payout,
+                        upfront_fee_deducted=terms.fee_deducted > 0,
                         approved_by=approval.user,
                         at=workflow.now(),
                         business_timezone=self._p.policy.business_timezone,
@@ -243,6 +258,7 @@ class OriginationWorkflow:
             policy=self._p.policy,
             offered_on=self._p.today(),
             now=workflow.now(),
+            upfront_fee_due=self._fee_due,
         )
 
     def _check_terms(self, task: OpenTask, req: DecisionRequest) -> None:
@@ -327,8 +343,12 @@ def price_offer(
     policy: LoanPolicy,
     offered_on: date,
     now: datetime,
+    upfront_fee_due: UpfrontFeeDue = UpfrontFeeDue.FIRST_INSTALLMENT,
 ) -> Offer:
-    """The offer for these terms on ``offered_on``; ValueError names the field and the reason."""
+    """The offer for these terms on ``offered_on``; ValueError names the field and the reason.
+
+    The borrower receives the whole principal; the upfront fee is due with the first
+    installment (in the schedule, so in its totals and in the APR's cash flows)."""
     requested = requested_amount
     terms = LoanTerms(
         principal=terms_data.amount,
@@ -337,6 +357,7 @@ def price_offer(
         method=terms_data.method,
         upfront_fee=terms_data.upfront_fee,
         monthly_fee=terms_data.monthly_fee,
+        upfront_fee_due=upfront_fee_due,
     )
     if terms.principal > requested:
         raise ValueError(f"data.amount: {terms.principal} exceeds the requested amount {requested}")
@@ -345,7 +366,7 @@ def price_offer(
     schedule = terms.schedule(offered_on)
     cost = disclose_schedule_cost(
         principal=terms.principal,
-        upfront_fee=terms.upfront_fee,
+        upfront_fee=terms.fee_deducted,
         schedule=schedule,
         start_date=offered_on,
     )
@@ -362,7 +383,7 @@ def price_offer(
         apr=cost.apr,
         apr_compound=cost.apr_compound,
         total_interest=schedule.total_interest,
-        total_fees=schedule.total_fees + terms.upfront_fee,
+        total_fees=schedule.total_fees + terms.fee_deducted,
         total_payment=schedule.total_payment,
         first_payment=schedule.installments[0].payment,
         lpr=lpr.one_year,

@@ -20,6 +20,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.servicing import ServicingActivities
+    from activities.settlement import SettlementActivities
     from domain import calendar
     from domain.allocation import InstallmentBalance
     from domain.identifiers import (
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ServicingEventInput,
         ServicingInput,
         SettleInput,
+        SettlementCertificateInput,
         SignRequest,
         WithdrawRequest,
     )
@@ -101,6 +103,18 @@ class ServicingWorkflow:
                 SettleInput(inp.application_no, workflow.now(), self._ledger.credit),
                 **ACTIVITY_OPTIONS,
             )
+            if workflow.patched("settlement-certificate-v1"):
+                # The loan's papers are complete before its status says SETTLED (seed §3.7).
+                await workflow.execute_activity_method(
+                    SettlementActivities.issue_settlement_certificate,
+                    SettlementCertificateInput(
+                        application_no=inp.application_no,
+                        contract_no=inp.contract.contract_no,
+                        at=workflow.now(),
+                        settled_on=self._p.today(),
+                    ),
+                    **ACTIVITY_OPTIONS,
+                )
             await self._p.enter(Stage.SETTLED)
         await self._tasks.close_all(TaskStatus.CANCELLED)  # calls about a settled loan
         self._p.resting = True

@@ -50,6 +50,7 @@ from models.tables import (
     BorrowerVersion,
     Payment,
     contract_of,
+    settlement_certificate_of,
 )
 
 router = APIRouter(prefix="/loans", tags=["loans"])
@@ -151,6 +152,23 @@ def get_contract_pdf(
     doc = contract_of(session, application_no)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
+    return inline_document(doc)
+
+
+@router.get("/{application_no}/settlement-certificate.pdf", response_class=Response)
+def get_settlement_certificate_pdf(
+    application_no: str,
+    session: SessionDep,
+    _: CurrentUserInfo = require(Action.READ_SETTLEMENT_CERTIFICATE),
+) -> Response:
+    """operations_specialist, business_officer, customer_service, department_manager, auditor:
+    the settlement certificate (结清证明), issued when the loan settles; 404 before."""
+    load_application(session, application_no)
+    doc = settlement_certificate_of(session, application_no)
+    if doc is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail="the loan has no settlement certificate (not settled)"
+        )
     return inline_document(doc)
 
 

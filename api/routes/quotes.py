@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi import APIRouter
 
 from api.deps import CurrentUserInfo, require
@@ -18,7 +20,8 @@ router = APIRouter(prefix="/quotes", tags=["quotes"])
 def quote_schedule(
     body: ScheduleQuoteIn, _: CurrentUserInfo = require(Action.QUOTE_SCHEDULE)
 ) -> ScheduleQuoteOut:
-    """Any role. Pure calculation: nothing is recorded."""
+    """Any role. Pure calculation: nothing is recorded. The borrower receives the whole
+    principal; the upfront fee is due with the first installment (in its fee and payment)."""
     if body.upfront_fee >= body.principal:
         raise unprocessable("upfront_fee", "must be less than principal")
     try:
@@ -29,10 +32,11 @@ def quote_schedule(
             method=body.method,
             start_date=body.start_date,
             monthly_fee=body.monthly_fee,
+            upfront_fee=body.upfront_fee,
         )
         cost = disclose_schedule_cost(
             principal=body.principal,
-            upfront_fee=body.upfront_fee,
+            upfront_fee=Decimal("0"),  # never deducted: due with the first installment
             schedule=schedule,
             start_date=body.start_date,
         )
@@ -53,7 +57,7 @@ def quote_schedule(
         ],
         total_principal=schedule.total_principal,
         total_interest=schedule.total_interest,
-        total_fees=schedule.total_fees + body.upfront_fee,
+        total_fees=schedule.total_fees,
         total_payment=schedule.total_payment,
         apr=cost.apr,
         apr_compound=cost.apr_compound,

@@ -64,6 +64,34 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     assert "50,000.00" in text
     assert "伍万元整" in text
 
+    # The demo's product has a ¥150 upfront fee: paid with installment 1, never deducted.
+    with Session(system.engine) as s:
+        payout = s.exec(
+            select(Disbursement).where(Disbursement.application_no == application_no)
+        ).one()
+        rows = s.exec(
+            select(Installment)
+            .where(Installment.application_no == application_no, Installment.status != "cancelled")
+            .order_by(col(Installment.number))
+        ).all()
+    assert payout.net_amount == payout.amount == Decimal("50000.00")
+    assert rows[0].fee_paid == Decimal("150.00")
+    paid = {
+        name: sum((getattr(r, f"{name}_paid") for r in rows), Decimal(0))
+        for name in ("principal", "interest", "fee", "penalty")
+    }
+    # The settlement certificate exists once the demo has settled, and holds the ledger's totals.
+    assert loan["settlement_certificate_url"].endswith("/settlement-certificate.pdf")
+    cert = await system.call("GET", loan["settlement_certificate_url"], user="ops")
+    assert cert.status_code == 200
+    ctext = "".join(p.extract_text() for p in PdfReader(io.BytesIO(cert.content)).pages)
+    assert "结清证明" in ctext and DEMO_BORROWER["name"] in ctext
+    assert paid["principal"] == Decimal("50000.00")
+    for name, amount in paid.items():
+        assert f"{amount:,}" in ctext, name
+    assert f"{sum(paid.values(), Decimal(0)):,}" in ctext
+    assert "settlement_certificate.issued" in actions
+
     with Session(system.engine) as s:
         tasks = s.exec(select(Task).where(Task.application_no == application_no)).all()
         assert sorted(t.kind for t in tasks) == sorted(

@@ -161,6 +161,11 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.READ_APPLICATION: ("GET", f"/api/v1/applications/{NO_SUCH_LOAN}", None),
     Action.READ_TIMELINE: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/timeline", None),
     Action.READ_CONTRACT: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/contract.pdf", None),
+    Action.READ_SETTLEMENT_CERTIFICATE: (
+        "GET",
+        f"/api/v1/loans/{NO_SUCH_LOAN}/settlement-certificate.pdf",
+        None,
+    ),
     Action.QUOTE_SCHEDULE: ("POST", "/api/v1/quotes/schedule", {}),
     Action.QUOTE_PAYOFF: ("POST", f"/api/v1/loans/{NO_SUCH_LOAN}/payoff-quote", {}),
     Action.POST_PAYMENT: ("POST", f"/api/v1/loans/{NO_SUCH_LOAN}/payments", {}),

@@ -112,7 +112,8 @@ async def test_schedule_quote_worked_example(system: System) -> None:
 
 async def test_schedule_quote_with_fees_matches_an_independent_schedule(system: System) -> None:
     # The PBoC disclosure rule: the cost is the IRR of what the borrower really receives (the
-    # principal less the upfront fee) against everything they pay, monthly fees included.
+    # whole principal: the upfront fee is never deducted) against everything they pay, the
+    # upfront fee with the first installment and the monthly fees included.
     principal, rate, n = Decimal("100000.00"), Decimal("0.108"), 12
     upfront, monthly = Decimal("1000.00"), Decimal("10.00")
     body = quote_body(
@@ -133,6 +134,8 @@ async def test_schedule_quote_with_fees_matches_an_independent_schedule(system: 
     assert (await system.call("POST", QUOTE, json=body)).status_code == 401
 
     expected = equal_installment_rows(principal, rate, n, monthly)
+    expected[0]["fee"] += upfront  # the upfront fee falls due with installment 1
+    expected[0]["payment"] += upfront
     start = date(2026, 3, 31)
     assert len(q["installments"]) == n
     for k, (line, want) in enumerate(zip(q["installments"], expected, strict=True), start=1):
@@ -147,7 +150,7 @@ async def test_schedule_quote_with_fees_matches_an_independent_schedule(system: 
     assert q["total_payment"] == money(sum((w["payment"] for w in expected), Decimal(0)))
 
     payments = [line["payment"] for line in q["installments"]]
-    apr, apr_compound = _irr_rates(principal - upfront, payments)
+    apr, apr_compound = _irr_rates(principal, payments)
     _assert_rate(q["apr"], apr)
     _assert_rate(q["apr_compound"], apr_compound)
     # The upfront fee makes the real cost clearly dearer than the nominal 10.8 %.
@@ -223,8 +226,9 @@ async def test_schedule_quote_refuses_invalid_terms_naming_the_field(system: Sys
 async def test_schedule_quote_survives_an_upfront_fee_just_below_the_principal(
     system: System,
 ) -> None:
-    # Valid input (the fee is below the principal) with an absurd cost: the borrower nets 0.01.
-    # The API may quote it or refuse it naming a field, but must not crash.
+    # Valid input (the fee is below the principal) with an absurd cost: the borrower receives
+    # the principal and owes nearly as much again with the first installment. The API may
+    # quote it or refuse it naming a field, but must not crash.
     body = quote_body(upfront_fee="9999.99")
     try:
         r = await system.call("POST", QUOTE, user="officer", json=body)
@@ -234,7 +238,7 @@ async def test_schedule_quote_survives_an_upfront_fee_just_below_the_principal(
     if r.status_code == 422:
         assert error_fields(r) == ["upfront_fee"]
     else:
-        assert Decimal(r.json()["apr"]) > 1000
+        assert Decimal(r.json()["apr"]) > 1  # over 100 % a year
 
 
 async def test_payoff_quote(system: System) -> None:

@@ -61,6 +61,7 @@ from models.shapes import (
     ServicingEventInput,
     ServicingInput,
     SettleInput,
+    SettlementCertificateInput,
     SignatureInput,
     SignRequest,
     StageInput,
@@ -94,6 +95,10 @@ class FakeRecords:
     settled: dict[str, SettleInput] = field(default_factory=dict)
     # Refusals the fake bank-side pre-check gives, one per disburse attempt, then it pays.
     refusals: list[tuple[str, ...]] = field(default_factory=list)
+    # Refusals the fake contract preparation gives (a prohibited purpose), one per attempt.
+    contract_refusals: list[tuple[str, ...]] = field(default_factory=list)
+    contracts: dict[str, ContractInput] = field(default_factory=dict)
+    certificates: dict[str, SettlementCertificateInput] = field(default_factory=dict)
     # Bureau calls that fail (each fails one activity attempt), and the calls made.
     bureau_failures: int = 0
     bureau_calls: list[BureauRequest] = field(default_factory=list)
@@ -138,6 +143,14 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="prepare_contract")
     def prepare_contract(inp: ContractInput) -> ContractInfo:
+        if rec.contract_refusals:
+            raise ApplicationError(
+                "the contract was refused",
+                *rec.contract_refusals.pop(0),
+                type=BUSINESS_REFUSAL,
+                non_retryable=True,
+            )
+        rec.contracts.setdefault(inp.application_no, inp)
         doc = str(uuid.uuid5(uuid.NAMESPACE_URL, inp.application_no))
         return ContractInfo(document_id=doc, sha256="0" * 64, contract_no=inp.contract_no)
 
@@ -201,6 +214,11 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
     def settle_loan(inp: SettleInput) -> None:
         rec.settled.setdefault(inp.application_no, inp)
 
+    @activity.defn(name="issue_settlement_certificate")
+    def issue_settlement_certificate(inp: SettlementCertificateInput) -> str:
+        rec.certificates.setdefault(inp.application_no, inp)
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/certificate"))
+
     return [
         record_stage,
         open_task,
@@ -214,6 +232,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         record_payment,
         servicing_event,
         settle_loan,
+        issue_settlement_certificate,
         fetch_bureau_report,
         assess_application,
         render_risk_report,
@@ -316,12 +335,15 @@ class Fast:
     async def stage(self, application_no: str) -> Stage:
         return (await self.view(application_no)).stage
 
-    async def drive_to(self, application_no: str, stage: Stage) -> None:
+    async def drive_to(
+        self, application_no: str, stage: Stage, terms: dict[str, Any] | None = None
+    ) -> None:
         """Take an application along the happy path until it rests in ``stage``."""
+        data = {"data": terms or TERMS}
         steps: list[tuple[Stage, TaskKind, str, str, dict[str, Any]]] = [
             (Stage.INTAKE_REVIEW, TaskKind.INTAKE_REVIEW, "approve", "ops", {}),
             (Stage.RISK_REVIEW, TaskKind.RISK_REVIEW, "approve", "risk", {}),
-            (Stage.PRODUCT_MATCHING, TaskKind.PRODUCT_MATCHING, "approve", "pm", {"data": TERMS}),
+            (Stage.PRODUCT_MATCHING, TaskKind.PRODUCT_MATCHING, "approve", "pm", data),
             (Stage.OFFER_CONFIRMATION, TaskKind.OFFER_CONFIRMATION, "accept", "bo", {}),
         ]
         for at_stage, kind, decision, user, extra in steps:

@@ -1,0 +1,106 @@
+"""Fees, contract refusals and the settlement certificate in the real workflows, on the
+time-skipping server with fake activities."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio.testing import WorkflowEnvironment
+
+from domain.identifiers import PAYMENT_UPDATE
+from domain.lifecycle import Stage
+from domain.schedule import UpfrontFeeDue
+from models.shapes import PaymentRequest, PaymentResult
+from tests.workflows.fakes import ROLES_OF, TERMS, fast_worker
+
+FEE = Decimal("30.00")  # 9.6 % with this fee stays under the 12 % ceiling (4 × LPR 3 %)
+
+
+async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.SERVICING, terms={**TERMS, "upfront_fee": str(FEE)})
+        for _ in range(200):
+            view = await fast.view(no)
+            if view.stage == Stage.SERVICING and view.installments:
+                break
+        payout = next(iter(fast.records.disbursed.values()))
+        assert payout.principal == Decimal("12000.00")
+        assert payout.net_amount == Decimal("12000.00")  # the whole principal
+        assert payout.upfront_fee_deducted is False
+        assert view.offer is not None
+        assert view.offer.terms.upfront_fee_due == UpfrontFeeDue.FIRST_INSTALLMENT
+        first, *rest = view.installments
+        assert (first.fee_due, first.fixed_fee) == (FEE, FEE)
+        assert all(i.fee_due == 0 for i in rest)
+        # The contract was prepared from the same terms (its schedule has the fee on row 1).
+        contract_terms = fast.records.contracts[no].offer.terms
+        assert contract_terms == view.offer.terms
+
+        # Paying installment 1 in full on the day pays the fee like any amount due.
+        due = first.principal_due + first.interest_due + first.fee_due
+        now = await temporal_env.get_current_time()
+        result = await fast.handle(no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=f"p-{no}",
+                amount=due,
+                paid_at=now,
+                paid_on=view.start_date,  # type: ignore[arg-type]
+                recorded_by="ops",
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+        fee_paid = sum(line.amount for line in result.lines if line.component.value == "fee")
+        assert fee_paid == FEE
+        assert result.credit == 0
+
+
+async def test_a_refused_contract_ends_the_application_without_failing_the_workflow(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        reason = "purpose: the stated purpose is a prohibited use of the funds (securities)"
+        fast.records.contract_refusals.append((reason,))
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.CONTRACT_SIGNING)
+        assert await fast.handle(no).result() == "REJECTED"  # completed, not failed
+        assert fast.records.stage_names(no)[-2:] == ["CONTRACT_SIGNING", "REJECTED"]
+        ended = next(
+            s
+            for s in fast.records.stages.values()
+            if s.application_no == no and s.stage == Stage.REJECTED
+        )
+        assert ended.reason == reason
+        assert no not in fast.records.contracts  # no contract was issued
+        assert fast.records.disbursed == {}
+
+
+async def test_a_settled_loan_gets_its_settlement_certificate(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_servicing()
+        view = await fast.view(no)
+        total = sum((i.total_outstanding for i in view.installments), Decimal("0"))
+        now = await temporal_env.get_current_time()
+        result = await fast.handle(no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=f"all-{no}",
+                amount=total,
+                paid_at=now,
+                paid_on=view.start_date,  # type: ignore[arg-type]
+                recorded_by="ops",
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+        assert result.stage == Stage.SETTLED
+        certificate = fast.records.certificates[no]
+        assert certificate.contract_no == view.contract.contract_no  # type: ignore[union-attr]
+        assert certificate.settled_on == view.start_date
+        assert await fast.handle(no).result() == "SETTLED"
