@@ -218,5 +218,7 @@ def test_snapshot_is_stored_once_per_day(portfolio: Engine) -> None:
     assert again.taken_at == first.taken_at
     snapshot_portfolio(portfolio, date(2026, 6, 16))
     with Session(portfolio) as s:
-        days = s.exec(select(PortfolioSnapshot.as_of).order_by(col(PortfolioSnapshot.as_of))).all()
+        days = s.exec(
+            select(col(PortfolioSnapshot.as_of)).order_by(col(PortfolioSnapshot.as_of))
+        ).all()
     assert days == [AS_OF, date(2026, 6, 16)]
