@@ -74,9 +74,16 @@ def _fen(column: Any) -> ColumnElement[int]:
     return type_coerce(column, BigInteger)
 
 
-def _positions(as_of: date) -> Any:
+# Installment statuses that may still owe something (``activities.servicing`` marks a row
+# ``paid`` once nothing is left on it, and a paid row never owes again).
+UNPAID = ("scheduled", "overdue")
+
+
+def _positions(as_of: date, *, overdue_only: bool = False) -> Any:
     """One row per application with installments: outstanding principal, the oldest due date
-    still owing before ``as_of``, and what is overdue on it, in fen."""
+    still owing before ``as_of``, and what is overdue on it, in fen. ``overdue_only`` keeps the
+    applications with an unpaid installment due before ``as_of``, found through the index on
+    (status, due_date), so the worklist reads the overdue loans' rows, not the whole book."""
     owed = (
         _fen(_I.principal_due)
         - _fen(_I.principal_paid)
@@ -93,6 +100,7 @@ def _positions(as_of: date) -> Any:
         return func.coalesce(func.sum(case((past_due, outstanding), else_=literal(0))), 0)
 
     principal = _fen(_I.principal_due) - _fen(_I.principal_paid)
+    candidates = sa_select(_I.application_no).where(_I.status.in_(UNPAID), _I.due_date < as_of)
     return (
         sa_select(
             _I.application_no.label("application_no"),
@@ -103,7 +111,9 @@ def _positions(as_of: date) -> Any:
             overdue(_fen(_I.fee_due) - _fen(_I.fee_paid)).label("overdue_fee"),
             func.sum(_fen(_I.penalty_accrued) - _fen(_I.penalty_paid)).label("penalty"),
         )
-        .where(_I.status != "cancelled")
+        .where(
+            _I.status != "cancelled", *([_I.application_no.in_(candidates)] if overdue_only else [])
+        )
         .group_by(_I.application_no)
         .subquery("positions")
     )
@@ -277,7 +287,7 @@ def overdue_worklist(
 ) -> OverduePage:
     """Loans in SERVICING with something overdue on ``as_of``, sorted by days past due or by
     the overdue amount (ties by application number), one page of them."""
-    pos = _positions(as_of)
+    pos = _positions(as_of, overdue_only=True)
     amount = pos.c.overdue_principal + pos.c.overdue_interest + pos.c.overdue_fee + pos.c.penalty
     where = and_(
         pos.c.oldest_due.is_not(None),
