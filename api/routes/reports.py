@@ -75,7 +75,10 @@ def overdue(
     sort: Literal["dpd", "amount"] = Query("dpd", description="days past due, or overdue amount"),
     order: Literal["asc", "desc"] = Query("desc"),
     limit: int | None = Query(
-        None, ge=1, le=500, description="page size: 50 by default; the CSV has every row"
+        None,
+        ge=1,
+        le=500,
+        description="page size: 50 by default; the CSV has every row unless given",
     ),
     offset: int = Query(0, ge=0),
     format: Format | None = FORMAT,
