@@ -13,11 +13,13 @@ from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
     applications,
     auth,
+    classification,
     documents,
     health,
     loans,
     notices,
     quotes,
+    reports,
     signing,
     tasks,
 )
@@ -59,7 +61,18 @@ def create_app(
         lifespan=lifespan,
     )
     v1 = APIRouter(prefix="/api/v1")
-    for module in (auth, applications, documents, tasks, loans, notices, signing, quotes):
+    for module in (
+        auth,
+        applications,
+        documents,
+        tasks,
+        loans,
+        notices,
+        classification,
+        reports,
+        signing,
+        quotes,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

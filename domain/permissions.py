@@ -50,6 +50,13 @@ class Action(StrEnum):
     UPLOAD_DOCUMENT = "upload_document"
     LIST_DOCUMENTS = "list_documents"
     DOWNLOAD_DOCUMENT = "download_document"
+    # The five-category classification of a loan: its history, and the risk manager's override.
+    READ_CLASSIFICATION = "read_classification"
+    CLASSIFY_LOAN = "classify_loan"
+    # The managers' reports: the portfolio (aggregates, no borrower data) and the overdue
+    # worklist (loan by loan, borrower names masked).
+    READ_PORTFOLIO_REPORT = "read_portfolio_report"
+    READ_OVERDUE_REPORT = "read_overdue_report"
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
     SIGN_CONTRACT = "sign_contract"
@@ -127,6 +134,39 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.RISK_MANAGER.value,
             Role.DEPARTMENT_MANAGER.value,
             Role.AUDITOR.value,
+        }
+    ),
+    # Need-to-know for classification and reports (issue 10): the department manager oversees
+    # the book; the risk manager classifies loans and watches risk (seed §2, §3.6); operations
+    # monitor repayments and warn on overdue (seed §3.6); the business officer collects overdue
+    # amounts (seed §3.6); the auditor inspects (seed §8) the classification and the aggregate
+    # portfolio, not the collection worklist. Customer service gets its calls as tasks, the
+    # product manager sees the portfolio by product (seed §2: tracks products' results).
+    Action.READ_CLASSIFICATION: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.RISK_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.BUSINESS_OFFICER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    Action.CLASSIFY_LOAN: frozenset({Role.RISK_MANAGER.value}),
+    Action.READ_PORTFOLIO_REPORT: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.RISK_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.PRODUCT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    Action.READ_OVERDUE_REPORT: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.RISK_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.BUSINESS_OFFICER.value,
         }
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),

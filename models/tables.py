@@ -10,7 +10,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKeyConstraint, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+)
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from models.types import Money, Rate, UTCDateTime
@@ -222,7 +229,11 @@ class Loan(SQLModel, table=True):
 
 class Installment(SQLModel, table=True):
     __tablename__ = "installments"
-    __table_args__ = (UniqueConstraint("application_no", "number"),)
+    __table_args__ = (
+        UniqueConstraint("application_no", "number"),
+        # The reports' overdue scan: unpaid installments due before a date (migration 0011).
+        Index("ix_installments_status_due_date", "status", "due_date"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     application_no: str = Field(index=True, max_length=32)
@@ -421,3 +432,39 @@ class ScorecardRow(SQLModel, table=True):
     rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     recorded_by: str = Field(default="system", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoanClassification(SQLModel, table=True):
+    """One change of a loan's five-category classification (domain.classification): rows are
+    only added, ``seq`` 1, 2, … per loan; the newest is the loan's category. ``source`` is auto
+    (the daily rules) or manual (the risk manager's override, with the reason)."""
+
+    __tablename__ = "loan_classifications"
+    __table_args__ = (UniqueConstraint("application_no", "seq"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    seq: int
+    category: str = Field(max_length=16)
+    reason: str = Field(max_length=500)
+    source: str = Field(max_length=8)
+    days_past_due: int
+    # The business date the rules were applied for.
+    as_of: date
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PortfolioSnapshot(SQLModel, table=True):
+    """The portfolio report of one business day (``loanops.reports.snapshot_portfolio``), kept
+    as it was that day; one row per day, the first taken wins."""
+
+    __tablename__ = "portfolio_snapshots"
+
+    as_of: date = Field(primary_key=True)
+    loan_count: int
+    outstanding_principal: Decimal = _money()
+    overdue_principal: Decimal = _money()
+    par30: Decimal = Field(sa_type=Rate())
+    report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    taken_at: datetime = Field(sa_type=UTCDateTime)

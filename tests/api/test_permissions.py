@@ -181,6 +181,10 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         f"/api/v1/applications/{NO_SUCH_LOAN}/documents/{NO_SUCH_TASK}",
         None,
     ),
+    Action.READ_CLASSIFICATION: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/classification", None),
+    Action.CLASSIFY_LOAN: ("POST", f"/api/v1/loans/{NO_SUCH_LOAN}/classification", {}),
+    Action.READ_PORTFOLIO_REPORT: ("GET", "/api/v1/reports/portfolio", None),
+    Action.READ_OVERDUE_REPORT: ("GET", "/api/v1/reports/overdue", None),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

@@ -39,6 +39,8 @@ EXPECTED_TABLES = {
     "scorecards",
     "assessments",
     "blacklist_entries",
+    "loan_classifications",
+    "portfolio_snapshots",
 }
 
 
