@@ -19,17 +19,18 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> int:
     """Migrate the schema, then seed the policy tables (the LPR, and the loan policy's version 1)
-    with what the packaged data has and the database does not; returns how many policy rows
-    were added."""
+    and the product catalog with what the packaged data has and the database does not; returns
+    how many rows were added."""
     from loanops.db import make_engine
     from loanops.policy import seed_loan_policy, seed_lpr
+    from loanops.products import seed_products
 
     command.upgrade(alembic_config(database_url), revision)
     if revision != "head":
         return 0
     engine = make_engine(database_url)
     try:
-        return seed_lpr(engine) + seed_loan_policy(engine)
+        return seed_lpr(engine) + seed_loan_policy(engine) + seed_products(engine)
     finally:
         engine.dispose()
 

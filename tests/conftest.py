@@ -40,6 +40,7 @@ from loanops.demo import run_demo
 from loanops.migrate import upgrade
 from loanops.policy import add_loan_policy, seed_loan_policy, seed_lpr
 from loanops.processes import find_binary
+from loanops.products import seed_products
 from loanops.security import create_access_token, hash_password
 from loanops.seed import DEMO_USERS, seed_demo_users
 from loanops.settings import Settings
@@ -126,7 +127,8 @@ def pg_session_database() -> Iterator[str]:
 
 
 def _empty_pg(url: str) -> None:
-    """Every table emptied, then the policy tables seeded again, as a fresh migrate leaves them."""
+    """Every table emptied, then the policy tables and the catalog seeded again, as a fresh
+    migrate leaves them."""
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
         tables = [
@@ -143,6 +145,7 @@ def _empty_pg(url: str) -> None:
     try:
         seed_lpr(engine)
         seed_loan_policy(engine)
+        seed_products(engine)
     finally:
         engine.dispose()
 
