@@ -47,6 +47,9 @@ class Action(StrEnum):
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
     SIGN_CONTRACT = "sign_contract"
+    # The product catalog: read it; add products and versions.
+    READ_PRODUCTS = "read_products"
+    MANAGE_PRODUCTS = "manage_products"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -98,6 +101,8 @@ MATRIX: dict[Action, frozenset[str]] = {
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
+    Action.READ_PRODUCTS: _STAFF,
+    Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
 }
 
 

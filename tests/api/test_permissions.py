@@ -173,6 +173,8 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         f"/api/v1/applications/{NO_SUCH_LOAN}/documents/{NO_SUCH_TASK}",
         None,
     ),
+    Action.READ_PRODUCTS: ("GET", "/api/v1/products/NO_SUCH_PRODUCT", None),
+    Action.MANAGE_PRODUCTS: ("POST", "/api/v1/products", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}
