@@ -18,6 +18,7 @@ from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.products import ProductActivities
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
 from adapters.bureau import HttpCreditBureau
@@ -42,6 +43,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         ServicingActivities(engine),
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
+        ProductActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:
