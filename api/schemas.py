@@ -188,6 +188,10 @@ class TermsOut(BaseModel):
     apr_compound: RateOut
     total_interest: MoneyOut | None = None
     total_payment: MoneyOut | None = None
+    # The catalog product version the offer was made under (while the workflow runs; None for
+    # loans matched in free form).
+    product_code: str | None = None
+    product_version: int | None = None
 
 
 class InstallmentOut(BaseModel):

@@ -318,12 +318,12 @@ class OriginationWorkflow:
                     "the product catalog); give amount, term_months, annual_rate and method"
                 )
             return self._price(data, match.lpr_in_force)
+        if not proposals.proposals:
+            raise ValueError(
+                "data.product_code: no product is eligible for this application (see the "
+                "exclusions); reject it with a reason"
+            )
         if not isinstance(data, ProductChoiceData):
-            if not proposals.proposals:
-                raise ValueError(
-                    "data.product_code: no product is eligible for this application (see the "
-                    "exclusions); reject it with a reason"
-                )
             raise ValueError(
                 "data.product_code: is required: choose one of the proposals ("
                 + ", ".join(f"{p.code} v{p.version}" for p in proposals.proposals)
