@@ -746,7 +746,7 @@ SEED_CATALOG: tuple[ProductDefinition, ...] = (
         max_amount=Decimal("200000.00"),
         terms=(3, 6, 12, 24),
         rates={
-            "A": _band("0.072", "0.108"),
+            "A": _band("0.072", "0.114"),
             "B": _band("0.078", "0.114"),
             "C": _band("0.090", "0.120"),
             "D": _band("0.096", "0.120"),

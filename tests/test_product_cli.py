@@ -24,7 +24,7 @@ def test_product_list_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert listed.exit_code == 0, listed.output
         for d in SEED_CATALOG:
             assert d.code in listed.stdout
-        assert "A:0.072-0.108" in listed.stdout
+        assert "A:0.072-0.114" in listed.stdout
         shown = runner.invoke(app, ["product", "show", "SHORT_BULLET"])
         assert shown.exit_code == 0, shown.output
         bullet = next(d for d in SEED_CATALOG if d.code == "SHORT_BULLET")

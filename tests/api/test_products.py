@@ -103,7 +103,7 @@ def test_staff_read_the_seeded_catalog(api: Api) -> None:
     r = api.call("GET", "/api/v1/products/SMB_OPERATING", "risk")
     assert r.status_code == 200, r.text
     (v1,) = r.json()["versions"]
-    assert v1["definition"]["rates"]["A"] == {"low": "0.072", "high": "0.108"}
+    assert v1["definition"]["rates"]["A"] == {"low": "0.072", "high": "0.114"}
     assert api.call("GET", "/api/v1/products/NOPE", "risk").status_code == 404
 
 
