@@ -19,6 +19,7 @@ from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.products import ProductActivities
 from activities.rendering import Lender
 from activities.servicing import ServicingActivities
 from activities.settlement import SettlementActivities
@@ -58,6 +59,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         SettlementActivities(engine, lender=lender_of(settings)),
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
+        ProductActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

@@ -135,9 +135,12 @@ class ContractActivities:
             loan.rate_cap = inp.offer.rate_cap.quantize(RATE_PLACES)
             loan.status = "offered"
             s.add(loan)
+            product = inp.offer.product
             append_audit(
                 s,
-                key=f"{inp.application_no}/offer",
+                # One event per matching round (a new round after the borrower asked for
+                # other terms makes a new offer).
+                key=f"{inp.application_no}/offer" + (f"/{inp.round}" if inp.round > 1 else ""),
                 application_no=inp.application_no,
                 actor=inp.matched_by,
                 action="offer.made",
@@ -150,6 +153,11 @@ class ContractActivities:
                     "apr": str(inp.offer.apr.quantize(RATE_PLACES)),
                     "lpr": str(inp.offer.lpr),
                     "rate_cap": str(inp.offer.rate_cap),
+                    "upfront_fee": str(terms.upfront_fee),
+                    "monthly_fee": str(terms.monthly_fee),
+                    "product_code": product.code if product else None,
+                    "product_version": product.version if product else None,
+                    "round": inp.round,
                 },
             )
 

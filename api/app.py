@@ -18,6 +18,7 @@ from api.routes import (
     health,
     loans,
     notices,
+    products,
     quotes,
     reports,
     signing,
@@ -72,6 +73,7 @@ def create_app(
         reports,
         signing,
         quotes,
+        products,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

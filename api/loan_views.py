@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from fastapi import HTTPException, status
 from sqlmodel import Session, col, select
@@ -84,9 +85,7 @@ def policy_of(session: Session, app: Application) -> LoanPolicy:
     return loan_policy_version(session.get_bind(), app.policy_version)  # type: ignore[arg-type]
 
 
-def _terms_out(
-    terms: LoanTerms, apr: Decimal, apr_compound: Decimal, **totals: Decimal
-) -> TermsOut:
+def _terms_out(terms: LoanTerms, apr: Decimal, apr_compound: Decimal, **totals: Any) -> TermsOut:
     return TermsOut(
         principal=terms.principal,
         term_months=terms.term_months,
@@ -134,6 +133,8 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
                 total_interest=offer.total_interest,
                 total_fees=offer.total_fees,
                 total_payment=offer.total_payment,
+                product_code=offer.product.code if offer.product else None,
+                product_version=offer.product.version if offer.product else None,
             )
             if offer
             else None,

@@ -197,6 +197,10 @@ class TermsOut(BaseModel):
     # Every fee of the schedule (the upfront fee, due with installment 1, and periodic fees).
     total_fees: MoneyOut | None = None
     total_payment: MoneyOut | None = None
+    # The catalog product version the offer was made under (while the workflow runs; None for
+    # loans matched in free form).
+    product_code: str | None = None
+    product_version: int | None = None
 
 
 class InstallmentOut(BaseModel):
@@ -424,3 +428,70 @@ class SmsReceiptIn(BaseModel):
 class SmsReceiptOut(BaseModel):
     message_id: str
     status: str
+
+
+# ---- the product catalog -------------------------------------------------------------------
+
+
+class RateRangeIn(Strict):
+    low: Annotated[Decimal, AfterValidator(_finite)]
+    high: Annotated[Decimal, AfterValidator(_finite)]
+
+
+class ProductVersionIn(Strict):
+    """A product's whole definition (``domain.products.ProductDefinition``): rates as
+    fractions, amounts in yuan; ``rates`` maps each eligible grade (A-E) to its range."""
+
+    name: str = Field(min_length=1, max_length=100)
+    methods: list[RepaymentMethod] = Field(min_length=1)
+    min_amount: PositiveMoney
+    max_amount: PositiveMoney
+    terms: list[int] = Field(min_length=1, description="allowed terms, months")
+    rates: dict[Literal["A", "B", "C", "D", "E"], RateRangeIn] = Field(min_length=1)
+    upfront_fee_basis: Literal["fixed", "rate"] = "fixed"
+    upfront_fee: Annotated[Decimal, Field(ge=0), AfterValidator(_finite)] = Decimal("0.00")
+    upfront_fee_due: Literal["first_installment"] = "first_installment"
+    monthly_fee_rate: Annotated[Decimal, Field(ge=0), AfterValidator(_finite)] = Decimal("0")
+    penalty_multiple: Annotated[Decimal, AfterValidator(_finite)] = Decimal("1.5")
+    prepayment_fee_rate: Annotated[Decimal, Field(ge=0), AfterValidator(_finite)] = Decimal("0")
+    required_documents: list[str] = Field(default_factory=list)
+    min_age: int = 18
+    max_age: int | None = None
+    approval_limit: PositiveMoney | None = None
+    effective_from: date | None = Field(
+        default=None, description="today (the default) or later, in the business timezone"
+    )
+    note: str = Field(default="", max_length=200)
+
+
+class ProductIn(ProductVersionIn):
+    code: str = Field(min_length=2, max_length=32, pattern=r"^[A-Z][A-Z0-9_]+$")
+
+
+class ProductVersionOut(BaseModel):
+    code: str
+    version: int
+    effective_from: date
+    note: str
+    recorded_by: str
+    definition: dict[str, Any]
+
+
+class ProductSummaryOut(BaseModel):
+    code: str
+    name: str
+    in_force: ProductVersionOut | None
+    latest_version: int
+
+
+class ProductPage(BaseModel):
+    as_of: date
+    items: list[ProductSummaryOut]
+
+
+class ProductDetailOut(BaseModel):
+    code: str
+    name: str
+    as_of: date
+    in_force_version: int | None
+    versions: list[ProductVersionOut]

@@ -65,6 +65,10 @@ class Action(StrEnum):
     # The SMS gateway's delivery receipt.
     RECORD_SMS_RECEIPT = "record_sms_receipt"
 
+    # The product catalog: read it; add products and versions.
+    READ_PRODUCTS = "read_products"
+    MANAGE_PRODUCTS = "manage_products"
+
 
 _STAFF = frozenset(r.value for r in Role)
 _DECIDERS = frozenset(
@@ -184,6 +188,8 @@ MATRIX: dict[Action, frozenset[str]] = {
         }
     ),
     Action.RECORD_SMS_RECEIPT: frozenset({SMS_GATEWAY}),
+    Action.READ_PRODUCTS: _STAFF,
+    Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
 }
 
 

@@ -137,6 +137,55 @@ class ProductTermsData:
         )
 
 
+@dataclass(frozen=True)
+class ProductChoiceData:
+    """The ``data`` of an approved product_matching decision on a catalog round: one of the
+    proposals' product versions and the terms within it. The fees are the product's, never
+    typed (the workflow checks the terms against that version's definition)."""
+
+    product_code: str
+    product_version: int
+    amount: Decimal
+    term_months: int
+    annual_rate: Decimal
+    method: RepaymentMethod
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None) -> "ProductChoiceData":
+        data = data or {}
+        code = data.get("product_code")
+        if not isinstance(code, str) or not code.strip():
+            raise ValueError("data.product_code: is required (one of the proposals' products)")
+        version = data.get("product_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("data.product_version: must be the proposal's version number")
+        for typed in ("upfront_fee", "monthly_fee"):
+            if typed in data:
+                raise ValueError(f"data.{typed}: fees are the product's, not typed")
+        terms = ProductTermsData.parse(
+            {k: v for k, v in data.items() if k not in ("product_code", "product_version")}
+        )
+        return cls(
+            product_code=code.strip(),
+            product_version=version,
+            amount=terms.amount,
+            term_months=terms.term_months,
+            annual_rate=terms.annual_rate,
+            method=terms.method,
+        )
+
+
+class ProductMatchData:
+    """A product_matching approval: a catalog choice when it names ``product_code``, else the
+    free-form terms of loans started before the catalog (``ProductTermsData``)."""
+
+    @staticmethod
+    def parse(data: dict[str, Any] | None) -> ProductChoiceData | ProductTermsData:
+        if data and "product_code" in data:
+            return ProductChoiceData.parse(data)
+        return ProductTermsData.parse(data)
+
+
 _REASON_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 
 
@@ -170,7 +219,7 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductTermsData] | type[RejectionData] | None = None
+    data_model: type[ProductMatchData] | type[RejectionData] | None = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
 
@@ -206,12 +255,13 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
     TaskKind.PRODUCT_MATCHING: TaskRule(
         Role.PRODUCT_MANAGER,
         ("approve", "reject"),
-        data_model=ProductTermsData,
+        data_model=ProductMatchData,
         data_for=("approve",),
     ),
     TaskKind.OFFER_CONFIRMATION: TaskRule(
         Role.BUSINESS_OFFICER,
-        ("accept", "decline"),
+        # other_terms: the borrower wants other terms (comment required): a new matching round.
+        ("accept", "decline", "other_terms"),
         checks=(Party.PRODUCT_MATCHER,),
         exhausted=Exhausted.EXPIRE_LOAN,
     ),

@@ -15,6 +15,8 @@ from rich.table import Table
 from loanops.settings import VAR_DIR, get_settings
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from domain.policy import LoanPolicy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -562,3 +564,85 @@ def main() -> None:
 
 
 __all__ = ["app", "main"]
+
+
+product_app = typer.Typer(
+    help="The product catalog (read-only here; the product manager adds products and versions "
+    "through the API): each product's versions, the one in force today."
+)
+app.add_typer(product_app, name="product")
+
+
+def _business_today() -> date:
+    from datetime import UTC, datetime
+
+    from domain.calendar import business_date
+
+    return business_date(datetime.now(UTC), get_settings().business_timezone)
+
+
+@product_app.command("list")
+def product_list() -> None:
+    """Every product: the version in force today, its amounts, terms, grades and fees."""
+    from rich.text import Text
+
+    from loanops.db import make_engine
+    from loanops.products import catalog
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        entries = catalog(engine, _business_today())
+    finally:
+        engine.dispose()
+    if not entries:
+        _fail("the product catalog is empty: run `loanops migrate` to seed it")
+    table = Table("code", "in force", "newest", "name", "amounts", "terms", "rates by grade")
+    for e in entries:
+        shown = e.in_force or e.latest
+        d = shown.definition
+        table.add_row(
+            e.code,
+            f"v{e.in_force.version} from {e.in_force.effective_from}" if e.in_force else "-",
+            f"v{e.latest.version} from {e.latest.effective_from}",
+            Text(d.name),
+            f"{d.min_amount}-{d.max_amount}",
+            ", ".join(str(t) for t in d.terms),
+            " ".join(f"{g}:{r.low}-{r.high}" for g, r in sorted(d.rates.items())),
+        )
+    Console().print(table)
+
+
+@product_app.command("show")
+def product_show(
+    code: Annotated[str, typer.Argument(help="the product's code, e.g. SMB_OPERATING")],
+    version: Annotated[
+        int | None, typer.Option(help="the version in force today if omitted")
+    ] = None,
+) -> None:
+    """Print a version's definition as JSON (the body `POST /api/v1/products/{code}/versions`
+    accepts, once edited)."""
+    import json
+
+    from domain.products import version_in_force
+    from loanops.db import make_engine
+    from loanops.products import product_versions
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        versions = product_versions(engine, code)
+    except LookupError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    if version is None:
+        chosen = version_in_force(versions, _business_today()) or versions[-1]
+    else:
+        found = [v for v in versions if v.version == version]
+        if not found:
+            _fail(f"version: product {code} has no version {version}")
+        chosen = found[0]
+    console.print(
+        f"product {code} version {chosen.version}, effective from {chosen.effective_from}",
+        soft_wrap=True,
+    )
+    typer.echo(json.dumps(chosen.definition.to_json(), indent=2, ensure_ascii=False))

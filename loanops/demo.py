@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from domain.products import choice_data
+
 DEMO_BORROWER: dict[str, Any] = {
     "name": "张三丰",
     "id_number": "110105198805120026",
@@ -69,6 +71,12 @@ class DemoDriver:
 
     def wait_task(self, username: str, application_no: str, kind: str, timeout: float = 60) -> str:
         """Poll the inbox until the task appears (the workflow opens it asynchronously)."""
+        return str(self.open_task(username, application_no, kind, timeout)["id"])
+
+    def open_task(
+        self, username: str, application_no: str, kind: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """The open task of ``kind`` as the inbox lists it (with its context), once it appears."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = self.client.get(
@@ -78,9 +86,30 @@ class DemoDriver:
             )
             items = self.expect(r, 200, f"list {kind} tasks")["items"]
             if items:
-                return str(items[0]["id"])
+                item: dict[str, Any] = items[0]
+                return item
             time.sleep(self.POLL)
         raise DemoFailed(f"no {kind} task appeared for {application_no} within {timeout:.0f} s")
+
+    def choose_product(self, application_no: str) -> dict[str, Any]:
+        """The product manager takes the first (cheapest) of the catalog's proposals as
+        proposed; returns the decision's data."""
+        task = self.open_task("product", application_no, "product_matching")
+        context = task.get("context") or {}
+        proposals = context.get("proposals") or []
+        for excluded in context.get("excluded") or []:
+            self.say(
+                f"  not eligible: {excluded['product_code']} ({'; '.join(excluded['reasons'])})"
+            )
+        if not proposals:
+            raise DemoFailed(f"no product is eligible for {application_no}: {context}")
+        chosen: dict[str, Any] = proposals[0]
+        self.say(
+            f"  proposed: {chosen['product_code']} v{chosen['product_version']} "
+            f"¥{chosen['amount']} × {chosen['term_months']} months at {chosen['annual_rate']}, "
+            f"APR {chosen['apr']}"
+        )
+        return choice_data(chosen)
 
     def decide(
         self, username: str, application_no: str, kind: str, decision: str, **extra: Any
@@ -172,14 +201,7 @@ def run_demo(
         application_no,
         "product_matching",
         "approve",
-        data={
-            "amount": "50000.00",
-            "term_months": 6,
-            "annual_rate": "0.108",
-            "method": "equal_installment",
-            # Paid with the first installment, never taken out of the principal.
-            "upfront_fee": "150.00",
-        },
+        data=d.choose_product(application_no),
     )
     d.decide("officer", application_no, "offer_confirmation", "accept")
 

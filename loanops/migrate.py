@@ -20,9 +20,8 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> int:
     """Migrate the schema, then seed the policy tables (the LPR, the loan policy's and the
-    scorecard's version 1)
-    with what the packaged data has and the database does not; returns how many policy rows
-    were added."""
+    scorecard's version 1) and the product catalog with what the packaged data has and the
+    database does not; returns how many rows were added."""
     from loanops.db import make_engine
 
     command.upgrade(alembic_config(database_url), revision)
@@ -39,9 +38,12 @@ def seed_policy(engine: Engine) -> int:
     """Seed every policy table from the packaged data (rows already there are kept); returns
     how many rows were added."""
     from loanops.policy import seed_loan_policy, seed_lpr
+    from loanops.products import seed_products
     from loanops.scorecards import seed_scorecard
 
-    return seed_lpr(engine) + seed_loan_policy(engine) + seed_scorecard(engine)
+    return (
+        seed_lpr(engine) + seed_loan_policy(engine) + seed_scorecard(engine) + seed_products(engine)
+    )
 
 
 def downgrade(database_url: str, revision: str) -> None:

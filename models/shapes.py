@@ -16,6 +16,7 @@ from domain.bureau import BureauReport
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate
 from domain.policy import LoanPolicy
+from domain.products import OfferedProduct
 from domain.schedule import RepaymentMethod, Schedule, UpfrontFeeDue, build_schedule
 from domain.tasks import TaskKind, TaskStatus
 
@@ -206,6 +207,9 @@ class Offer:
     rate_cap: Decimal
     offered_on: date
     expires_at: datetime
+    # The catalog product version the offer was made under, with the figures it used (None:
+    # loans matched in free form before the catalog).
+    product: OfferedProduct | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,26 @@ class OfferInput:
     offer: Offer
     matched_by: str
     at: datetime
+    # The product matching round (1, then one more per other_terms): one audit event each.
+    round: int = 1
+
+
+@dataclass(frozen=True)
+class ProposeInput:
+    """Match the application against the catalog in force on ``offered_on``. The activity
+    reads the facts (caps, age, documents; the grade when the workflow has none) from the
+    database; the ceiling is the loan's policy's."""
+
+    application_no: str
+    round: int
+    at: datetime
+    offered_on: date
+    requested_amount: Decimal
+    requested_term_months: int
+    grade: str | None
+    manager_approved: bool
+    lpr_multiple: Decimal
+    absolute_rate_cap: Decimal | None
 
 
 @dataclass(frozen=True)

@@ -468,3 +468,30 @@ class PortfolioSnapshot(SQLModel, table=True):
     par30: Decimal = Field(sa_type=Rate())
     report: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     taken_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Product(SQLModel, table=True):
+    """A loan product of the catalog (``domain.products``): its code and when it was created.
+    What it lends is in its versions; this row is never changed."""
+
+    __tablename__ = "products"
+
+    code: str = Field(primary_key=True, max_length=32)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProductVersionRow(SQLModel, table=True):
+    """One version of a product's definition (``domain.products.ProductDefinition`` as JSON).
+    Rows are never changed, only added: the version in force on a date is the newest whose
+    effective date has come, and an offer records the version it used."""
+
+    __tablename__ = "product_versions"
+
+    code: str = Field(foreign_key="products.code", primary_key=True, max_length=32)
+    version: int = Field(primary_key=True)
+    effective_from: date = Field(index=True)
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="", max_length=200)
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -126,7 +126,8 @@ def pg_session_database() -> Iterator[str]:
 
 
 def _empty_pg(url: str) -> None:
-    """Every table emptied, then the policy tables seeded again, as a fresh migrate leaves them."""
+    """Every table emptied, then the policy tables and the catalog seeded again, as a fresh
+    migrate leaves them."""
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as conn:
         tables = [

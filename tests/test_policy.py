@@ -11,10 +11,17 @@ from sqlalchemy import Engine
 
 from domain.calendar import business_date
 from domain.lpr import default_lpr_table
+from domain.products import SEED_CATALOG
 from loanops.policy import add_lpr, lpr_table, seed_lpr
 from tests.api.helpers import drive, submit
 from tests.conftest import System
 from tests.workflows.driving import MATCH_DATA
+
+SMB_V1 = {
+    k: v
+    for k, v in next(d for d in SEED_CATALOG if d.code == "SMB_OPERATING").to_json().items()
+    if k != "code"
+}
 
 
 def test_migrating_seeds_the_packaged_rates_once(engine: Engine) -> None:
@@ -68,10 +75,24 @@ async def test_the_ceiling_of_new_offers_follows_the_table(system: System) -> No
         five_year=None,
         source="test",
     )
+    # The product's ranges may now reach above 12 %: a new version in force from today.
+    wider = {
+        **SMB_V1,
+        "rates": {g: {"low": "0.090", "high": "0.180"} for g in "ABCD"},
+        "note": "LPR up",
+    }
+    r = await system.call(
+        "POST", "/api/v1/products/SMB_OPERATING/versions", user="product", json=wider
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 2
     second = await submit(system)
     view = await drive(system, second, "PRODUCT_MATCHING")
     url = f"/api/v1/tasks/{view['pending_task']['id']}/decision"
     accepted = await system.call(
-        "POST", url, user="product", json={"decision": "approve", "data": terms}
+        "POST",
+        url,
+        user="product",
+        json={"decision": "approve", "data": {**terms, "product_version": 2}},
     )
     assert accepted.status_code == 200, accepted.text

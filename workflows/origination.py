@@ -8,8 +8,10 @@ Deterministic code only.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -17,6 +19,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ContractActivities
     from activities.disbursement import DisbursementActivities
+    from activities.products import ProductActivities
     from domain.allocation import InstallmentBalance, balances_from_schedule
     from domain.disclosure import check_interest_ceiling, disclose_schedule_cost
     from domain.identifiers import (
@@ -32,8 +35,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.lpr import LprRate, LprTable
     from domain.permissions import Action, is_allowed
     from domain.policy import LoanPolicy
+    from domain.products import OfferedProduct, Proposals, check_choice, proposals_context
     from domain.schedule import UpfrontFeeDue
-    from domain.tasks import Party, ProductTermsData, TaskKind, TaskStatus
+    from domain.tasks import (
+        Party,
+        ProductChoiceData,
+        ProductMatchData,
+        ProductTermsData,
+        TaskKind,
+        TaskStatus,
+    )
     from models.shapes import (
         BookLoanInput,
         ContractInfo,
@@ -50,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         OpenTask,
         PaymentRequest,
         PaymentResult,
+        ProposeInput,
         ServicingInput,
         SignatureInput,
         SignRequest,
@@ -67,6 +79,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.reviews import Reviews
     from workflows.servicing import ServicingWorkflow
 
+# workflow.patched id: loans that reach product matching from here on are matched against the
+# product catalog; loans matched before keep the free form.
+CATALOG_PATCH = "product-catalog-v1"
+
 
 @workflow.defn(name=ORIGINATION_WORKFLOW)
 class OriginationWorkflow:
@@ -83,6 +99,11 @@ class OriginationWorkflow:
         self._fee_due = UpfrontFeeDue.FIRST_INSTALLMENT
         self._contract: ContractInfo | None = None
         self._signed = False
+        # The catalog's answer for the current product matching round (None: free form).
+        self._proposals: Proposals | None = None
+        self._match_round = 0
+        # The borrower asked for other terms at the offer: the officer's comment, for the round.
+        self._other_terms: DecisionRequest | None = None
         self._reviews = Reviews(self._p, self._tasks, self._withdrawn, inp.requested_amount)
 
     @workflow.run
@@ -92,8 +113,10 @@ class OriginationWorkflow:
             await self._reviews.intake()
             while not await self._reviews.risk():  # more information: back to intake
                 await self._reviews.intake()
-            await self._product_matching()
-            await self._offer_confirmation()
+            while True:  # other terms asked at the offer: a new matching round
+                await self._product_matching()
+                if await self._offer_confirmation():
+                    break
             await self._contract_signing()
             start_date, installments = await self._disbursement()
         except Ended as end:
@@ -130,20 +153,64 @@ class OriginationWorkflow:
         return Ended(Stage.WITHDRAWN, w.reason or "withdrawn", actor=w.user)
 
     async def _product_matching(self) -> None:
-        await self._p.enter(Stage.PRODUCT_MATCHING)
+        """The product manager picks a product version from the catalog's proposals and fixes
+        the terms within it (loans matched before the catalog: terms in free form)."""
+        again = self._other_terms
+        self._other_terms = None
+        if again is None:
+            await self._p.enter(Stage.PRODUCT_MATCHING)
+        else:
+            await self._p.enter(Stage.PRODUCT_MATCHING, actor=again.user, reason=again.comment)
         if not workflow.patched("fee-not-deducted-v1"):
             self._fee_due = UpfrontFeeDue.DEDUCTED_FROM_PAYOUT
-        match = await self._tasks.decide(TaskKind.PRODUCT_MATCHING, abort=self._withdrawn)
+        self._match_round += 1
+        context: dict[str, Any] | None = None
+        if workflow.patched(CATALOG_PATCH):
+            assessment = self._reviews.assessment
+            self._proposals = await workflow.execute_activity_method(
+                ProductActivities.propose,
+                ProposeInput(
+                    application_no=self._inp.application_no,
+                    round=self._match_round,
+                    at=workflow.now(),
+                    offered_on=self._p.today(),
+                    requested_amount=self._inp.requested_amount,
+                    requested_term_months=self._inp.requested_term_months,
+                    grade=assessment.grade if assessment is not None else None,
+                    manager_approved=self._reviews.manager_approved,
+                    lpr_multiple=self._p.policy.lpr_multiple,
+                    absolute_rate_cap=self._p.policy.absolute_rate_cap,
+                ),
+                **ACTIVITY_OPTIONS,
+            )
+            context = proposals_context(
+                self._proposals,
+                round_=self._match_round,
+                note=again.comment if again is not None else None,
+            )
+        elif again is not None:
+            context = {"round": self._match_round, "other_terms": again.comment}
+        match = await self._tasks.decide(
+            TaskKind.PRODUCT_MATCHING, abort=self._withdrawn, context=context
+        )
         if match.decision == "reject":
             raise Ended(Stage.REJECTED, match.comment or "no product matches", match.user)
         self._offer = self._make_offer(match)
         await workflow.execute_activity_method(
             ContractActivities.record_offer,
-            OfferInput(self._inp.application_no, self._offer, match.user, workflow.now()),
+            OfferInput(
+                self._inp.application_no,
+                self._offer,
+                match.user,
+                workflow.now(),
+                round=self._match_round,
+            ),
             **ACTIVITY_OPTIONS,
         )
 
-    async def _offer_confirmation(self) -> None:
+    async def _offer_confirmation(self) -> bool:
+        """True when the borrower accepts; False when they ask for other terms (a new
+        matching round); ends the loan when they decline or the offer expires."""
         await self._p.enter(Stage.OFFER_CONFIRMATION)
         confirm = await self._tasks.decide(
             TaskKind.OFFER_CONFIRMATION,
@@ -154,6 +221,11 @@ class OriginationWorkflow:
             raise Ended(
                 Stage.WITHDRAWN, confirm.comment or "the borrower declined the offer", confirm.user
             )
+        if confirm.decision == "other_terms":
+            self._other_terms = confirm
+            self._offer = None
+            return False
+        return True
 
     async def _contract_signing(self) -> None:
         await self._p.enter(Stage.CONTRACT_SIGNING)
@@ -250,11 +322,61 @@ class OriginationWorkflow:
 
     def _make_offer(self, match: DecisionRequest) -> Offer:
         """Price the decided terms (ValueError names what is wrong): the money engine's
-        schedule, the APR of its dated cash flows, the ceiling of the offer date."""
+        schedule, the APR of its dated cash flows, the ceiling of the offer date; on a catalog
+        round, within the chosen product version's definition, with its fees."""
+        data = ProductMatchData.parse(match.data)
+        proposals = self._proposals
+        if proposals is None:  # matched before the catalog: the free form
+            if isinstance(data, ProductChoiceData):
+                raise ValueError(
+                    "data.product_code: this loan is matched in free form (it started before "
+                    "the product catalog); give amount, term_months, annual_rate and method"
+                )
+            return self._price(data, match.lpr_in_force)
+        if not proposals.proposals:
+            raise ValueError(
+                "data.product_code: no product is eligible for this application (see the "
+                "exclusions); reject it with a reason"
+            )
+        if not isinstance(data, ProductChoiceData):
+            raise ValueError(
+                "data.product_code: is required: choose one of the proposals ("
+                + ", ".join(f"{p.code} v{p.version}" for p in proposals.proposals)
+                + ")"
+            )
+        proposal = proposals.find(data.product_code, data.product_version)
+        if proposal is None:
+            offered = ", ".join(f"{p.code} v{p.version}" for p in proposals.proposals)
+            raise ValueError(
+                f"data.product_code: {data.product_code} v{data.product_version} is not among "
+                f"this round's proposals ({offered or 'none'})"
+            )
+        definition = proposal.definition
+        offer = self._price(
+            ProductTermsData(
+                amount=data.amount,
+                term_months=data.term_months,
+                annual_rate=data.annual_rate,
+                method=data.method,
+                upfront_fee=definition.upfront_fee_for(data.amount),
+                monthly_fee=definition.monthly_fee_for(data.amount),
+            ),
+            match.lpr_in_force,
+        )
+        check_choice(
+            proposal,
+            amount=data.amount,
+            term_months=data.term_months,
+            annual_rate=data.annual_rate,
+            method=data.method,
+        )
+        return replace(offer, product=OfferedProduct.of(proposal))
+
+    def _price(self, terms: ProductTermsData, lpr: LprRate | None) -> Offer:
         return price_offer(
-            ProductTermsData.parse(match.data),
+            terms,
             requested_amount=self._inp.requested_amount,
-            lpr=match.lpr_in_force,
+            lpr=lpr,
             policy=self._p.policy,
             offered_on=self._p.today(),
             now=workflow.now(),
@@ -264,6 +386,12 @@ class OriginationWorkflow:
     def _check_terms(self, task: OpenTask, req: DecisionRequest) -> None:
         if task.kind == TaskKind.PRODUCT_MATCHING and req.decision == "approve":
             self._make_offer(req)
+        if (
+            task.kind == TaskKind.OFFER_CONFIRMATION
+            and req.decision == "other_terms"
+            and not (req.comment or "").strip()
+        ):
+            raise ValueError("comment: say which other terms the borrower asks for")
 
     # ---- updates and the query ---------------------------------------------------------------
 

@@ -47,6 +47,8 @@ class Reviews:
         self._requested = requested
         self._round = 0
         self.assessment: AssessmentSummary | None = None
+        # The department manager approved the application above the risk manager's authority.
+        self.manager_approved = False
         # The risk manager's questions when they asked for more information.
         self._questions: str | None = None
 
@@ -133,6 +135,7 @@ class Reviews:
                     raise Ended(
                         Stage.REJECTED, second.comment or "rejected above authority", second.user
                     )
+                self.manager_approved = True
         return True
 
     def _beyond_authority(self) -> list[str]:

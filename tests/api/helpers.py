@@ -41,7 +41,11 @@ STAGE_TASK = {
 }
 
 REQUESTED_AMOUNT = "50000.00"
+# A choice among the proposals of the seeded catalog (domain.products.SEED_CATALOG): the
+# small-business operating loan fits the demo borrower whatever grade A-D the score gives.
 PRODUCT_TERMS: dict[str, Any] = {
+    "product_code": "SMB_OPERATING",
+    "product_version": 1,
     "amount": "50000.00",
     "term_months": 6,
     "annual_rate": "0.108",

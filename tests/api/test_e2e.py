@@ -64,7 +64,8 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     assert "50,000.00" in text
     assert "伍万元整" in text
 
-    # The demo's product has a ¥150 upfront fee: paid with installment 1, never deducted.
+    # Whatever upfront fee the demo's product states is paid with installment 1, never deducted
+    # (the demo's small-business loan has none; tests/api/test_money_figures.py has one).
     with Session(system.engine) as s:
         payout = s.exec(
             select(Disbursement).where(Disbursement.application_no == application_no)
@@ -75,7 +76,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
             .order_by(col(Installment.number))
         ).all()
     assert payout.net_amount == payout.amount == Decimal("50000.00")
-    assert rows[0].fee_paid == Decimal("150.00")
+    assert rows[0].fee_paid == Decimal(loan["terms"]["upfront_fee"])
     paid = {
         name: sum((getattr(r, f"{name}_paid") for r in rows), Decimal(0))
         for name in ("principal", "interest", "fee", "penalty")

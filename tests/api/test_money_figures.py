@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy_financial as npf
@@ -17,7 +18,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from domain.identifiers import workflow_id
 from domain.numerals import amount_in_capitals
+from domain.products import SEED_CATALOG
 from loanops.demo import DEMO_BORROWER
+from loanops.products import create_product
 from models.tables import Disbursement, Installment, Loan, contract_of
 from tests.api.helpers import (
     PRODUCT_TERMS,
@@ -53,7 +56,19 @@ def _pct(rate: Decimal) -> str:
 
 async def test_every_document_and_view_shows_the_same_figures(system: System) -> None:
     mint_demo_tokens(system)
-    terms = {**PRODUCT_TERMS, "upfront_fee": str(FEE)}
+    # The product manager's product with a fixed service fee (the fee is the product's).
+    smb = next(d for d in SEED_CATALOG if d.code == PRODUCT_TERMS["product_code"])
+    now = datetime.now(UTC)
+    await system.in_thread(
+        create_product,
+        system.engine,
+        replace(smb, code="SMB_WITH_FEE", name="经营贷（含服务费）", upfront_fee=FEE),
+        effective_from=date(2026, 1, 1),
+        today=date(2026, 1, 1),
+        by="pm",
+        at=now,
+    )
+    terms = {**PRODUCT_TERMS, "product_code": "SMB_WITH_FEE"}
     assert (PRODUCT_TERMS["amount"], PRODUCT_TERMS["term_months"]) == ("50000.00", TERM)
     application_no = await submit(system)
     loan = await drive(system, application_no, "SERVICING", terms)

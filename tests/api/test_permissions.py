@@ -185,6 +185,8 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.CLASSIFY_LOAN: ("POST", f"/api/v1/loans/{NO_SUCH_LOAN}/classification", {}),
     Action.READ_PORTFOLIO_REPORT: ("GET", "/api/v1/reports/portfolio", None),
     Action.READ_OVERDUE_REPORT: ("GET", "/api/v1/reports/overdue", None),
+    Action.READ_PRODUCTS: ("GET", "/api/v1/products/NO_SUCH_PRODUCT", None),
+    Action.MANAGE_PRODUCTS: ("POST", "/api/v1/products", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

@@ -185,7 +185,31 @@ async def test_bullet_quote_discloses_the_cost_of_a_payment_at_maturity(system: 
 async def test_a_lawful_bullet_loan_is_not_refused_by_the_ceiling(system: System) -> None:
     # 9.92 % is within 4 × LPR (3.00 % since 2025-05-20: 12 %); the product specialist's offer
     # of these terms must stand, with the same APR the schedule quote discloses.
-    terms = {"amount": "8000.00", "term_months": 3, "annual_rate": "0.10", "method": "bullet"}
+    # A bullet product any grade and age may take (the seeded one wants a bank statement and
+    # the demo borrower is past its age bound): the product manager publishes it today.
+    r = await system.call(
+        "POST",
+        "/api/v1/products",
+        user="product",
+        json={
+            "code": "TEST_BULLET",
+            "name": "test bullet loan",
+            "methods": ["bullet"],
+            "min_amount": "5000.00",
+            "max_amount": "50000.00",
+            "terms": [3],
+            "rates": {g: {"low": "0.090", "high": "0.110"} for g in "ABCDE"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    terms = {
+        "product_code": "TEST_BULLET",
+        "product_version": 1,
+        "amount": "8000.00",
+        "term_months": 3,
+        "annual_rate": "0.10",
+        "method": "bullet",
+    }
     _, view = await new_loan(system, "OFFER_CONFIRMATION", terms)
     assert view["terms"]["method"] == "bullet"
     assert Decimal(view["terms"]["apr"]).quantize(Decimal("0.0001")) == Decimal("0.0992")
@@ -244,6 +268,8 @@ async def test_schedule_quote_survives_an_upfront_fee_just_below_the_principal(
 async def test_payoff_quote(system: System) -> None:
     principal, rate = Decimal("33333.33"), Decimal("0.1111")
     terms = {
+        "product_code": "SMB_OPERATING",
+        "product_version": 1,
         "amount": str(principal),
         "term_months": 6,
         "annual_rate": str(rate),

@@ -41,6 +41,8 @@ EXPECTED_TABLES = {
     "blacklist_entries",
     "loan_classifications",
     "portfolio_snapshots",
+    "products",
+    "product_versions",
 }
 
 

@@ -14,6 +14,8 @@ from tests.api.helpers import submit as submit_application
 from tests.conftest import System
 
 MATCH_DATA = {
+    "product_code": "SMB_OPERATING",
+    "product_version": 1,
     "amount": "12000.00",
     "term_months": 3,
     "annual_rate": "0.096",

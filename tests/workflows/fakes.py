@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from domain.allocation import balances_from_schedule
 from domain.calendar import business_date
+from domain.disclosure import CeilingPolicy
 from domain.identifiers import (
     BUSINESS_REFUSAL,
     DECIDE_UPDATE,
@@ -33,6 +34,14 @@ from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate, default_lpr_table
 from domain.permissions import BORROWER
 from domain.policy import DEFAULT_POLICY, LoanPolicy
+from domain.products import (
+    SEED_CATALOG,
+    SEED_EFFECTIVE_FROM,
+    MatchFacts,
+    ProductVersion,
+    Proposals,
+)
+from domain.products import propose as match_catalog
 from domain.schedule import RepaymentMethod
 from domain.tasks import TaskKind
 from models.shapes import (
@@ -56,6 +65,7 @@ from models.shapes import (
     Offer,
     OfferInput,
     OpenTaskInput,
+    ProposeInput,
     RecordPaymentInput,
     RiskReportInput,
     ServicingEventInput,
@@ -78,7 +88,16 @@ ROLES_OF = {
     "cs": (Role.CUSTOMER_SERVICE.value,),
     "manager": (Role.DEPARTMENT_MANAGER.value,),
 }
-TERMS = {"amount": "12000.00", "term_months": 3, "annual_rate": "0.096"}
+# A choice among the proposals of the seeded catalog (grade B, 20,000 asked over 3 months).
+TERMS = {
+    "product_code": "SMB_OPERATING",
+    "product_version": 1,
+    "amount": "12000.00",
+    "term_months": 3,
+    "annual_rate": "0.096",
+}
+# The borrower the fake matching sees: an adult with no papers beyond intake's, room under caps.
+FAKE_AGE = 35
 
 
 @dataclass
@@ -104,6 +123,12 @@ class FakeRecords:
     bureau_calls: list[BureauRequest] = field(default_factory=list)
     assessments: dict[tuple[str, int], AssessInput] = field(default_factory=dict)
     reports: dict[tuple[str, int], RiskReportInput] = field(default_factory=dict)
+    # The matching rounds asked for, and the catalog the fake matches against.
+    proposals: dict[tuple[str, int], ProposeInput] = field(default_factory=dict)
+    catalog: tuple[ProductVersion, ...] = tuple(
+        ProductVersion(d.code, 1, SEED_EFFECTIVE_FROM, d) for d in SEED_CATALOG
+    )
+    offers: dict[tuple[str, int], OfferInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -139,7 +164,27 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_offer")
     def record_offer(inp: OfferInput) -> None:
-        return None
+        rec.offers.setdefault((inp.application_no, inp.round), inp)
+
+    @activity.defn(name="propose")
+    def propose(inp: ProposeInput) -> Proposals:
+        rec.proposals.setdefault((inp.application_no, inp.round), inp)
+        return match_catalog(
+            [v for v in rec.catalog if v.effective_from <= inp.offered_on],
+            MatchFacts(
+                requested_amount=inp.requested_amount,
+                requested_term=inp.requested_term_months,
+                grade=inp.grade,
+                caps_room=Decimal("200000.00"),
+                age=FAKE_AGE,
+                manager_approved=inp.manager_approved,
+            ),
+            on=inp.offered_on,
+            lpr=default_lpr_table().in_force(inp.offered_on),
+            ceiling=CeilingPolicy(
+                lpr_multiple=inp.lpr_multiple, absolute_cap=inp.absolute_rate_cap
+            ),
+        )
 
     @activity.defn(name="prepare_contract")
     def prepare_contract(inp: ContractInput) -> ContractInfo:
@@ -225,6 +270,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         escalate_task,
         close_task,
         record_offer,
+        propose,
         prepare_contract,
         record_signature,
         disburse,

@@ -3,12 +3,14 @@ time-skipping server with fake activities."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import PAYMENT_UPDATE
 from domain.lifecycle import Stage
+from domain.products import ProductVersion
 from domain.schedule import UpfrontFeeDue
 from models.shapes import PaymentRequest, PaymentResult
 from tests.workflows.fakes import ROLES_OF, TERMS, fast_worker
@@ -20,8 +22,17 @@ async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1
     temporal_env: WorkflowEnvironment,
 ) -> None:
     async with fast_worker(temporal_env) as fast:
+        # The product states the fee (a fixed service fee); the product manager never types it.
+        fast.records.catalog = tuple(
+            ProductVersion(
+                v.code, v.version, v.effective_from, replace(v.definition, upfront_fee=FEE)
+            )
+            if v.code == TERMS["product_code"]
+            else v
+            for v in fast.records.catalog
+        )
         no = await fast.start_origination()
-        await fast.drive_to(no, Stage.SERVICING, terms={**TERMS, "upfront_fee": str(FEE)})
+        await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
         for _ in range(200):
             view = await fast.view(no)
             if view.stage == Stage.SERVICING and view.installments:
