@@ -37,7 +37,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
     objs = [
         TaskActivities(engine),
         ApplicationActivities(engine),
-        ContractActivities(engine, lender_name=settings.lender_name),
+        ContractActivities(engine, lender_name=settings.lender_name, settings=settings),
         DisbursementActivities(engine),
         ServicingActivities(engine),
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,6 +15,7 @@ from api.schemas import (
     InstallmentOut,
     LoanOut,
     PendingTaskOut,
+    SigningStatusOut,
     TermsOut,
 )
 from api.workflow_calls import query_loan
@@ -25,15 +25,17 @@ from domain.masking import mask_name
 from domain.permissions import Action
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
+from domain.signing import SIGNING_LINK_TEMPLATE
 from loanops.policy import loan_policy_version
-from loanops.security import signing_token
 from loanops.settings import Settings
 from models.shapes import LoanTerms, OpenTask
 from models.tables import (
     Application,
     BorrowerData,
+    ContractSignature,
     Installment,
     Loan,
+    Notice,
     borrower_data_of,
     contract_of,
 )
@@ -57,6 +59,7 @@ class LoanRecord:
     credit: Decimal
     contract_document_id: str | None
     source: str
+    signing: SigningStatusOut | None = None
 
 
 def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
@@ -111,6 +114,31 @@ def _task_out(t: OpenTask) -> PendingTaskOut:
     )
 
 
+def signing_status(session: Session, application_no: str) -> SigningStatusOut | None:
+    """That the signing link was sent to the borrower and when, the signature and the seal:
+    never the link or its token (those go to the borrower's phone only)."""
+    link = session.exec(
+        select(Notice)
+        .where(Notice.application_no == application_no, Notice.template == SIGNING_LINK_TEMPLATE)
+        .order_by(col(Notice.created_at).desc())
+    ).first()
+    contract = contract_of(session, application_no)
+    signature = session.get(ContractSignature, contract.id) if contract else None
+    if link is None and signature is None:
+        return None
+    return SigningStatusOut(
+        link_sent_at=link.created_at if link else None,
+        link_status=link.status if link else None,
+        signed_at=signature.signed_at if signature else None,
+        signed_document_id=str(signature.signed_document_id)
+        if signature and signature.signed_document_id
+        else None,
+        signed_sha256=signature.signed_sha256 if signature else None,
+        sealed_by=signature.sealed_by if signature else None,
+        sealed_at=signature.sealed_at if signature else None,
+    )
+
+
 def load_record(session: Session, temporal: TemporalGateway, application_no: str) -> LoanRecord:
     """One read path for every loan view: the live workflow while it runs, the database once it
     has closed; both give the loan's own policy version."""
@@ -141,6 +169,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             credit=view.credit,
             contract_document_id=view.contract.document_id if view.contract else None,
             source="workflow",
+            signing=signing_status(session, application_no),
         )
     return record_from_database(session, app, borrower)
 
@@ -197,6 +226,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         credit=loan.credit if loan else Decimal("0"),
         contract_document_id=str(contract.id) if contract else None,
         source="database",
+        signing=signing_status(session, application_no),
     )
 
 
@@ -245,10 +275,6 @@ def loan_out(
         )
         if owed.next_due is not None:
             next_due = _installment_out(owed.next_due, today)
-    signing_url = None
-    if record.stage == Stage.CONTRACT_SIGNING and record.contract_document_id:
-        token = signing_token(uuid.UUID(record.contract_document_id), secret=settings.secret_key)
-        signing_url = f"{settings.public_base_url.rstrip('/')}/api/v1/sign/{token}"
     return LoanOut(
         application_no=record.application.application_no,
         stage=record.stage.value,
@@ -266,6 +292,6 @@ def loan_out(
         next_due_installment=next_due,
         installments=[_installment_out(b, today) for b in record.installments],
         contract_document_id=record.contract_document_id,
-        signing_url=signing_url,
+        signing=record.signing,
         source=record.source,
     )

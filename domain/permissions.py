@@ -46,7 +46,10 @@ class Action(StrEnum):
     DOWNLOAD_DOCUMENT = "download_document"
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
+    REQUEST_SIGNING_CODE = "request_signing_code"
     SIGN_CONTRACT = "sign_contract"
+    # The lender's authorized signatory countersigns (seals) a contract the borrower signed.
+    SEAL_CONTRACT = "seal_contract"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -97,7 +100,10 @@ MATRIX: dict[Action, frozenset[str]] = {
         }
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
+    Action.REQUEST_SIGNING_CODE: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
+    # Exactly one staff role: the lender_seal task's candidate (``sole_role``).
+    Action.SEAL_CONTRACT: frozenset({Role.DEPARTMENT_MANAGER.value}),
 }
 
 
@@ -109,6 +115,15 @@ def is_allowed(principals: Iterable[str], action: Action) -> bool:
     """True when any of ``principals`` (a user's roles, or BORROWER / PUBLIC) may do ``action``."""
     allowed = MATRIX[action]
     return PUBLIC in allowed or any(p in allowed for p in principals)
+
+
+def sole_role(action: Action) -> Role:
+    """The one staff role the matrix gives ``action`` (for a task whose candidate is set by the
+    matrix, such as the lender's seal); ValueError unless exactly one staff role is named."""
+    roles = [Role(p) for p in MATRIX[action] if p in _STAFF]
+    if len(roles) != 1:
+        raise ValueError(f"{action.value} must be given to exactly one staff role")
+    return roles[0]
 
 
 def refusal(action: Action) -> str:

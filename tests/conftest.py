@@ -36,7 +36,7 @@ from api.app import create_app
 from domain.calendar import business_date
 from domain.policy import LoanPolicy
 from loanops.db import make_engine
-from loanops.demo import run_demo
+from loanops.demo import read_sms_from_outbox, run_demo
 from loanops.migrate import upgrade
 from loanops.policy import add_loan_policy, seed_loan_policy, seed_lpr
 from loanops.processes import find_binary
@@ -298,6 +298,7 @@ class System:
                 self.http,
                 password=DEMO_PASSWORD,
                 say=lambda _: None,
+                read_sms=functools.partial(read_sms_from_outbox, self.engine),
                 clock=await self.clock(),
             )
         )

@@ -61,7 +61,17 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert sandbox.json() == {"status": "ok"}  # the sandbox credit bureau
 
         demo = subprocess.run(
-            [sys.executable, "-m", "loanops", "demo", "--api", f"http://127.0.0.1:{api}"],
+            [
+                sys.executable,
+                "-m",
+                "loanops",
+                "demo",
+                "--api",
+                f"http://127.0.0.1:{api}",
+                # Where the borrower's SMS wait until the SMS gateway sandbox delivers them.
+                "--database-url",
+                f"sqlite:///{tmp_path / 'var' / 'loanops.db'}",
+            ],
             env=env,
             capture_output=True,
             text=True,

@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel, col, select
 from loanops.demo import DEMO_BORROWER, DemoDriver
 from loanops.security import create_access_token
 from loanops.seed import DEMO_USERS
-from models.tables import Document, Task, User
+from models.tables import Document, Notice, Task, User
 from tests.conftest import DEMO_PASSWORD, System
 
 M = TypeVar("M", bound=SQLModel)
@@ -114,7 +114,7 @@ def _ready_at(stage: str) -> Callable[[dict[str, Any]], bool]:
         if kind is not None:
             return loan["pending_task"] is not None and loan["pending_task"]["kind"] == kind
         if stage == "CONTRACT_SIGNING":
-            return bool(loan["signing_url"])
+            return bool(loan["signing"] and loan["signing"]["link_sent_at"])
         if stage == "SERVICING":
             return bool(loan["installments"])
         return True
@@ -123,27 +123,34 @@ def _ready_at(stage: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _drive(
-    d: DemoDriver, application_no: str, until: str, terms: dict[str, Any], frm: str
+    d: DemoDriver,
+    application_no: str,
+    until: str,
+    terms: dict[str, Any],
+    frm: str,
+    engine: Any,
 ) -> dict[str, Any]:
     for step in _STEPS[ORIGINATION.index(frm) : ORIGINATION.index(until)]:
-        step(d, application_no, terms)
+        step(d, application_no, terms, engine)
     return d.wait_loan(application_no, f"reach {until}", _ready_at(until))
 
 
-def _sign(d: DemoDriver, application_no: str) -> None:
-    loan = d.wait_loan(application_no, "contract ready", _ready_at("CONTRACT_SIGNING"))
-    d.expect(d.client.post(sign_path(loan), json=signature()), 200, "sign the contract")
+def _sign(d: DemoDriver, application_no: str, engine: Any) -> None:
+    """The borrower signs with a one-time code; the manager seals for the lender."""
+    d.wait_loan(application_no, "contract ready", _ready_at("CONTRACT_SIGNING"))
+    d.sign_as_borrower(application_no, lambda no, template: _sms(engine, no, template))
+    d.decide("manager", application_no, "lender_seal", "seal")
 
 
 # The step that moves a loan out of each origination stage, in order.
-_STEPS: list[Callable[[DemoDriver, str, dict[str, Any]], object]] = [
-    lambda d, no, _: d.decide("ops", no, "intake_review", "approve", comment="资料齐全"),
-    lambda d, no, _: d.decide("risk", no, "risk_review", "approve", comment="信用良好"),
-    lambda d, no, terms: d.decide("product", no, "product_matching", "approve", data=terms),
-    lambda d, no, _: d.decide("officer", no, "offer_confirmation", "accept"),
-    lambda d, no, _: _sign(d, no),
+_STEPS: list[Callable[[DemoDriver, str, dict[str, Any], Any], object]] = [
+    lambda d, no, _, __: d.decide("ops", no, "intake_review", "approve", comment="资料齐全"),
+    lambda d, no, _, __: d.decide("risk", no, "risk_review", "approve", comment="信用良好"),
+    lambda d, no, terms, _: d.decide("product", no, "product_matching", "approve", data=terms),
+    lambda d, no, _, __: d.decide("officer", no, "offer_confirmation", "accept"),
+    lambda d, no, _, engine: _sign(d, no, engine),
     # ops approved the intake, so four-eyes needs the other operations specialist.
-    lambda d, no, _: d.decide("ops2", no, "disbursement", "approve"),
+    lambda d, no, _, __: d.decide("ops2", no, "disbursement", "approve"),
 ]
 
 
@@ -158,7 +165,7 @@ async def drive(
     """Take a loan waiting in ``frm`` along the happy path until it waits in ``until``; returns
     the loan view (as the manager sees it) once that stage's task, link or schedule is ready."""
     result: dict[str, Any] = await system.in_thread(
-        _drive, driver(system), application_no, until, terms or PRODUCT_TERMS, frm
+        _drive, driver(system), application_no, until, terms or PRODUCT_TERMS, frm, system.engine
     )
     return result
 
@@ -177,17 +184,58 @@ async def loan_view(system: System, application_no: str, user: str = "manager") 
     return result
 
 
-def sign_path(loan: dict[str, Any]) -> str:
-    url = loan["signing_url"]
-    assert url, f"no signing link in {loan['stage']}"
-    return "/api/v1/sign/" + str(url).rsplit("/api/v1/sign/", 1)[1]
+# ---- the borrower's phone -------------------------------------------------------------------
 
 
-def signature(**overrides: Any) -> dict[str, Any]:
+def _sms(engine: Any, application_no: str, template: str) -> dict[str, Any]:
+    """THE one place the tests read what the borrower's phone received: the newest SMS of
+    ``template`` queued in the notices outbox. When the SMS gateway sandbox lands this reads
+    its handset instead (``GET /v1/messages?to=<phone>``)."""
+    with Session(engine) as s:
+        notice = s.exec(
+            select(Notice)
+            .where(
+                Notice.application_no == application_no,
+                Notice.channel == "sms",
+                Notice.template == template,
+            )
+            .order_by(col(Notice.created_at).desc())
+        ).first()
+    assert notice is not None, f"no {template} SMS queued for {application_no}"
+    return dict(notice.payload)
+
+
+def signing_link(system: System, application_no: str) -> str:
+    """The signing link the borrower received by SMS."""
+    return str(_sms(system.engine, application_no, "contract_signing_link")["url"])
+
+
+def sign_path(system: System, application_no: str) -> str:
+    """The API path of the borrower's signing link (as received by SMS)."""
+    return "/api/v1/sign/" + signing_link(system, application_no).rsplit("/api/v1/sign/", 1)[1]
+
+
+def latest_signing_code(system: System, application_no: str) -> str:
+    """The newest one-time code the borrower received by SMS."""
+    return str(_sms(system.engine, application_no, "signing_code")["code"])
+
+
+async def request_code(system: System, application_no: str) -> str:
+    """Ask for a code through the link (202) and read it on the borrower's phone."""
+    r = await system.call("POST", f"{sign_path(system, application_no)}/code")
+    assert r.status_code == 202, r.text
+    return latest_signing_code(system, application_no)
+
+
+DISCLOSURE_IDS = ["cost", "schedule", "penalty", "credit_record", "own_decision"]
+
+
+def signature(code: str = "000000", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
+        "code": code,
+        "confirmed": list(DISCLOSURE_IDS),
         "signer_name": DEMO_BORROWER["name"],
         "id_last4": DEMO_BORROWER["id_number"][-4:],
-        "accept_terms": True,
     }
     body.update(overrides)
     return body

@@ -38,6 +38,8 @@ EXPECTED_TABLES = {
     "loan_policies",
     "assessments",
     "blacklist_entries",
+    "signing_codes",
+    "contract_signatures",
 }
 
 

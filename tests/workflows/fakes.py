@@ -58,6 +58,7 @@ from models.shapes import (
     OpenTaskInput,
     RecordPaymentInput,
     RiskReportInput,
+    SealInput,
     ServicingEventInput,
     ServicingInput,
     SettleInput,
@@ -99,6 +100,8 @@ class FakeRecords:
     bureau_calls: list[BureauRequest] = field(default_factory=list)
     assessments: dict[tuple[str, int], AssessInput] = field(default_factory=dict)
     reports: dict[tuple[str, int], RiskReportInput] = field(default_factory=dict)
+    signatures: dict[str, SignatureInput] = field(default_factory=dict)
+    seals: dict[str, SealInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -143,7 +146,11 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_signature")
     def record_signature(inp: SignatureInput) -> None:
-        return None
+        rec.signatures.setdefault(inp.application_no, inp)
+
+    @activity.defn(name="record_seal")
+    def record_seal(inp: SealInput) -> None:
+        rec.seals.setdefault(inp.application_no, inp)
 
     @activity.defn(name="disburse")
     def disburse(inp: DisburseInput) -> DisburseResult:
@@ -209,6 +216,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         record_offer,
         prepare_contract,
         record_signature,
+        record_seal,
         disburse,
         book_loan,
         record_payment,
@@ -338,6 +346,9 @@ class Fast:
             SignRequest(contract.document_id, contract.sha256, (BORROWER,)),
             result_type=DecisionResult,
         )
+        # The lender's authorized signatory seals the signed contract.
+        task_id = await self.task_of(application_no, TaskKind.LENDER_SEAL)
+        await self.decide(application_no, task_id, "seal", "manager")
         if stage == Stage.DISBURSEMENT:
             return
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)
