@@ -262,8 +262,10 @@ class System:
         keep running meanwhile."""
         await self.server_clock.sync(self.env)
 
+        extra = kw.pop("headers", {})
+
         def go() -> httpx.Response:
-            headers = self.auth(user) if user else {}
+            headers = {**(self.auth(user) if user else {}), **extra}
             return self.http.request(method, url, headers=headers, **kw)
 
         return await asyncio.to_thread(go)
