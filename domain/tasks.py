@@ -185,6 +185,8 @@ class TaskRule:
     data_model: type[ProductTermsData] | type[RejectionData] | type[SealRefusalData] | None = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
+    # A matrix action the decider's roles must also allow (the lender's seal: SEAL_CONTRACT).
+    action: Action | None = None
 
     def parse_data(self, decision: str, data: dict[str, Any] | None) -> Any:
         """The decision's typed data (None when this decision carries none)."""
@@ -249,6 +251,7 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         data_for=("refuse",),
         # The candidate is already the manager: undecided, the application expires.
         exhausted=Exhausted.EXPIRE_LOAN,
+        action=Action.SEAL_CONTRACT,
     ),
     TaskKind.BUREAU_UNAVAILABLE: TaskRule(
         Role.OPERATIONS_SPECIALIST, ("retry", "proceed_without"), base_priority=60

@@ -13,11 +13,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import SIGN_UPDATE
 from domain.lifecycle import Role, Stage
-from domain.permissions import BORROWER, Action, sole_role
+from domain.permissions import BORROWER, Action, is_allowed, sole_role
 from domain.policy import DEFAULT_POLICY
 from domain.tasks import TASK_RULES, TaskKind
 from models.shapes import DecisionResult, SignRequest
-from tests.workflows.fakes import Fast, fast_worker
+from tests.workflows.fakes import ROLES_OF, Fast, fast_worker
 
 
 def refusal_type(exc: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> str | None:
@@ -80,9 +80,13 @@ async def test_only_the_seal_role_seals_and_a_refusal_needs_a_reason(
         await fast.drive_to(no, Stage.CONTRACT_SIGNING)
         await _sign(fast, no)
         seal = await fast.task_of(no, TaskKind.LENDER_SEAL)
-        with pytest.raises(WorkflowUpdateFailedError) as exc:
-            await fast.decide(no, seal, "seal", "ops2")
-        assert refusal_type(exc) == "Forbidden"
+        # Every role but the one the matrix gives SEAL_CONTRACT is refused.
+        for user, roles in ROLES_OF.items():
+            if is_allowed(roles, Action.SEAL_CONTRACT):
+                continue
+            with pytest.raises(WorkflowUpdateFailedError) as exc:
+                await fast.decide(no, seal, "seal", user)
+            assert refusal_type(exc) == "Forbidden", user
         with pytest.raises(WorkflowUpdateFailedError) as exc:
             await fast.decide(no, seal, "refuse", "manager")
         assert refusal_type(exc) == "InvalidData"
