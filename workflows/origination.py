@@ -82,6 +82,8 @@ class OriginationWorkflow:
         self._offer: Offer | None = None
         self._contract: ContractInfo | None = None
         self._signed = False
+        # A signature is being recorded (two accepted at once: the second is refused).
+        self._signing = False
         # The borrower signed and the lender's seal is awaited (loans from lender-seal-v1 on).
         self._sealing = False
         self._reviews = Reviews(self._p, self._tasks, self._withdrawn, inp.requested_amount)
@@ -309,6 +311,9 @@ class OriginationWorkflow:
 
     @workflow.update(name=SIGN_UPDATE)
     async def sign_contract(self, req: SignRequest) -> DecisionResult:
+        if self._signing or self._signed:  # validators of simultaneous updates both passed
+            refuse("WrongStage", "the contract is already being signed")
+        self._signing = True
         try:
             await workflow.execute_activity_method(
                 ContractActivities.record_signature,
@@ -322,6 +327,7 @@ class OriginationWorkflow:
             )
         except ActivityError as exc:
             refusal = business_refusal(exc)
+            self._signing = False
             if refusal is None:
                 raise
             # The stored contract no longer matches its hash: refuse this signature; the loan
@@ -337,7 +343,12 @@ class OriginationWorkflow:
     def _validate_signature(self, req: SignRequest) -> None:
         if not is_allowed(req.principals, Action.SIGN_CONTRACT):
             refuse("Forbidden", "the contract is signed by the borrower, through the signing link")
-        if self._p.stage != Stage.CONTRACT_SIGNING or self._signed or self._contract is None:
+        if (
+            self._p.stage != Stage.CONTRACT_SIGNING
+            or self._signed
+            or self._signing
+            or self._contract is None
+        ):
             refuse("WrongStage", f"the contract cannot be signed in {self._p.stage.value}")
         if req.document_id != self._contract.document_id or req.sha256 != self._contract.sha256:
             refuse("WrongDocument", "this is not the contract awaiting signature")

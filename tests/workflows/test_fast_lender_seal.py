@@ -4,6 +4,7 @@ the disbursement waits for the seal however long it takes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -114,3 +115,17 @@ async def test_a_seal_nobody_gives_ends_the_application_expired(
         await temporal_env.sleep(timedelta(days=DEFAULT_POLICY.task_abandon_days + 1))
         assert await fast.handle(no).result() == "EXPIRED"
         assert fast.records.disbursed == {}
+
+
+async def test_two_signatures_at_once_sign_once(temporal_env: WorkflowEnvironment) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.CONTRACT_SIGNING)
+        results = await asyncio.gather(_sign(fast, no), _sign(fast, no), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, WorkflowUpdateFailedError)]
+        signed = [r for r in results if isinstance(r, DecisionResult)]
+        assert len(signed) == 1 and len(refused) == 1, results
+        cause = refused[0].cause
+        assert isinstance(cause, ApplicationError) and cause.type == "WrongStage"
+        await fast.task_of(no, TaskKind.LENDER_SEAL)
+        assert list(fast.records.signatures) == [no]
