@@ -306,8 +306,14 @@ def _check_code(
         .where(SigningCode.document_id == doc.id, SigningCode.status != "replaced")
         .order_by(col(SigningCode.issued_at).desc())
     ).first()
-    if row is None or row.status == "used":
+    if row is None:
         raise unprocessable("code", "request a code first (POST /sign/{token}/code)")
+    if row.status == "used":  # a second submission of a signature under way (or one refused)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="this code was already used to sign; if the contract is not signed, "
+            "request a new code",
+        )
     if row.status == "locked":
         raise unprocessable(
             "code", "this code is locked after too many wrong tries; request a new one"
