@@ -53,7 +53,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
     objs = [
         TaskActivities(engine),
         ApplicationActivities(engine),
-        ContractActivities(engine, lender=lender_of(settings)),
+        ContractActivities(engine, lender=lender_of(settings), settings=settings),
         DisbursementActivities(engine),
         ServicingActivities(engine),
         SettlementActivities(engine, lender=lender_of(settings)),

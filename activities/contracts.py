@@ -1,16 +1,19 @@
-"""Offer and contract activities: record the offer, render and store the contract, record signing."""
+"""Offer and contract activities: record the offer, render and store the contract, send the
+borrower the signing link, record the signature (the signed PDF) and the lender's seal."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.records import append_audit
+from activities.records import append_audit, enqueue_notice
 from activities.rendering import (
     ContractContext,
     ContractInstallmentRow,
@@ -18,14 +21,31 @@ from activities.rendering import (
     pdf_sha256,
     render_contract_pdf,
 )
+from activities.signing_record import SigningRecord, append_pages, render_signing_record_pdf
 from domain.identifiers import BUSINESS_REFUSAL, contract_no_for
 from domain.intake import IntakeRules, prohibited_category
 from domain.masking import mask_bank_card, mask_phone
 from domain.money import RATE_PLACES
 from domain.penalty import PenaltyPolicy, penalty_annual_rate
+from domain.policy import DEFAULT_POLICY
+from domain.signing import (
+    BORROWER_RECIPIENT,
+    SIGNED_CONTRACT_KIND,
+    SIGNING_LINK_TEMPLATE,
+    SMS_CHANNEL,
+)
 from loanops.db import session_scope
-from models.shapes import ContractInfo, ContractInput, OfferInput, SignatureInput
-from models.tables import Application, Document, Loan, borrower_data_of
+from loanops.policy import loan_policy_version
+from loanops.security import signing_link
+from loanops.settings import Settings
+from models.shapes import ContractInfo, ContractInput, OfferInput, SealInput, SignatureInput
+from models.tables import (
+    Application,
+    ContractSignature,
+    Document,
+    Loan,
+    borrower_data_of,
+)
 
 DOCUMENT_NAMESPACE = uuid.UUID("0d3c1f0e-92a6-4d7b-9f57-3c0f2bb3e6a4")
 
@@ -100,10 +120,57 @@ def contract_context(
     )
 
 
+def signed_contract_document_id(document_id: uuid.UUID) -> uuid.UUID:
+    """The signed PDF made from one contract document: one per contract document."""
+    return uuid.uuid5(DOCUMENT_NAMESPACE, f"{document_id}/signed")
+
+
 class ContractActivities:
-    def __init__(self, engine: Engine, *, lender: Lender) -> None:
+    def __init__(self, engine: Engine, *, lender: Lender, settings: Settings | None = None) -> None:
         self.engine = engine
         self.lender = lender
+        # The secret and public address the borrower's signing link is made from (read when
+        # the link is sent, so a test server's address set after start-up applies).
+        self.settings = settings or Settings()
+
+    def queue_signing_link(
+        self,
+        s: Session,
+        *,
+        application_no: str,
+        contract_no: str,
+        document_id: uuid.UUID,
+        at: datetime,
+    ) -> None:
+        """Queue the signing link for the borrower's phone (SMS outbox), once per contract
+        document. The link goes to the borrower only: no staff view shows it."""
+        app = s.exec(select(Application).where(Application.application_no == application_no)).one()
+        policy = (
+            loan_policy_version(self.engine, app.policy_version)
+            if app.policy_version is not None
+            else DEFAULT_POLICY
+        )
+        sign_by = (at + timedelta(days=policy.contract_sign_days)).astimezone(
+            ZoneInfo(policy.business_timezone)
+        )
+        enqueue_notice(
+            s,
+            key=f"{application_no}/contract/{document_id}/signing-link",
+            application_no=application_no,
+            channel=SMS_CHANNEL,
+            recipient=BORROWER_RECIPIENT,
+            template=SIGNING_LINK_TEMPLATE,
+            payload={
+                "url": signing_link(
+                    document_id,
+                    secret=self.settings.secret_key,
+                    base_url=self.settings.public_base_url,
+                ),
+                "contract_no": contract_no,
+                "sign_by": sign_by.isoformat(timespec="minutes"),
+            },
+            created_at=at,
+        )
 
     @activity.defn
     def record_offer(self, inp: OfferInput) -> None:
@@ -172,6 +239,13 @@ class ContractActivities:
         with session_scope(self.engine) as s:
             existing = s.get(Document, doc_id)
             if existing is not None:
+                self.queue_signing_link(
+                    s,
+                    application_no=inp.application_no,
+                    contract_no=inp.contract_no,
+                    document_id=doc_id,
+                    at=inp.at,
+                )
                 return ContractInfo(str(doc_id), existing.sha256, inp.contract_no)
             app = s.exec(
                 select(Application).where(Application.application_no == inp.application_no)
@@ -248,19 +322,101 @@ class ContractActivities:
                         "supersedes": [str(old.id) for old in earlier],
                     },
                 )
+                self.queue_signing_link(
+                    s,
+                    application_no=inp.application_no,
+                    contract_no=inp.contract_no,
+                    document_id=doc_id,
+                    at=inp.at,
+                )
             else:  # a concurrent attempt stored it first: keep that one
                 digest = s.get(Document, doc_id).sha256  # type: ignore[union-attr]
         return ContractInfo(str(doc_id), digest, inp.contract_no)
 
     @activity.defn
     def record_signature(self, inp: SignatureInput) -> None:
-        """Bind the borrower's signature to the document hash, once."""
+        """Bind the borrower's signature to the document, once: the signing record (the
+        evidence the API verified) becomes the PDF's last page, stored as a new document
+        (kind ``contract_signed``) with its own sha256. A contract whose stored bytes no longer
+        match the sha256 recorded at issue is refused (a business refusal), never signed."""
+        doc_id = uuid.UUID(inp.document_id)
         with session_scope(self.engine) as s:
-            doc = s.get(Document, uuid.UUID(inp.document_id))
+            doc = s.get(Document, doc_id)
+            if doc is None:
+                raise RuntimeError(f"contract document {inp.document_id} does not exist")
+            if doc.signed_at is not None:
+                return
+            if (
+                doc.content is None
+                or pdf_sha256(doc.content) != doc.sha256
+                or doc.sha256 != inp.sha256
+            ):
+                raise ApplicationError(
+                    "the contract changed after it was issued",
+                    "document_changed",
+                    type=BUSINESS_REFUSAL,
+                    non_retryable=True,
+                )
+            evidence = s.get(ContractSignature, doc_id)
+            loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
+            contract_no = loan.contract_no
+            unsigned = doc.content
+        signed_pdf: bytes | None = None
+        if evidence is not None:
+            page = render_signing_record_pdf(
+                SigningRecord(
+                    contract_no=contract_no,
+                    signer_name=evidence.signer_name,
+                    signed_at=inp.signed_at,
+                    code_issued_at=evidence.code_issued_at,
+                    client_address=evidence.client_address,
+                    user_agent=evidence.user_agent,
+                    document_sha256=inp.sha256,
+                    confirmed=tuple(evidence.confirmed),
+                )
+            )
+            signed_pdf = append_pages(unsigned, page)
+        with session_scope(self.engine) as s:
+            doc = s.get(Document, doc_id)
             if doc is None or doc.signed_at is not None:
                 return
-            # The API recorded who presented themselves (signer_name, signer_address) when
-            # it verified them; the workflow binds the signature to the document's hash.
+            detail: dict[str, object] = {
+                "document_id": inp.document_id,
+                "sha256": inp.sha256,
+                "signer_name": doc.signer_name,
+                "client_address": doc.signer_address,
+            }
+            evidence = s.get(ContractSignature, doc_id)
+            if evidence is not None and signed_pdf is not None:
+                signed_id = signed_contract_document_id(doc_id)
+                signed = s.get(Document, signed_id)
+                if signed is None:
+                    signed = Document(
+                        id=signed_id,
+                        application_no=inp.application_no,
+                        kind=SIGNED_CONTRACT_KIND,
+                        filename=f"{contract_no}-signed.pdf",
+                        content_type="application/pdf",
+                        sha256=pdf_sha256(signed_pdf),
+                        content=signed_pdf,
+                        size=len(signed_pdf),
+                        uploaded_by="system",
+                    )
+                    s.add(signed)
+                evidence.signed_at = inp.signed_at
+                evidence.signed_document_id = signed_id
+                evidence.signed_sha256 = signed.sha256
+                detail.update(
+                    signer_name=evidence.signer_name,
+                    client_address=evidence.client_address,
+                    user_agent=evidence.user_agent,
+                    confirmed=list(evidence.confirmed),
+                    code_issued_at=evidence.code_issued_at.isoformat(),
+                    signed_document_id=str(signed_id),
+                    signed_sha256=signed.sha256,
+                )
+            # The API recorded who presented themselves when it verified them; the workflow
+            # binds the signature to the document's hash.
             doc.signed_at = inp.signed_at
             doc.signed_sha256 = inp.sha256
             loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
@@ -272,10 +428,42 @@ class ContractActivities:
                 actor="borrower",
                 action="contract.signed",
                 occurred_at=inp.signed_at,
-                detail={
-                    "document_id": inp.document_id,
-                    "sha256": inp.sha256,
-                    "signer_name": doc.signer_name,
-                    "client_address": doc.signer_address,
-                },
+                detail=detail,
+            )
+
+    @activity.defn
+    def record_seal(self, inp: SealInput) -> None:
+        """The lender's seal (or its refusal) on the signed contract's record, once: who and
+        when, on the signature row and in the audit trail. Sealed, the contract is in force."""
+        with session_scope(self.engine) as s:
+            evidence = s.get(ContractSignature, uuid.UUID(inp.document_id))
+            loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
+            detail: dict[str, object] = {"document_id": inp.document_id}
+            if evidence is not None:
+                detail.update(
+                    signed_document_id=str(evidence.signed_document_id),
+                    signed_sha256=evidence.signed_sha256,
+                )
+            if inp.decision == "seal":
+                if evidence is not None and evidence.sealed_at is None:
+                    evidence.sealed_by = inp.user
+                    evidence.sealed_at = inp.at
+                if loan.status == "signed":
+                    loan.status = "sealed"
+                action = "contract.sealed"
+            else:
+                if evidence is not None and evidence.seal_refused_at is None:
+                    evidence.seal_refused_by = inp.user
+                    evidence.seal_refused_at = inp.at
+                    evidence.seal_refused_reason = inp.reason
+                detail["reason"] = inp.reason
+                action = "contract.seal_refused"
+            append_audit(
+                s,
+                key=f"{inp.application_no}/contract/{inp.document_id}/{action}",
+                application_no=inp.application_no,
+                actor=inp.user,
+                action=action,
+                occurred_at=inp.at,
+                detail=detail,
             )

@@ -20,6 +20,7 @@ from loanops.db import session_scope
 from models.shapes import BookLoanInput, DisburseInput, DisburseResult
 from models.tables import (
     Application,
+    ContractSignature,
     Disbursement,
     Installment,
     Loan,
@@ -48,12 +49,16 @@ class DisbursementActivities:
             # it was submitted with), never to a card recorded later for another application.
             borrower = borrower_data_of(s, app)
             contract = contract_of(s, inp.application_no)
+            # The borrower's signature with its evidence (loans signed with a one-time code);
+            # such a contract is in force only once the lender sealed it.
+            signature = s.get(ContractSignature, contract.id) if contract else None
             # The seed's pre-payment re-check (§3.5): borrower data and contract terms.
             checklist = {
                 "borrower_on_record": borrower is not None,
                 "contract_signed": contract is not None and contract.signed_at is not None,
                 "signed_hash_matches": contract is not None
                 and contract.signed_sha256 == contract.sha256,
+                "lender_sealed": signature is None or signature.sealed_at is not None,
                 "amount_matches_contract": loan.principal == inp.principal,
                 # The borrower receives the whole principal (the upfront fee is due with the
                 # first installment), except on loans priced before fee-not-deducted-v1.

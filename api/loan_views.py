@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,6 +16,7 @@ from api.schemas import (
     InstallmentOut,
     LoanOut,
     PendingTaskOut,
+    SigningStatusOut,
     TermsOut,
 )
 from api.workflow_calls import query_loan
@@ -26,15 +26,17 @@ from domain.masking import mask_name
 from domain.permissions import Action
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
+from domain.signing import SIGNING_LINK_TEMPLATE
 from loanops.policy import loan_policy_version
-from loanops.security import signing_token
 from loanops.settings import Settings
 from models.shapes import LoanTerms, OpenTask
 from models.tables import (
     Application,
     BorrowerData,
+    ContractSignature,
     Installment,
     Loan,
+    Notice,
     borrower_data_of,
     contract_of,
     settlement_certificate_of,
@@ -60,6 +62,7 @@ class LoanRecord:
     contract_document_id: str | None
     source: str
     settlement_certificate: bool = False
+    signing: SigningStatusOut | None = None
 
 
 def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
@@ -112,6 +115,31 @@ def _task_out(t: OpenTask) -> PendingTaskOut:
     )
 
 
+def signing_status(session: Session, application_no: str) -> SigningStatusOut | None:
+    """That the signing link was sent to the borrower and when, the signature and the seal:
+    never the link or its token (those go to the borrower's phone only)."""
+    link = session.exec(
+        select(Notice)
+        .where(Notice.application_no == application_no, Notice.template == SIGNING_LINK_TEMPLATE)
+        .order_by(col(Notice.created_at).desc())
+    ).first()
+    contract = contract_of(session, application_no)
+    signature = session.get(ContractSignature, contract.id) if contract else None
+    if link is None and signature is None:
+        return None
+    return SigningStatusOut(
+        link_sent_at=link.created_at if link else None,
+        link_status=link.status if link else None,
+        signed_at=signature.signed_at if signature else None,
+        signed_document_id=str(signature.signed_document_id)
+        if signature and signature.signed_document_id
+        else None,
+        signed_sha256=signature.signed_sha256 if signature else None,
+        sealed_by=signature.sealed_by if signature else None,
+        sealed_at=signature.sealed_at if signature else None,
+    )
+
+
 def load_record(session: Session, temporal: TemporalGateway, application_no: str) -> LoanRecord:
     """One read path for every loan view: the live workflow while it runs, the database once it
     has closed; both give the loan's own policy version."""
@@ -148,6 +176,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             # Issued before the stage is recorded: the live view may show it already.
             settlement_certificate=view.stage == Stage.SETTLED
             and settlement_certificate_of(session, application_no) is not None,
+            signing=signing_status(session, application_no),
         )
     return record_from_database(session, app, borrower)
 
@@ -205,6 +234,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         contract_document_id=str(contract.id) if contract else None,
         source="database",
         settlement_certificate=settlement_certificate_of(session, application_no) is not None,
+        signing=signing_status(session, application_no),
     )
 
 
@@ -253,10 +283,6 @@ def loan_out(
         )
         if owed.next_due is not None:
             next_due = _installment_out(owed.next_due, today)
-    signing_url = None
-    if record.stage == Stage.CONTRACT_SIGNING and record.contract_document_id:
-        token = signing_token(uuid.UUID(record.contract_document_id), secret=settings.secret_key)
-        signing_url = f"{settings.public_base_url.rstrip('/')}/api/v1/sign/{token}"
     return LoanOut(
         application_no=record.application.application_no,
         stage=record.stage.value,
@@ -274,7 +300,7 @@ def loan_out(
         next_due_installment=next_due,
         installments=[_installment_out(b, today) for b in record.installments],
         contract_document_id=record.contract_document_id,
-        signing_url=signing_url,
+        signing=record.signing,
         source=record.source,
         settlement_certificate_url=(
             f"/api/v1/loans/{record.application.application_no}/settlement-certificate.pdf"

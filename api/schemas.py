@@ -225,6 +225,17 @@ class BalancesOut(BaseModel):
     days_past_due: int
 
 
+class SigningStatusOut(BaseModel):
+    # When the signing link was queued for the borrower's phone, and the outbox's status.
+    link_sent_at: datetime | None
+    link_status: str | None
+    signed_at: datetime | None
+    signed_document_id: str | None
+    signed_sha256: str | None
+    sealed_by: str | None
+    sealed_at: datetime | None
+
+
 class LoanOut(BaseModel):
     application_no: str
     stage: str
@@ -244,7 +255,11 @@ class LoanOut(BaseModel):
     next_due_installment: InstallmentOut | None
     installments: list[InstallmentOut]
     contract_document_id: str | None
-    signing_url: str | None
+    signing: SigningStatusOut | None = Field(
+        default=None,
+        description="the borrower's signature and the lender's seal as recorded; the signing "
+        "link itself goes to the borrower's phone only and is never shown to staff",
+    )
     source: str = Field(description="'workflow' (live query) or 'database' (closed loan)")
     settlement_certificate_url: str | None = Field(
         default=None, description="the settlement certificate (结清证明) once the loan settles"
@@ -315,9 +330,18 @@ class PaymentOut(BaseModel):
 
 
 class SignIn(Strict):
+    # The one-time code sent to the borrower's phone (POST /sign/{token}/code).
+    code: str = Field(pattern=r"^\d{6}$")
+    # The id of every disclosure item shown by GET /sign/{token}, each confirmed.
+    confirmed: list[str] = Field(max_length=20)
     signer_name: str = Field(min_length=1, max_length=64)
     id_last4: str = Field(pattern=r"^\d{3}[\dXx]$")
-    accept_terms: bool
+
+
+class DisclosureOut(BaseModel):
+    id: str
+    text: str
+    text_en: str
 
 
 class SigningInfo(BaseModel):
@@ -329,7 +353,19 @@ class SigningInfo(BaseModel):
     apr: RateOut
     sha256: str
     pdf_url: str
+    # Each must be confirmed by id to sign.
+    disclosures: list[DisclosureOut]
     signed: bool
+    # A newer contract replaced this one: it can no longer be signed.
+    superseded: bool
+
+
+class SigningCodeOut(BaseModel):
+    sent_to: str = Field(description="the borrower's phone on the application, masked")
+    issued_at: datetime
+    expires_at: datetime
+    max_tries: int
+    resend_after_seconds: int
 
 
 class WithdrawIn(Strict):

@@ -28,6 +28,8 @@ REFUSAL_STATUS = {
     "MakerChecker": status.HTTP_409_CONFLICT,
     "WrongStage": status.HTTP_409_CONFLICT,
     "WrongDocument": status.HTTP_409_CONFLICT,
+    # The stored contract no longer matches the sha256 recorded when it was issued.
+    "DocumentChanged": status.HTTP_409_CONFLICT,
     "InvalidDecision": status.HTTP_422_UNPROCESSABLE_CONTENT,
     "InvalidData": status.HTTP_422_UNPROCESSABLE_CONTENT,
     # The loan is between two workflow runs (origination handing over to servicing).

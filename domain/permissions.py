@@ -59,6 +59,7 @@ class Action(StrEnum):
     READ_OVERDUE_REPORT = "read_overdue_report"
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
+    REQUEST_SIGNING_CODE = "request_signing_code"
     SIGN_CONTRACT = "sign_contract"
     # The notices of a loan (to staff and to the borrower) and how each was delivered.
     READ_NOTICES = "read_notices"
@@ -68,6 +69,8 @@ class Action(StrEnum):
     # The product catalog: read it; add products and versions.
     READ_PRODUCTS = "read_products"
     MANAGE_PRODUCTS = "manage_products"
+    # The lender's authorized signatory countersigns (seals) a contract the borrower signed.
+    SEAL_CONTRACT = "seal_contract"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -174,6 +177,7 @@ MATRIX: dict[Action, frozenset[str]] = {
         }
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
+    Action.REQUEST_SIGNING_CODE: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
     # Who answers for what was said to the borrower and when: the officer who deals with them,
     # operations (servicing, reminders), customer service (answers their calls), the manager,
@@ -190,6 +194,8 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.RECORD_SMS_RECEIPT: frozenset({SMS_GATEWAY}),
     Action.READ_PRODUCTS: _STAFF,
     Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
+    # Exactly one staff role: the lender_seal task's candidate (``sole_role``).
+    Action.SEAL_CONTRACT: frozenset({Role.DEPARTMENT_MANAGER.value}),
 }
 
 
@@ -202,6 +208,15 @@ def is_allowed(principals: Iterable[str], action: Action) -> bool:
     do ``action``."""
     allowed = MATRIX[action]
     return PUBLIC in allowed or any(p in allowed for p in principals)
+
+
+def sole_role(action: Action) -> Role:
+    """The one staff role the matrix gives ``action`` (for a task whose candidate is set by the
+    matrix, such as the lender's seal); ValueError unless exactly one staff role is named."""
+    roles = [Role(p) for p in MATRIX[action] if p in _STAFF]
+    if len(roles) != 1:
+        raise ValueError(f"{action.value} must be given to exactly one staff role")
+    return roles[0]
 
 
 def refusal(action: Action) -> str:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.lifecycle import Role
+from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
 
 
@@ -28,6 +29,9 @@ class TaskKind(StrEnum):
     DISBURSEMENT_REFUSED = "disbursement_refused"
     # The credit bureau stayed down: retry, or go on without its report.
     BUREAU_UNAVAILABLE = "bureau_unavailable"
+    # The lender's authorized signatory countersigns the contract the borrower signed: seal, or
+    # refuse with a reason (the contract never comes into force: the application is REJECTED).
+    LENDER_SEAL = "lender_seal"
     # Customer service's follow-up call after disbursement (回訪, seed §3.6).
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
@@ -210,6 +214,23 @@ class RejectionData:
 
 
 @dataclass(frozen=True)
+class SealRefusalData:
+    """The ``data`` of a refused seal: why the lender will not countersign (kept on the record
+    and given as the application's end reason)."""
+
+    reason: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None) -> "SealRefusalData":
+        reason = (data or {}).get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("data.reason: a refused seal needs the reason")
+        if len(reason) > 500:
+            raise ValueError("data.reason: at most 500 characters")
+        return cls(reason=reason.strip())
+
+
+@dataclass(frozen=True)
 class TaskRule:
     """Everything about one kind of task that does not depend on the loan."""
 
@@ -219,9 +240,11 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductMatchData] | type[RejectionData] | None = None
+    data_model: type[ProductMatchData] | type[RejectionData] | type[SealRefusalData] | None = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
+    # A matrix action the decider's roles must also allow (the lender's seal: SEAL_CONTRACT).
+    action: Action | None = None
 
     def parse_data(self, decision: str, data: dict[str, Any] | None) -> Any:
         """The decision's typed data (None when this decision carries none)."""
@@ -277,6 +300,17 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         base_priority=80,
         # A second look at the same payout: the same four-eyes rule as its approval.
         checks=(Party.INTAKE_REVIEWER,),
+    ),
+    TaskKind.LENDER_SEAL: TaskRule(
+        # Who may seal is the permission matrix's word (Action.SEAL_CONTRACT).
+        sole_role(Action.SEAL_CONTRACT),
+        ("seal", "refuse"),
+        base_priority=70,
+        data_model=SealRefusalData,
+        data_for=("refuse",),
+        # The candidate is already the manager: undecided, the application expires.
+        exhausted=Exhausted.EXPIRE_LOAN,
+        action=Action.SEAL_CONTRACT,
     ),
     TaskKind.BUREAU_UNAVAILABLE: TaskRule(
         Role.OPERATIONS_SPECIALIST, ("retry", "proceed_without"), base_priority=60

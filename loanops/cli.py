@@ -529,19 +529,48 @@ def demo(
         str, typer.Option("--api", help="the running API")
     ] = "http://127.0.0.1:8000",
     password: Annotated[str | None, typer.Option(help="demo password")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="the API's database, whose outbox says which SMS the borrower was sent "
+            "(default: LOANOPS_DATABASE_URL)",
+        ),
+    ] = None,
+    sms_url: Annotated[
+        str | None,
+        typer.Option(
+            "--sms-url",
+            help="the SMS gateway whose handset the borrower reads (default: LOANOPS_SMS_URL)",
+        ),
+    ] = None,
 ) -> None:
     """Drive one loan from application to SETTLED through the HTTP API, as the demo users."""
+    import functools
+
     import httpx
 
-    from loanops.demo import DemoFailed, run_demo
+    from loanops.db import make_engine
+    from loanops.demo import DemoFailed, read_sms_from_handset, run_demo
 
-    secret = password or get_settings().demo_password
+    settings = get_settings()
+    secret = password or settings.demo_password
+    engine = make_engine(database_url or settings.database_url)
     with httpx.Client(base_url=api_url, timeout=60) as client:
         try:
-            run_demo(client, password=secret, say=console.print)
+            run_demo(
+                client,
+                password=secret,
+                say=console.print,
+                read_sms=functools.partial(
+                    read_sms_from_handset, engine, sms_url or settings.sms_url
+                ),
+            )
         except (DemoFailed, httpx.HTTPError) as exc:
             console.print(f"[red]demo failed:[/red] {exc}")
             raise typer.Exit(1) from None
+        finally:
+            engine.dispose()
 
 
 def _safe_url(url: str) -> str:

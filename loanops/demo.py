@@ -7,6 +7,7 @@ TestClient, so the end-to-end test runs the very same script.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 
 from domain.products import choice_data
 
@@ -43,6 +45,68 @@ DEMO_DOCUMENTS: dict[str, tuple[str, bytes]] = {
 
 class DemoFailed(Exception):
     """The system did not do what the demo expected; the message says what."""
+
+
+# What the borrower's phone received: (application_no, template) → the message's payload.
+SmsReader = Callable[[str, str], dict[str, Any]]
+
+
+# What each SMS the borrower acts on carries, read back from the text the phone received.
+_SMS_FIELDS = {
+    "contract_signing_link": re.compile(r"(?P<url>https?://\S+?/api/v1/sign/[^\s，。]+)"),
+    "signing_code": re.compile(r"验证码为(?P<code>\d{6})"),
+}
+
+
+def read_sms_from_handset(
+    engine: Engine,
+    sms_url: str,
+    application_no: str,
+    template: str,
+    *,
+    timeout: float = 60.0,
+) -> dict[str, str]:
+    """What the borrower's phone received: the newest ``template`` SMS queued for
+    ``application_no``, once the notice relay has handed it to the SMS gateway, read from the
+    sandbox gateway's handset of the borrower's phone (``GET /v1/messages?to=``) and parsed
+    (``url`` of a signing link, ``code`` of a signing code). The outbox row only says which
+    message to look for: its secret payload is redacted once sent."""
+    from sqlmodel import Session, col, select
+
+    from adapters.sms import HttpSmsGateway
+    from models.tables import Application, Notice, borrower_data_of
+
+    deadline = time.monotonic() + timeout
+    with HttpSmsGateway(sms_url) as gateway:
+        while True:
+            with Session(engine) as s:
+                notice = s.exec(
+                    select(Notice)
+                    .where(
+                        Notice.application_no == application_no,
+                        Notice.channel == "sms",
+                        Notice.template == template,
+                    )
+                    .order_by(col(Notice.created_at).desc())
+                ).first()
+                app = s.exec(
+                    select(Application).where(Application.application_no == application_no)
+                ).first()
+                borrower = borrower_data_of(s, app) if app is not None else None
+            sent = notice.provider_message_id if notice is not None else None
+            if sent is not None and borrower is not None:
+                for message in gateway.received(borrower.phone):
+                    if message.message_id == sent:
+                        found = _SMS_FIELDS[template].search(message.text)
+                        if found is None:
+                            raise DemoFailed(f"the {template} SMS says nothing usable: {message}")
+                        return found.groupdict()
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    f"no {template} SMS reached the borrower of {application_no} "
+                    f"(outbox: {notice.status if notice else 'none queued'})"
+                )
+            time.sleep(0.2)
 
 
 class DemoDriver:
@@ -124,6 +188,26 @@ class DemoDriver:
         self.say(f"  {kind:<22} {decision:<8} by {username:<8} → {stage}")
         return stage
 
+    def sign_as_borrower(self, application_no: str, read_sms: SmsReader) -> str:
+        """The borrower opens the link the SMS brought, asks for a code, reads it on the
+        phone, confirms every disclosure and signs; returns the stage the update answers."""
+        link = str(read_sms(application_no, "contract_signing_link")["url"])
+        path = "/api/v1/sign/" + link.rsplit("/api/v1/sign/", 1)[1]
+        info = self.expect(self.client.get(path), 200, "open the signing link")
+        r = self.client.post(f"{path}/code")
+        self.expect(r, 202, "ask for a signing code")
+        code = str(read_sms(application_no, "signing_code")["code"])
+        r = self.client.post(
+            path,
+            json={
+                "code": code,
+                "confirmed": [item["id"] for item in info["disclosures"]],
+                "signer_name": DEMO_BORROWER["name"],
+                "id_last4": DEMO_BORROWER["id_number"][-4:],
+            },
+        )
+        return str(self.expect(r, 200, "sign the contract")["stage"])
+
     def loan(self, application_no: str, username: str = "manager") -> dict[str, Any]:
         r = self.client.get(f"/api/v1/loans/{application_no}", headers=self.login(username))
         result: dict[str, Any] = self.expect(r, 200, "read the loan")
@@ -154,10 +238,12 @@ def run_demo(
     *,
     password: str,
     say: Callable[[str], Any],
+    read_sms: SmsReader,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> str:
     """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
 
+    ``read_sms`` reads what the borrower's phone received (the signing link, the code);
     ``clock`` dates the payments (tests pass the time-skipping server's clock)."""
     d = DemoDriver(client, password=password, say=say)
     r = client.post(
@@ -208,23 +294,23 @@ def run_demo(
     loan = d.wait_loan(
         application_no,
         "the contract is ready to sign",
-        lambda loan: loan["stage"] == "CONTRACT_SIGNING" and bool(loan["signing_url"]),
+        lambda loan: (
+            loan["stage"] == "CONTRACT_SIGNING"
+            and bool(loan["signing"] and loan["signing"]["link_sent_at"])
+        ),
     )
-    say(f"  contract ready, APR {loan['terms']['apr']}; borrower opens {loan['signing_url']}")
+    say(
+        f"  contract ready, APR {loan['terms']['apr']}; signing link sent to the borrower's "
+        f"phone at {loan['signing']['link_sent_at']}"
+    )
     pdf = client.get(f"/api/v1/loans/{application_no}/contract.pdf", headers=d.login("ops"))
     d.expect(pdf, 200, "download the contract")
     if not pdf.content.startswith(b"%PDF"):
         raise DemoFailed("the contract is not a PDF")
-    sign_path = "/api/v1/sign/" + loan["signing_url"].rsplit("/api/v1/sign/", 1)[1]
-    r = client.post(
-        sign_path,
-        json={
-            "signer_name": DEMO_BORROWER["name"],
-            "id_last4": DEMO_BORROWER["id_number"][-4:],
-            "accept_terms": True,
-        },
-    )
-    say(f"  contract signed by the borrower → {d.expect(r, 200, 'sign the contract')['stage']}")
+    stage = d.sign_as_borrower(application_no, read_sms)
+    say(f"  contract signed by the borrower with a one-time code → {stage}")
+    # The lender's authorized signatory countersigns: only then is the contract in force.
+    d.decide("manager", application_no, "lender_seal", "seal", comment="同意用印")
 
     # ops approved the intake, so four-eyes needs the other operations specialist here.
     d.decide("ops2", application_no, "disbursement", "approve", comment="放款复核通过")

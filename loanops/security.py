@@ -1,10 +1,12 @@
-"""Passwords (argon2), access tokens (JWT) and the borrower's one-time signing tokens (HMAC)."""
+"""Passwords (argon2), access tokens (JWT), the borrower's one-time signing tokens (HMAC) and
+the one-time codes that prove the signer holds the borrower's phone."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,3 +70,26 @@ def document_for_signing_token(token: str, *, secret: str) -> uuid.UUID | None:
         return None
     expected = _mac(secret, document_id).encode()
     return document_id if hmac.compare_digest(mac.encode(), expected) else None
+
+
+def new_signing_code(digits: int) -> str:
+    """A one-time code of ``digits`` decimal digits from the system's CSPRNG."""
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def signing_code_hash(code: str, *, code_id: uuid.UUID, secret: str) -> str:
+    """What is stored of a code: an HMAC keyed by the server secret and bound to the code's
+    row, so a copy of the table alone cannot be searched for the six digits."""
+    return hmac.new(
+        secret.encode(), f"signing-code:{code_id}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def signing_code_matches(code: str, stored_hash: str, *, code_id: uuid.UUID, secret: str) -> bool:
+    expected = signing_code_hash(code, code_id=code_id, secret=secret)
+    return hmac.compare_digest(expected.encode(), stored_hash.encode())
+
+
+def signing_link(document_id: uuid.UUID, *, secret: str, base_url: str) -> str:
+    """The borrower's signing link for one contract (sent to the borrower's phone only)."""
+    return f"{base_url.rstrip('/')}/api/v1/sign/{signing_token(document_id, secret=secret)}"

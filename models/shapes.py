@@ -283,6 +283,18 @@ class SignatureInput:
     signed_at: datetime
 
 
+@dataclass(frozen=True)
+class SealInput:
+    """The lender's seal on the signed contract (``decision`` seal or refuse)."""
+
+    application_no: str
+    document_id: str
+    decision: str
+    user: str
+    at: datetime
+    reason: str | None = None
+
+
 # ---- assessment before the intake review ---------------------------------------------------
 
 

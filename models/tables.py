@@ -495,3 +495,53 @@ class ProductVersionRow(SQLModel, table=True):
     note: str = Field(default="", max_length=200)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SigningCode(SQLModel, table=True):
+    """A one-time code sent to the borrower's phone to prove the signer holds it. Only its
+    HMAC is kept (``loanops.security.signing_code_hash``); it counts wrong tries and locks at
+    the limit, expires, and is used at most once. A new code replaces the open ones."""
+
+    __tablename__ = "signing_codes"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    document_id: uuid.UUID = Field(index=True)
+    application_no: str = Field(index=True, max_length=32)
+    code_hash: str = Field(max_length=64)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    tries: int = 0
+    # active / used / locked (too many wrong tries) / replaced (a newer code was sent)
+    status: str = Field(default="active", max_length=16)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ContractSignature(SQLModel, table=True):
+    """The borrower's signature of one contract document and the lender's seal on it: the
+    evidence the API verified (never the code itself), the signed PDF the worker made from it
+    (the signing record appended as its last page), and who sealed it for the lender, when."""
+
+    __tablename__ = "contract_signatures"
+
+    # The contract document the borrower was sent (kind "contract").
+    document_id: uuid.UUID = Field(primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    signer_name: str = Field(max_length=64)
+    client_address: str = Field(max_length=64)
+    user_agent: str = Field(max_length=300)
+    # The disclosure item ids the borrower confirmed (domain.signing.DISCLOSURE_ITEMS).
+    confirmed: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    code_id: uuid.UUID
+    code_issued_at: datetime = Field(sa_type=UTCDateTime)
+    submitted_at: datetime = Field(sa_type=UTCDateTime)
+    # The contract's sha256 as issued (what the borrower signed).
+    document_sha256: str = Field(max_length=64)
+    signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The signed PDF (kind "contract_signed") and its own sha256.
+    signed_document_id: uuid.UUID | None = None
+    signed_sha256: str | None = Field(default=None, max_length=64)
+    sealed_by: str | None = Field(default=None, max_length=64)
+    sealed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    seal_refused_by: str | None = Field(default=None, max_length=64)
+    seal_refused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    seal_refused_reason: str | None = Field(default=None, max_length=500)

@@ -36,7 +36,7 @@ from api.app import create_app
 from domain.calendar import business_date
 from domain.policy import LoanPolicy
 from loanops.db import make_engine
-from loanops.demo import run_demo
+from loanops.demo import read_sms_from_handset, run_demo
 from loanops.migrate import seed_policy, upgrade
 from loanops.policy import add_loan_policy
 from loanops.processes import find_binary
@@ -287,8 +287,10 @@ class System:
         keep running meanwhile."""
         await self.server_clock.sync(self.env)
 
+        extra = kw.pop("headers", {})
+
         def go() -> httpx.Response:
-            headers = self.auth(user) if user else {}
+            headers = {**(self.auth(user) if user else {}), **extra}
             return self.http.request(method, url, headers=headers, **kw)
 
         return await asyncio.to_thread(go)
@@ -323,6 +325,7 @@ class System:
                 self.http,
                 password=DEMO_PASSWORD,
                 say=lambda _: None,
+                read_sms=functools.partial(read_sms_from_handset, self.engine, self.sms.url),
                 clock=await self.clock(),
             )
         )

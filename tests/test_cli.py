@@ -65,7 +65,20 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert gateway.json() == {"status": "ok"}  # the sandbox SMS gateway
 
         demo = subprocess.run(
-            [sys.executable, "-m", "loanops", "demo", "--api", f"http://127.0.0.1:{api}"],
+            [
+                sys.executable,
+                "-m",
+                "loanops",
+                "demo",
+                "--api",
+                f"http://127.0.0.1:{api}",
+                # The outbox says which SMS went out; the borrower reads them on the sandbox
+                # gateway's handset.
+                "--database-url",
+                f"sqlite:///{tmp_path / 'var' / 'loanops.db'}",
+                "--sms-url",
+                f"http://127.0.0.1:{sms}",
+            ],
             env=env,
             capture_output=True,
             text=True,

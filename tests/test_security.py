@@ -168,3 +168,26 @@ def test_non_ascii_signing_token_is_refused_not_crashing(mac: str) -> None:
     not a TypeError from ``hmac.compare_digest`` (which would surface as a 500)."""
     doc = uuid.uuid4()
     assert document_for_signing_token(f"{doc.hex}.{mac}", secret=SECRET) is None
+
+
+# ---- one-time signing codes ------------------------------------------------------------------
+
+
+def test_signing_codes_are_six_digits_and_vary() -> None:
+    from loanops.security import new_signing_code
+
+    codes = {new_signing_code(6) for _ in range(200)}
+    assert all(len(c) == 6 and c.isdigit() for c in codes)
+    assert len(codes) > 190  # from a CSPRNG: repeats are rare
+
+
+def test_a_code_is_stored_as_an_hmac_bound_to_its_row_and_the_secret() -> None:
+    from loanops.security import signing_code_hash, signing_code_matches
+
+    row, other_row = uuid.uuid4(), uuid.uuid4()
+    stored = signing_code_hash("123456", code_id=row, secret=SECRET)
+    assert "123456" not in stored and len(stored) == 64
+    assert signing_code_matches("123456", stored, code_id=row, secret=SECRET)
+    assert not signing_code_matches("123457", stored, code_id=row, secret=SECRET)
+    assert not signing_code_matches("123456", stored, code_id=other_row, secret=SECRET)
+    assert not signing_code_matches("123456", stored, code_id=row, secret=OTHER_SECRET)

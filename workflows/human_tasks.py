@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
     from domain.identifiers import task_id_for
     from domain.lifecycle import Role, Stage
-    from domain.permissions import Action, is_allowed
+    from domain.permissions import Action, is_allowed, refusal
     from domain.tasks import (
         MAX_PRIORITY,
         TASK_RULES,
@@ -327,6 +327,9 @@ class HumanTasks:
                 "Forbidden",
                 f"a {task.kind.value} task is decided by a {task.candidate_role.value}",
             )
+        action = TASK_RULES[task.kind].action
+        if action is not None and not is_allowed(req.roles, action):
+            refuse("Forbidden", f"a {task.kind.value} task is decided by: {refusal(action)}")
         if req.decision not in task.decisions:
             refuse(
                 "InvalidDecision",

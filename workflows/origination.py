@@ -37,11 +37,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import LoanPolicy
     from domain.products import OfferedProduct, Proposals, check_choice, proposals_context
     from domain.schedule import UpfrontFeeDue
+    from domain.signing import LENDER_SEAL_PATCH
     from domain.tasks import (
         Party,
         ProductChoiceData,
         ProductMatchData,
         ProductTermsData,
+        SealRefusalData,
         TaskKind,
         TaskStatus,
     )
@@ -62,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentRequest,
         PaymentResult,
         ProposeInput,
+        SealInput,
         ServicingInput,
         SignatureInput,
         SignRequest,
@@ -104,6 +107,10 @@ class OriginationWorkflow:
         self._match_round = 0
         # The borrower asked for other terms at the offer: the officer's comment, for the round.
         self._other_terms: DecisionRequest | None = None
+        # A signature is being recorded (two accepted at once: the second is refused).
+        self._signing = False
+        # The borrower signed and the lender's seal is awaited (loans from lender-seal-v1 on).
+        self._sealing = False
         self._reviews = Reviews(self._p, self._tasks, self._withdrawn, inp.requested_amount)
 
     @workflow.run
@@ -259,6 +266,37 @@ class OriginationWorkflow:
             raise Ended(Stage.EXPIRED, "the contract was not signed in time") from None
         if (end := self._withdrawn()) is not None:
             raise end
+        if workflow.patched(LENDER_SEAL_PATCH):
+            await self._lender_seal()
+
+    async def _lender_seal(self) -> None:
+        """The lender's authorized signatory countersigns the contract the borrower signed; only
+        then is it in force and may the money go out. A refusal (with its reason) ends the
+        application REJECTED: the borrower's signature alone binds no one."""
+        contract = self._signed_contract()
+        self._sealing = True
+        seal = await self._tasks.decide(
+            TaskKind.LENDER_SEAL,
+            abort=self._withdrawn,
+            context={"contract_no": contract.contract_no, "document_id": contract.document_id},
+        )
+        reason = SealRefusalData.parse(seal.data).reason if seal.decision == "refuse" else None
+        await workflow.execute_activity_method(
+            ContractActivities.record_seal,
+            SealInput(
+                application_no=self._inp.application_no,
+                document_id=contract.document_id,
+                decision=seal.decision,
+                user=seal.user,
+                at=workflow.now(),
+                reason=reason,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        if reason is not None:
+            raise Ended(
+                Stage.REJECTED, f"the lender refused to seal the contract: {reason}", seal.user
+            )
 
     async def _disbursement(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
         """The checker approves; the pre-check runs with the payout. A refusal becomes a task
@@ -418,25 +456,44 @@ class OriginationWorkflow:
 
     @workflow.update(name=SIGN_UPDATE)
     async def sign_contract(self, req: SignRequest) -> DecisionResult:
-        await workflow.execute_activity_method(
-            ContractActivities.record_signature,
-            SignatureInput(
-                application_no=self._inp.application_no,
-                document_id=req.document_id,
-                sha256=req.sha256,
-                signed_at=workflow.now(),
-            ),
-            **ACTIVITY_OPTIONS,
-        )
+        if self._signing or self._signed:  # validators of simultaneous updates both passed
+            refuse("WrongStage", "the contract is already being signed")
+        self._signing = True
+        try:
+            await workflow.execute_activity_method(
+                ContractActivities.record_signature,
+                SignatureInput(
+                    application_no=self._inp.application_no,
+                    document_id=req.document_id,
+                    sha256=req.sha256,
+                    signed_at=workflow.now(),
+                ),
+                **ACTIVITY_OPTIONS,
+            )
+        except ActivityError as exc:
+            refusal = business_refusal(exc)
+            self._signing = False
+            if refusal is None:
+                raise
+            # The stored contract no longer matches its hash: refuse this signature; the loan
+            # keeps waiting (and expires if no genuine contract is signed in time).
+            refuse("DocumentChanged", f"{refusal.what}; it cannot be signed")
         self._signed = True
-        await workflow.wait_condition(lambda: self._p.stage != Stage.CONTRACT_SIGNING)
+        await workflow.wait_condition(
+            lambda: self._p.stage != Stage.CONTRACT_SIGNING or self._sealing
+        )
         return DecisionResult(task_id=req.document_id, stage=await self._p.settled_stage())
 
     @sign_contract.validator
     def _validate_signature(self, req: SignRequest) -> None:
         if not is_allowed(req.principals, Action.SIGN_CONTRACT):
             refuse("Forbidden", "the contract is signed by the borrower, through the signing link")
-        if self._p.stage != Stage.CONTRACT_SIGNING or self._signed or self._contract is None:
+        if (
+            self._p.stage != Stage.CONTRACT_SIGNING
+            or self._signed
+            or self._signing
+            or self._contract is None
+        ):
             refuse("WrongStage", f"the contract cannot be signed in {self._p.stage.value}")
         if req.document_id != self._contract.document_id or req.sha256 != self._contract.sha256:
             refuse("WrongDocument", "this is not the contract awaiting signature")

@@ -48,6 +48,8 @@ from models.tables import (
     AuditEvent,
     Borrower,
     BorrowerVersion,
+    ContractSignature,
+    Document,
     Payment,
     contract_of,
     settlement_certificate_of,
@@ -147,11 +149,17 @@ def get_contract_pdf(
     session: SessionDep,
     _: CurrentUserInfo = require(Action.READ_CONTRACT),
 ) -> Response:
-    """Any role: the contract as rendered (and, once signed, as signed: the hash is bound)."""
+    """Any role: the contract as rendered and, once the borrower signed, the signed PDF (the
+    signing record is its last page)."""
     load_application(session, application_no)
     doc = contract_of(session, application_no)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
+    signature = session.get(ContractSignature, doc.id)
+    if signature is not None and signature.signed_document_id is not None:
+        signed = session.get(Document, signature.signed_document_id)
+        if signed is not None:
+            return inline_document(signed)
     return inline_document(doc)
 
 

@@ -22,6 +22,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.applications import ApplicationActivities
 from activities.disbursement import DisbursementActivities
+from activities.rendering import Lender
 from activities.servicing import ServicingActivities
 from activities.tasks import TaskActivities
 from domain.allocation import AllocationLine, Component, InstallmentBalance
@@ -52,6 +53,8 @@ from models.tables import (
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 BANK_CARD = "6222021234567890123"
+
+LENDER = Lender("示范小额贷款有限公司", "91310000MA1EXAMPLE", "上海市示例路 8 号", "400-123-4567")
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -580,3 +583,115 @@ def test_disburse_precheck_failure_is_final_and_writes_nothing(
     with pytest.raises(ApplicationError):
         acts.disburse(inp)
     assert count(engine, Disbursement) == 0
+
+
+# ---- the signature and the lender's seal ---------------------------------------------------
+
+
+def _blank_pdf() -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _contract_with_evidence(engine: Engine, application_no: str) -> Document:
+    from models.tables import ContractSignature
+
+    content = _blank_pdf()
+    doc = Document(
+        id=uuid.uuid4(),
+        application_no=application_no,
+        kind="contract",
+        filename="contract.pdf",
+        content_type="application/pdf",
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        created_at=T0,
+    )
+    with Session(engine, expire_on_commit=False) as s:
+        s.add(doc)
+        s.add(
+            ContractSignature(
+                document_id=doc.id,
+                application_no=application_no,
+                signer_name="李四",
+                client_address="10.0.0.7",
+                user_agent="phone",
+                confirmed=["cost", "schedule", "penalty", "credit_record", "own_decision"],
+                code_id=uuid.uuid4(),
+                code_issued_at=T0,
+                submitted_at=T0 + timedelta(minutes=1),
+                document_sha256=doc.sha256,
+            )
+        )
+        s.commit()
+    return doc
+
+
+def test_record_signature_twice_makes_one_signed_pdf(engine: Engine, application_no: str) -> None:
+    from activities.contracts import ContractActivities
+    from models.shapes import SignatureInput
+    from models.tables import ContractSignature
+
+    add_loan(engine, application_no)
+    doc = _contract_with_evidence(engine, application_no)
+    acts = ContractActivities(engine, lender=LENDER)
+    inp = SignatureInput(application_no, str(doc.id), doc.sha256, T0 + timedelta(minutes=1))
+    acts.record_signature(inp)
+    acts.record_signature(replace(inp, signed_at=T0 + timedelta(hours=2)))
+
+    assert count(engine, Document, Document.kind == "contract_signed") == 1
+    with Session(engine) as s:
+        evidence = s.get(ContractSignature, doc.id)
+        assert evidence is not None and evidence.signed_at == inp.signed_at
+        signed = s.get(Document, evidence.signed_document_id)
+        assert signed is not None and signed.content is not None
+        assert signed.sha256 == hashlib.sha256(signed.content).hexdigest() != doc.sha256
+    assert get_loan(engine, application_no).status == "signed"
+    assert len(audits(engine, f"{application_no}/contract/signed")) == 1
+
+
+def test_record_seal_twice_seals_once(engine: Engine, application_no: str) -> None:
+    from activities.contracts import ContractActivities
+    from models.shapes import SealInput, SignatureInput
+    from models.tables import ContractSignature
+
+    add_loan(engine, application_no)
+    doc = _contract_with_evidence(engine, application_no)
+    acts = ContractActivities(engine, lender=LENDER)
+    acts.record_signature(SignatureInput(application_no, str(doc.id), doc.sha256, T0))
+    seal = SealInput(application_no, str(doc.id), "seal", "manager", T0 + timedelta(hours=1))
+    acts.record_seal(seal)
+    acts.record_seal(replace(seal, user="someone_else", at=T0 + timedelta(hours=5)))
+    with Session(engine) as s:
+        evidence = s.get(ContractSignature, doc.id)
+        assert evidence is not None
+        assert (evidence.sealed_by, evidence.sealed_at) == ("manager", seal.at)
+    assert get_loan(engine, application_no).status == "sealed"
+    assert len(audits(engine, f"{application_no}/contract/{doc.id}/contract.sealed")) == 1
+
+
+def test_disburse_refuses_a_signed_contract_the_lender_has_not_sealed(
+    engine: Engine, application_no: str
+) -> None:
+    from activities.contracts import ContractActivities
+    from models.shapes import SignatureInput
+
+    add_loan(engine, application_no)
+    doc = _contract_with_evidence(engine, application_no)
+    ContractActivities(engine, lender=LENDER).record_signature(
+        SignatureInput(application_no, str(doc.id), doc.sha256, T0)
+    )
+    with pytest.raises(ApplicationError) as exc:
+        DisbursementActivities(engine).disburse(
+            _disburse_input(application_no, f"{application_no}/disburse/1")
+        )
+    assert exc.value.type == BUSINESS_REFUSAL
+    assert list(exc.value.details) == ["lender_sealed"]
+    assert count(engine, Disbursement, Disbursement.application_no == application_no) == 0

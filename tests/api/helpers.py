@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from loanops.demo import DEMO_BORROWER, DemoDriver
+from loanops.demo import DEMO_BORROWER, DemoDriver, read_sms_from_handset
 from loanops.security import create_access_token
 from loanops.seed import DEMO_USERS
 from models.tables import Document, Task, User
@@ -118,7 +118,7 @@ def _ready_at(stage: str) -> Callable[[dict[str, Any]], bool]:
         if kind is not None:
             return loan["pending_task"] is not None and loan["pending_task"]["kind"] == kind
         if stage == "CONTRACT_SIGNING":
-            return bool(loan["signing_url"])
+            return bool(loan["signing"] and loan["signing"]["link_sent_at"])
         if stage == "SERVICING":
             return bool(loan["installments"])
         return True
@@ -127,27 +127,34 @@ def _ready_at(stage: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _drive(
-    d: DemoDriver, application_no: str, until: str, terms: dict[str, Any], frm: str
+    d: DemoDriver,
+    application_no: str,
+    until: str,
+    terms: dict[str, Any],
+    frm: str,
+    system: System,
 ) -> dict[str, Any]:
     for step in _STEPS[ORIGINATION.index(frm) : ORIGINATION.index(until)]:
-        step(d, application_no, terms)
+        step(d, application_no, terms, system)
     return d.wait_loan(application_no, f"reach {until}", _ready_at(until))
 
 
-def _sign(d: DemoDriver, application_no: str) -> None:
-    loan = d.wait_loan(application_no, "contract ready", _ready_at("CONTRACT_SIGNING"))
-    d.expect(d.client.post(sign_path(loan), json=signature()), 200, "sign the contract")
+def _sign(d: DemoDriver, application_no: str, system: System) -> None:
+    """The borrower signs with a one-time code; the manager seals for the lender."""
+    d.wait_loan(application_no, "contract ready", _ready_at("CONTRACT_SIGNING"))
+    d.sign_as_borrower(application_no, lambda no, template: _sms(system, no, template))
+    d.decide("manager", application_no, "lender_seal", "seal")
 
 
 # The step that moves a loan out of each origination stage, in order.
-_STEPS: list[Callable[[DemoDriver, str, dict[str, Any]], object]] = [
-    lambda d, no, _: d.decide("ops", no, "intake_review", "approve", comment="资料齐全"),
-    lambda d, no, _: d.decide("risk", no, "risk_review", "approve", comment="信用良好"),
-    lambda d, no, terms: d.decide("product", no, "product_matching", "approve", data=terms),
-    lambda d, no, _: d.decide("officer", no, "offer_confirmation", "accept"),
-    lambda d, no, _: _sign(d, no),
+_STEPS: list[Callable[[DemoDriver, str, dict[str, Any], Any], object]] = [
+    lambda d, no, _, __: d.decide("ops", no, "intake_review", "approve", comment="资料齐全"),
+    lambda d, no, _, __: d.decide("risk", no, "risk_review", "approve", comment="信用良好"),
+    lambda d, no, terms, _: d.decide("product", no, "product_matching", "approve", data=terms),
+    lambda d, no, _, __: d.decide("officer", no, "offer_confirmation", "accept"),
+    lambda d, no, _, system: _sign(d, no, system),
     # ops approved the intake, so four-eyes needs the other operations specialist.
-    lambda d, no, _: d.decide("ops2", no, "disbursement", "approve"),
+    lambda d, no, _, __: d.decide("ops2", no, "disbursement", "approve"),
 ]
 
 
@@ -162,7 +169,7 @@ async def drive(
     """Take a loan waiting in ``frm`` along the happy path until it waits in ``until``; returns
     the loan view (as the manager sees it) once that stage's task, link or schedule is ready."""
     result: dict[str, Any] = await system.in_thread(
-        _drive, driver(system), application_no, until, terms or PRODUCT_TERMS, frm
+        _drive, driver(system), application_no, until, terms or PRODUCT_TERMS, frm, system
     )
     return result
 
@@ -181,17 +188,50 @@ async def loan_view(system: System, application_no: str, user: str = "manager") 
     return result
 
 
-def sign_path(loan: dict[str, Any]) -> str:
-    url = loan["signing_url"]
-    assert url, f"no signing link in {loan['stage']}"
-    return "/api/v1/sign/" + str(url).rsplit("/api/v1/sign/", 1)[1]
+# ---- the borrower's phone -------------------------------------------------------------------
 
 
-def signature(**overrides: Any) -> dict[str, Any]:
+def _sms(system: System, application_no: str, template: str) -> dict[str, str]:
+    """THE one place the tests read what the borrower's phone received: the newest SMS of
+    ``template`` for ``application_no`` on the sandbox SMS gateway's handset, parsed."""
+    return read_sms_from_handset(system.engine, system.sms.url, application_no, template)
+
+
+async def signing_link(system: System, application_no: str) -> str:
+    """The signing link the borrower received by SMS (read off the event loop: the test
+    system's notice relay runs on it)."""
+    sms = await system.in_thread(_sms, system, application_no, "contract_signing_link")
+    return str(sms["url"])
+
+
+async def sign_path(system: System, application_no: str) -> str:
+    """The API path of the borrower's signing link (as received by SMS)."""
+    link = await signing_link(system, application_no)
+    return "/api/v1/sign/" + link.rsplit("/api/v1/sign/", 1)[1]
+
+
+async def latest_signing_code(system: System, application_no: str) -> str:
+    """The newest one-time code the borrower received by SMS."""
+    sms = await system.in_thread(_sms, system, application_no, "signing_code")
+    return str(sms["code"])
+
+
+async def request_code(system: System, application_no: str) -> str:
+    """Ask for a code through the link (202) and read it on the borrower's phone."""
+    r = await system.call("POST", f"{await sign_path(system, application_no)}/code")
+    assert r.status_code == 202, r.text
+    return await latest_signing_code(system, application_no)
+
+
+DISCLOSURE_IDS = ["cost", "schedule", "penalty", "credit_record", "own_decision"]
+
+
+def signature(code: str = "000000", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
+        "code": code,
+        "confirmed": list(DISCLOSURE_IDS),
         "signer_name": DEMO_BORROWER["name"],
         "id_last4": DEMO_BORROWER["id_number"][-4:],
-        "accept_terms": True,
     }
     body.update(overrides)
     return body

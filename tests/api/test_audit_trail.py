@@ -13,6 +13,7 @@ from tests.api.helpers import (
     contract_row,
     mint_demo_tokens,
     new_loan,
+    request_code,
     rows,
     sign_path,
     signature,
@@ -63,31 +64,33 @@ async def test_claims_and_unclaims_leave_audit_rows(system: System) -> None:
 
 
 async def test_failed_signing_attempts_and_the_lock_leave_audit_rows(system: System) -> None:
-    application_no, view = await new_loan(system, "CONTRACT_SIGNING")
-    path = sign_path(view)
+    application_no, _ = await new_loan(system, "CONTRACT_SIGNING")
+    path = await sign_path(system, application_no)
     token = path.rsplit("/", 1)[1]
     document_id = str(contract_row(system, application_no).id)
+    code = await request_code(system, application_no)
 
     # Refusals that are not identity failures are not counted, nor audited.
-    r = await system.call("POST", path, json=signature(accept_terms=False))
+    r = await system.call("POST", path, json=signature(code, confirmed=["cost"]))
     assert r.status_code == 422
     assert _events(system, application_no, ".sign_failed", ".signing_locked") == []
 
+    # With the right code (an identity failure does not use it up), the wrong name or ID.
     wrong = [
-        (signature(id_last4="0000"), ["id_last4"]),
-        (signature(signer_name="李四"), ["signer_name"]),
-        (signature(signer_name="李四", id_last4="0000"), ["signer_name", "id_last4"]),
-        (signature(id_last4="1111"), ["id_last4"]),
+        (signature(code, id_last4="0000"), ["id_last4"]),
+        (signature(code, signer_name="李四"), ["signer_name"]),
+        (signature(code, signer_name="李四", id_last4="0000"), ["signer_name", "id_last4"]),
+        (signature(code, id_last4="1111"), ["id_last4"]),
     ]
     for body, _ in wrong:
         r = await system.call("POST", path, json=body)
         assert r.status_code == 422, r.text
     assert _events(system, application_no, ".signing_locked") == []
 
-    r = await system.call("POST", path, json=signature(signer_name="王五"))
+    r = await system.call("POST", path, json=signature(code, signer_name="王五"))
     assert r.status_code == 422, r.text
-    wrong.append((signature(signer_name="王五"), ["signer_name"]))
-    r = await system.call("POST", path, json=signature())
+    wrong.append((signature(code, signer_name="王五"), ["signer_name"]))
+    r = await system.call("POST", path, json=signature(code))
     assert r.status_code == 423  # locked: refused before any identity check, so no new row
 
     failed = _events(system, application_no, ".sign_failed")
@@ -112,3 +115,4 @@ async def test_failed_signing_attempts_and_the_lock_leave_audit_rows(system: Sys
         dumped = json.dumps(event.detail, ensure_ascii=False) + event.event_key
         assert token not in dumped and secret_part not in dumped, event.action
         assert "李四" not in dumped and "王五" not in dumped, event.action
+        assert code not in dumped, event.action  # nor the one-time code

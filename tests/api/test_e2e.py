@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from decimal import Decimal
 
 from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
-from loanops.demo import DEMO_BORROWER, run_demo
+from loanops.demo import DEMO_BORROWER, read_sms_from_handset, run_demo
 from models.tables import AuditEvent, Disbursement, Installment, Loan, Payment, Task
-from tests.api.helpers import ORIGINATION
+from tests.api.helpers import ORIGINATION, latest_signing_code, signing_link
 from tests.conftest import DEMO_PASSWORD, System, workflow_runs
 
 ALL_STAGES = [*ORIGINATION, "SETTLED"]
@@ -23,6 +24,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         system.http,
         password=DEMO_PASSWORD,
         say=said.append,
+        read_sms=functools.partial(read_sms_from_handset, system.engine, system.sms.url),
         clock=await system.clock(),
     )
 
@@ -49,13 +51,18 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         "risk_review.approve",
         "product_matching.approve",
         "offer_confirmation.accept",
+        "contract.code_sent",
         "contract.signed",
+        "lender_seal.seal",
+        "contract.sealed",
         "disbursement.approve",
         "loan.disbursed",
         "loan.settled",
     ):
         assert expected in actions
     assert [e["actor"] for e in timeline if e["action"] == "disbursement.approve"] == ["ops2"]
+    assert [e["actor"] for e in timeline if e["action"] == "contract.sealed"] == ["manager"]
+    assert actions.index("contract.sealed") < actions.index("loan.disbursed")
 
     pdf = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
     assert pdf.status_code == 200
@@ -63,6 +70,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     assert DEMO_BORROWER["name"] in text
     assert "50,000.00" in text
     assert "伍万元整" in text
+    assert "Signing record" in text  # the signed PDF, its record the last page
 
     # Whatever upfront fee the demo's product states is paid with installment 1, never deducted
     # (the demo's small-business loan has none; tests/api/test_money_figures.py has one).
@@ -103,6 +111,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
                 "risk_review",
                 "product_matching",
                 "offer_confirmation",
+                "lender_seal",
                 "disbursement",
             ]
         )
@@ -141,7 +150,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     }
 
     # No personal data in workflow history, in any run (the signer's name and address stay in
-    # the database; the workflows carry ids, figures and hashes).
+    # the database; the workflows carry ids, figures and hashes), nor the link or the code.
     runs = await workflow_runs(system.client, application_no)
     assert [
         r.events[0].workflow_execution_started_event_attributes.workflow_type.name for r in runs
@@ -153,5 +162,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
             DEMO_BORROWER["id_number"],
             DEMO_BORROWER["phone"],
             DEMO_BORROWER["bank_card"],
+            (await signing_link(system, application_no)).rsplit(".", 1)[1],
+            f'"{await latest_signing_code(system, application_no)}"',
         ):
             assert secret not in text

@@ -31,7 +31,6 @@ from tests.api.helpers import (
     PRODUCT_TERMS,
     application_body,
     assert_422_names,
-    contract_row,
     count,
     drive,
     equal_installment_rows,
@@ -40,8 +39,6 @@ from tests.api.helpers import (
     mint_demo_tokens,
     new_loan,
     rows,
-    sign_path,
-    signature,
     submit,
     task_row,
 )
@@ -455,54 +452,6 @@ async def test_disbursement_four_eyes_then_payment_errors(system: System) -> Non
     assert [(p.external_ref, p.amount) for p in payments] == [("bank-0001", Decimal("100.00"))]
     after = await loan_view(system, application_no)
     assert sum(Decimal(i["paid"]) for i in after["installments"]) == Decimal("100.00")
-
-
-# ---- the borrower's signing link -----------------------------------------------------------
-
-
-async def test_signing_link_errors(system: System) -> None:
-    application_no, view = await new_loan(system, "CONTRACT_SIGNING")
-    path = sign_path(view)
-
-    r = await system.call("POST", path, json=signature(id_last4="1234"))
-    assert_422_names(r, "id_last4")
-    r = await system.call("POST", path, json=signature(accept_terms=False))
-    assert_422_names(r, "accept_terms")
-    doc_hex = path.rsplit("/", 1)[1].split(".")[0]
-    for forged in (f"{doc_hex}.{'A' * 43}", f"{uuid.uuid4().hex}.{path.rsplit('.', 1)[1]}", "nope"):
-        r = await system.call("POST", f"/api/v1/sign/{forged}", json=signature())
-        assert r.status_code == 404, forged
-        r = await system.call("GET", f"/api/v1/sign/{forged}")
-        assert r.status_code == 404, forged
-
-    doc = contract_row(system, application_no)
-    assert doc.signed_at is None and doc.sign_failures == 1
-    assert (await loan_view(system, application_no))["stage"] == "CONTRACT_SIGNING"
-
-    r = await system.call("POST", path, json=signature())
-    assert r.status_code == 200, r.text
-    assert r.json()["stage"] == "DISBURSEMENT"
-    signed_at = contract_row(system, application_no).signed_at
-    assert signed_at is not None
-
-    r = await system.call("POST", path, json=signature())
-    assert r.status_code == 409
-    assert contract_row(system, application_no).signed_at == signed_at
-
-
-async def test_five_failed_signing_attempts_lock_the_link(system: System) -> None:
-    application_no, view = await new_loan(system, "CONTRACT_SIGNING")
-    path = sign_path(view)
-    for attempt in range(5):
-        wrong = signature(signer_name="李四") if attempt % 2 else signature(id_last4="0000")
-        r = await system.call("POST", path, json=wrong)
-        assert r.status_code == 422, (attempt, r.text)
-    r = await system.call("POST", path, json=signature())
-    assert r.status_code == 423
-    doc = contract_row(system, application_no)
-    assert doc.signed_at is None and doc.sign_failures == 5
-    assert (await loan_view(system, application_no))["stage"] == "CONTRACT_SIGNING"
-    assert (await system.call("GET", path)).json()["signed"] is False
 
 
 # ---- withdrawal and the loan view ----------------------------------------------------------

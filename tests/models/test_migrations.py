@@ -43,6 +43,8 @@ EXPECTED_TABLES = {
     "portfolio_snapshots",
     "products",
     "product_versions",
+    "signing_codes",
+    "contract_signatures",
 }
 
 

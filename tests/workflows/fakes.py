@@ -68,6 +68,7 @@ from models.shapes import (
     ProposeInput,
     RecordPaymentInput,
     RiskReportInput,
+    SealInput,
     ServicingEventInput,
     ServicingInput,
     SettleInput,
@@ -129,6 +130,8 @@ class FakeRecords:
         ProductVersion(d.code, 1, SEED_EFFECTIVE_FROM, d) for d in SEED_CATALOG
     )
     offers: dict[tuple[str, int], OfferInput] = field(default_factory=dict)
+    signatures: dict[str, SignatureInput] = field(default_factory=dict)
+    seals: dict[str, SealInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -201,7 +204,11 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_signature")
     def record_signature(inp: SignatureInput) -> None:
-        return None
+        rec.signatures.setdefault(inp.application_no, inp)
+
+    @activity.defn(name="record_seal")
+    def record_seal(inp: SealInput) -> None:
+        rec.seals.setdefault(inp.application_no, inp)
 
     @activity.defn(name="disburse")
     def disburse(inp: DisburseInput) -> DisburseResult:
@@ -273,6 +280,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         propose,
         prepare_contract,
         record_signature,
+        record_seal,
         disburse,
         book_loan,
         record_payment,
@@ -406,6 +414,9 @@ class Fast:
             SignRequest(contract.document_id, contract.sha256, (BORROWER,)),
             result_type=DecisionResult,
         )
+        # The lender's authorized signatory seals the signed contract.
+        task_id = await self.task_of(application_no, TaskKind.LENDER_SEAL)
+        await self.decide(application_no, task_id, "seal", "manager")
         if stage == Stage.DISBURSEMENT:
             return
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)

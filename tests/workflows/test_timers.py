@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from domain.calendar import add_business_days, business_date, zone
 from domain.lpr import default_lpr_table
 from models.tables import Application, AuditEvent, Installment, Notice, Task
+from tests.api.helpers import sign_path
 from tests.conftest import System
 from tests.workflows.driving import MATCH_DATA, decide, drive_to, submit
 
@@ -141,10 +142,14 @@ async def test_unaccepted_offer_expires(sqlite_system: System) -> None:
 async def test_unsigned_contract_expires(sqlite_system: System) -> None:
     system = sqlite_system
     app_no = await drive_to(system, "CONTRACT_SIGNING")
+    link = await sign_path(system, app_no)
     await system.env.sleep(timedelta(days=5, hours=1))
     await eventually(lambda: stage_of(system, app_no) == "EXPIRED", "contract EXPIRED")
     r = await system.call("GET", f"/api/v1/loans/{app_no}", user="manager")
-    assert r.json()["stage"] == "EXPIRED" and r.json()["signing_url"] is None
+    assert r.json()["stage"] == "EXPIRED" and r.json()["signing"]["signed_at"] is None
+    # The link the borrower holds no longer gets a code.
+    r = await system.call("POST", f"{link}/code")
+    assert r.status_code == 409 and "EXPIRED" in r.text
 
 
 async def test_reminder_overdue_penalty_then_payment_clears_it(sqlite_system: System) -> None:
