@@ -10,7 +10,17 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.deps import Clock, TemporalGateway, system_clock
-from api.routes import applications, auth, documents, health, loans, quotes, signing, tasks
+from api.routes import (
+    applications,
+    auth,
+    documents,
+    funding,
+    health,
+    loans,
+    quotes,
+    signing,
+    tasks,
+)
 from loanops.db import make_engine
 from loanops.documents import DocumentStore
 from loanops.settings import Settings, get_settings
@@ -51,6 +61,8 @@ def create_app(
     v1 = APIRouter(prefix="/api/v1")
     for module in (auth, applications, documents, tasks, loans, signing, quotes):
         v1.include_router(module.router)
+    v1.include_router(funding.router)
+    v1.include_router(funding.reports_router)
     app.include_router(v1)
     app.include_router(health.router)
     return app

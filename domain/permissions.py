@@ -47,6 +47,12 @@ class Action(StrEnum):
     # The borrower's side of the signing link.
     READ_SIGNING = "read_signing"
     SIGN_CONTRACT = "sign_contract"
+    # The funding pool: the liquidity report, its movements, and manual top-ups / withdrawals
+    # (requested by the department manager, authorized by a second person).
+    READ_LIQUIDITY = "read_liquidity"
+    LIST_FUNDING_MOVEMENTS = "list_funding_movements"
+    REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
+    AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -98,6 +104,28 @@ MATRIX: dict[Action, frozenset[str]] = {
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
     Action.SIGN_CONTRACT: frozenset({BORROWER}),
+    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it.
+    Action.READ_LIQUIDITY: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+        }
+    ),
+    Action.LIST_FUNDING_MOVEMENTS: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    Action.REQUEST_FUNDING_MOVEMENT: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    # The checker: another department manager, or the risk manager (liquidity risk is theirs);
+    # never the requester (models.funding.authorize_movement).
+    Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
+        {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
+    ),
 }
 
 

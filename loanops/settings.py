@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+DEFAULT_BANK_CALLBACK_SECRET = "dev-only-bank-callback-secret"
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     lender_name: str = "LoanOps 示范小额贷款有限公司"
     # The credit bureau (adapters.bureau); `loanops dev` runs the sandbox bureau here.
     bureau_url: str = "http://127.0.0.1:8091"
+    # The bank (adapters.bank); `loanops dev` runs the sandbox bank here. The callback secret is
+    # the HMAC key of the bank's signed status callbacks; the pool account pays disbursements.
+    bank_url: str = "http://127.0.0.1:8093"
+    bank_callback_secret: str = DEFAULT_BANK_CALLBACK_SECRET
+    bank_pool_account: str = "9558800200100000005"
     # Uploaded documents (ID cards, income proofs...): the folder of the default document store,
     # and the largest file accepted (413 above it).
     document_dir: Path = VAR_DIR / "documents"

@@ -38,6 +38,9 @@ EXPECTED_TABLES = {
     "loan_policies",
     "assessments",
     "blacklist_entries",
+    "funding_pools",
+    "funding_reservations",
+    "funding_movements",
 }
 
 
