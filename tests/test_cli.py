@@ -25,7 +25,13 @@ def _group_gone(pgid: int) -> bool:
 
 
 def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> None:
-    api, temporal, ui, bureau = free_port(), free_port(), free_port(), free_port()
+    api, temporal, ui, bureau, bank = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")}
     env["LOANOPS_ENVIRONMENT"] = "development"
     log = (tmp_path / "dev.log").open("wb")
@@ -43,6 +49,8 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
             str(ui),
             "--bureau-port",
             str(bureau),
+            "--bank-port",
+            str(bank),
             "--var-dir",
             str(tmp_path / "var"),
         ],
@@ -59,6 +67,19 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200  # Web UI
         sandbox = httpx.get(f"http://127.0.0.1:{bureau}/healthz", timeout=10)
         assert sandbox.json() == {"status": "ok"}  # the sandbox credit bureau
+        bank_health = httpx.get(f"http://127.0.0.1:{bank}/healthz", timeout=10)
+        assert bank_health.json() == {"status": "ok"}  # the sandbox bank
+        manager = httpx.post(
+            f"http://127.0.0.1:{api}/api/v1/auth/token",
+            data={"username": "manager", "password": "demo1234"},
+            timeout=10,
+        ).json()["access_token"]
+        pool = httpx.get(
+            f"http://127.0.0.1:{api}/api/v1/reports/liquidity",
+            headers={"Authorization": f"Bearer {manager}"},
+            timeout=10,
+        ).json()
+        assert pool["balance"] == "5000000.00"  # the demo funding pool's opening balance
 
         demo = subprocess.run(
             [sys.executable, "-m", "loanops", "demo", "--api", f"http://127.0.0.1:{api}"],
@@ -71,6 +92,7 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert "SETTLED" in demo.stderr
         assert (tmp_path / "var" / "loanops.db").exists()
         assert (tmp_path / "var" / "temporal.db").exists()
+        assert (tmp_path / "var" / "bank.db").exists()  # the sandbox bank's ledger
     finally:
         dev.send_signal(signal.SIGINT)
         try:
@@ -83,7 +105,7 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
     deadline = time.monotonic() + 10
     while not _group_gone(dev.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for port in (api, temporal, bureau):
+    for port in (api, temporal, bureau, bank):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
         except httpx.TransportError:
