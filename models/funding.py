@@ -142,7 +142,9 @@ def reserve(
     at: datetime,
 ) -> FundingReservation:
     """Set ``amount`` aside for ``application_no``'s payout under ``key``; InsufficientFunds
-    (naming the amount and what is available) when the pool cannot."""
+    (naming the amount and what is available) when the pool cannot. A key keeps its fate: once
+    released or consumed, the same call returns that reservation (check its ``status``); a
+    new reservation needs a new key."""
     amount = check_amount(amount)
     get_pool(session)
     existing = session.get(FundingReservation, key)
@@ -158,17 +160,18 @@ def reserve(
         reserved_by=actor,
         created_at=at,
     )
-    session.add(row)
-    append_audit(
-        session,
-        key=f"funding:reserve:{key}",
-        actor=actor,
-        action="funding_reserved",
-        occurred_at=at,
-        application_no=application_no,
-        detail={"key": key, "amount": format_money(amount)},
-    )
     try:
+        session.add(row)
+        session.flush()  # the key's uniqueness decides here, before anything else is written
+        append_audit(
+            session,
+            key=f"funding:reserve:{key}",
+            actor=actor,
+            action="funding_reserved",
+            occurred_at=at,
+            application_no=application_no,
+            detail={"key": key, "amount": format_money(amount)},
+        )
         session.commit()
     except IntegrityError:  # the same key reserved concurrently: that one stands
         session.rollback()
@@ -344,17 +347,18 @@ def record_inflow(
         authorized_at=at,
         balance_after=pool.balance,
     )
-    session.add(movement)
-    append_audit(
-        session,
-        key=f"funding:inflow:{key}",
-        actor=actor,
-        action="funding_inflow",
-        occurred_at=at,
-        application_no=application_no,
-        detail={"key": key, "amount": format_money(amount)},
-    )
     try:
+        session.add(movement)
+        session.flush()
+        append_audit(
+            session,
+            key=f"funding:inflow:{key}",
+            actor=actor,
+            action="funding_inflow",
+            occurred_at=at,
+            application_no=application_no,
+            detail={"key": key, "amount": format_money(amount)},
+        )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -415,23 +419,23 @@ def request_movement(
         requested_by=requested_by,
         requested_at=at,
     )
-    session.add(movement)
-    session.flush()
-    append_audit(
-        session,
-        key=f"funding:request:{movement.id}",
-        actor=requested_by,
-        action="funding_movement_requested",
-        occurred_at=at,
-        detail={
-            "movement_id": str(movement.id),
-            "kind": kind.value,
-            "amount": format_money(amount),
-            "reference": reference,
-            "reason": reason,
-        },
-    )
     try:
+        session.add(movement)
+        session.flush()
+        append_audit(
+            session,
+            key=f"funding:request:{movement.id}",
+            actor=requested_by,
+            action="funding_movement_requested",
+            occurred_at=at,
+            detail={
+                "movement_id": str(movement.id),
+                "kind": kind.value,
+                "amount": format_money(amount),
+                "reference": reference,
+                "reason": reason,
+            },
+        )
         session.commit()
     except IntegrityError:
         session.rollback()

@@ -10,6 +10,7 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, require
@@ -163,7 +164,7 @@ def list_movements(
         .order_by(col(FundingMovement.requested_at).desc())
         .limit(limit)
     ).all()
-    total = len(session.exec(select(FundingMovement.id).where(*where)).all())
+    total = session.exec(select(func.count()).select_from(FundingMovement).where(*where)).one()
     return MovementPage(items=[_out(m) for m in rows], total=total)
 
 

@@ -147,6 +147,27 @@ def test_concurrent_reservations_never_overdraw(funded: Engine) -> None:
     assert figures(funded) == (D("100000.00"), D("100000.00"))
 
 
+def test_the_same_key_reserved_concurrently_is_one_reservation(funded: Engine) -> None:
+    def attempt(_: int) -> str:
+        with Session(funded) as s:
+            row = reserve(
+                s,
+                key="payout-A1",
+                application_no="A1",
+                amount=D("30000.00"),
+                actor="worker",
+                at=NOW,
+            )
+            return row.status
+
+    with ThreadPoolExecutor(max_workers=8) as pool_:
+        assert set(pool_.map(attempt, range(16))) == {"reserved"}
+    assert figures(funded) == (D("100000.00"), D("30000.00"))
+    with Session(funded) as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.action == "funding_reserved")).all()
+    assert len(events) == 1
+
+
 def test_inflow_counts_once_per_key(funded: Engine) -> None:
     with Session(funded) as s:
         record_inflow(
