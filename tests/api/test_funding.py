@@ -209,3 +209,53 @@ def test_the_same_reference_for_another_movement_is_409(api: Api) -> None:
 def test_unknown_movement_is_404(api: Api) -> None:
     r = api.call("POST", f"{MOVEMENTS}/00000000-0000-4000-8000-000000000000/authorize", "risk")
     assert r.status_code == 404
+
+
+def test_liquidity_report_shows_commitments_and_coverage(api: Api, engine: Engine) -> None:
+    from models.tables import Application, Borrower
+
+    with Session(engine) as s:
+        b = Borrower(
+            name="张三丰",
+            id_number="11010519491231002X",
+            phone="13800138000",
+            bank_card="6222020200112233446",
+            monthly_income=Decimal("18000.00"),
+        )
+        s.add(b)
+        s.flush()
+        for no, stage, amount in (
+            ("A-1", "CONTRACT_SIGNING", "600000.00"),
+            ("A-2", "DISBURSEMENT", "400000.00"),
+        ):
+            s.add(
+                Application(
+                    application_no=no,
+                    borrower_id=b.id,
+                    amount=Decimal(amount),
+                    term_months=12,
+                    purpose="p",
+                    repayment_source="r",
+                    stage=stage,
+                    submitted_by="officer",
+                )
+            )
+        s.commit()
+        reserve(
+            s,
+            key="payout-A-2",
+            application_no="A-2",
+            amount=Decimal("400000.00"),
+            actor="worker",
+            at=datetime.now(UTC),
+        )
+    body = api.call("GET", LIQUIDITY, "risk").json()
+    # available 5,000,000 − 400,000; outflows not yet reserved 600,000; 600,000 / 4,600,000
+    assert (body["available"], body["committed_count"], body["committed_amount"]) == (
+        "4600000.00",
+        2,
+        "1000000.00",
+    )
+    assert body["committed_by_stage"]["CONTRACT_SIGNING"] == {"count": 1, "amount": "600000.00"}
+    assert (body["expected_outflows"], body["coverage_ratio"]) == ("600000.00", "0.1304")
+    assert body["low_liquidity"] is False
