@@ -300,8 +300,9 @@ def test_slow_responses(bank: SandboxBank) -> None:
         started = time.monotonic()
         client.verify_account(CARD, NAME)
         assert time.monotonic() - started >= 0.6
-        with pytest.raises(BankUnavailable):  # a caller with a shorter timeout gives up
-            HttpBank(bank.url, timeout=0.2).verify_account(CARD, NAME)
+        impatient = HttpBank(bank.url, timeout=0.2)
+        with impatient, pytest.raises(BankUnavailable):  # a shorter timeout gives up
+            impatient.verify_account(CARD, NAME)
 
 
 def test_connection_refused_is_unavailable_not_unknown() -> None:
@@ -380,7 +381,7 @@ def test_duplicate_callbacks_carry_one_event_id(bank: SandboxBank, receiver: Rec
 def test_late_callback_arrives_after_status_already_says_executed(
     bank: SandboxBank, receiver: Receiver
 ) -> None:
-    bank.set_faults(late_callback_seconds=1.5)
+    bank.set_faults(late_callback_seconds=3)
     k = key()
     with HttpBank(bank.url) as client:
         client.pay(order(k, callback_url=receiver.url))
