@@ -15,6 +15,7 @@ from api.routes import (
     auth,
     classification,
     documents,
+    funding,
     health,
     loans,
     notices,
@@ -76,6 +77,8 @@ def create_app(
         products,
     ):
         v1.include_router(module.router)
+    v1.include_router(funding.router)
+    v1.include_router(funding.reports_router)
     app.include_router(v1)
     app.include_router(health.router)
     return app

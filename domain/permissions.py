@@ -71,6 +71,12 @@ class Action(StrEnum):
     MANAGE_PRODUCTS = "manage_products"
     # The lender's authorized signatory countersigns (seals) a contract the borrower signed.
     SEAL_CONTRACT = "seal_contract"
+    # The funding pool: the liquidity report, its movements, and manual top-ups / withdrawals
+    # (requested by the department manager, authorized by a second person).
+    READ_LIQUIDITY = "read_liquidity"
+    LIST_FUNDING_MOVEMENTS = "list_funding_movements"
+    REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
+    AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -196,6 +202,28 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
     # Exactly one staff role: the lender_seal task's candidate (``sole_role``).
     Action.SEAL_CONTRACT: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it.
+    Action.READ_LIQUIDITY: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+        }
+    ),
+    Action.LIST_FUNDING_MOVEMENTS: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    Action.REQUEST_FUNDING_MOVEMENT: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    # The checker: another department manager, or the risk manager (liquidity risk is theirs);
+    # never the requester (models.funding.authorize_movement).
+    Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
+        {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
+    ),
 }
 
 

@@ -388,19 +388,21 @@ def seed(
 ) -> None:
     """Seed the database. Demo users are only created in development."""
     from loanops.db import make_engine
-    from loanops.seed import seed_demo_users
+    from loanops.seed import seed_demo_pool, seed_demo_users
 
     settings = get_settings()
     if not demo:
-        console.print("nothing to seed; pass --demo for the demo users")
+        console.print("nothing to seed; pass --demo for the demo users and funding pool")
         return
     if settings.environment != "development":
         console.print("[red]demo users are only seeded when LOANOPS_ENVIRONMENT=development[/red]")
         raise typer.Exit(2)
     engine = make_engine(settings.database_url)
     created = seed_demo_users(engine, password=settings.demo_password)
+    opened = seed_demo_pool(engine, account_no=settings.bank_pool_account)
     engine.dispose()
     console.print(f"demo users created: {', '.join(created) or 'none (all exist)'}")
+    console.print(f"demo funding pool: {'opened' if opened else 'exists'}")
 
 
 @app.command()
@@ -429,6 +431,7 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     bureau_port: Annotated[int, typer.Option(help="sandbox credit bureau port")] = 8091,
     sms_port: Annotated[int, typer.Option(help="sandbox SMS gateway port")] = 8092,
+    bank_port: Annotated[int, typer.Option(help="sandbox bank port")] = 8093,
     var_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = VAR_DIR,
 ) -> None:
     """Migrate, seed the demo users, and run the Temporal dev server, the sandbox credit bureau,
@@ -452,6 +455,7 @@ def dev(
     env.setdefault("LOANOPS_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
     env["LOANOPS_SMS_URL"] = f"http://127.0.0.1:{sms_port}"
+    env["LOANOPS_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
@@ -459,10 +463,11 @@ def dev(
     upgrade(settings.database_url)
     if settings.environment == "development":
         from loanops.db import make_engine
-        from loanops.seed import seed_demo_users
+        from loanops.seed import seed_demo_pool, seed_demo_users
 
         engine = make_engine(settings.database_url)
         seed_demo_users(engine, password=settings.demo_password)
+        seed_demo_pool(engine, account_no=settings.bank_pool_account)
         engine.dispose()
 
     python = sys.executable
@@ -496,6 +501,24 @@ def dev(
                 f"http://127.0.0.1:{sms_port}/healthz", timeout=60, process=p
             ),
         )
+        sup.start(
+            "bank",
+            [
+                python,
+                "-m",
+                "sandbox.bank",
+                "--port",
+                str(bank_port),
+                "--ledger",
+                str(var_dir / "bank.db"),
+                "--callback-secret",
+                settings.bank_callback_secret,
+            ],
+            env=env,
+            ready=lambda p: wait_for_http(
+                f"http://127.0.0.1:{bank_port}/healthz", timeout=60, process=p
+            ),
+        )
         sup.start("worker", [python, "-m", "loanops", "worker"], env=env)
         sup.start(
             "api",
@@ -513,6 +536,7 @@ def dev(
   Temporal       127.0.0.1:{temporal_port}  (namespace {settings.temporal_namespace})
   Credit bureau  {settings.bureau_url}   (sandbox)
   SMS gateway    {settings.sms_url}   (sandbox; a handset: {settings.sms_url}/v1/messages?to=13800138000)
+  Bank           {settings.bank_url}   (sandbox, ledger {var_dir / "bank.db"})
   Database       {_safe_url(settings.database_url)}
   Demo logins    officer, ops, ops2, risk, product, cs, manager, auditor
                  password: {settings.demo_password if settings.environment == "development" else "(not seeded)"}

@@ -1,9 +1,13 @@
-"""Demo users, one per role (and a second operations specialist for four-eyes steps)."""
+"""Demo users, one per role (and a second operations specialist for four-eyes steps), and the
+demo funding pool with its opening balance."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from domain.lifecycle import Role
 from loanops.db import session_scope
@@ -41,3 +45,19 @@ def seed_demo_users(
             )
             created.append(username)
     return created
+
+
+DEMO_POOL_OPENING_BALANCE = Decimal("5000000.00")
+
+
+def seed_demo_pool(
+    engine: Engine, *, account_no: str, amount: Decimal = DEMO_POOL_OPENING_BALANCE
+) -> bool:
+    """Open the funding pool with the demo opening balance (¥5,000,000) unless it has one;
+    True when it was opened now."""
+    from models.funding import open_with_balance
+
+    with Session(engine, expire_on_commit=False) as s:
+        return open_with_balance(
+            s, account_no=account_no, amount=amount, actor="system", at=datetime.now(UTC)
+        )

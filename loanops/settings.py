@@ -18,6 +18,7 @@ VAR_DIR = PROJECT_ROOT / "var"
 DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 # Shared with the sandbox SMS gateway's default (sandbox/sms.py), so `loanops dev` works as is.
 DEFAULT_SMS_CALLBACK_SECRET = "dev-sms-callback-secret-change-me"
+DEFAULT_BANK_CALLBACK_SECRET = "dev-only-bank-callback-secret"
 
 
 class Settings(BaseSettings):
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     notice_max_attempts: int = 6
     notice_retry_base_seconds: float = 5.0
     notice_retry_max_seconds: float = 600.0
+    # The bank (adapters.bank); `loanops dev` runs the sandbox bank here. The callback secret is
+    # the HMAC key of the bank's signed status callbacks; the pool account pays disbursements.
+    bank_url: str = "http://127.0.0.1:8093"
+    bank_callback_secret: str = DEFAULT_BANK_CALLBACK_SECRET
+    bank_pool_account: str = "9558800200100000005"
     # Uploaded documents (ID cards, income proofs...): the folder of the default document store,
     # and the largest file accepted (413 above it).
     document_dir: Path = VAR_DIR / "documents"

@@ -545,3 +545,60 @@ class ContractSignature(SQLModel, table=True):
     seal_refused_by: str | None = Field(default=None, max_length=64)
     seal_refused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     seal_refused_reason: str | None = Field(default=None, max_length=500)
+
+
+class FundingPool(SQLModel, table=True):
+    """The lender's funding pool (one row, ``domain.funding.POOL_CODE``): the bank account that
+    pays disbursements and receives repayments. ``balance`` and ``reserved`` change only through
+    ``models.funding`` (conditional updates, so two payouts cannot both take the last yuan).
+    ``low_liquidity_threshold`` is the pool's warning line (data, not the loan policy)."""
+
+    __tablename__ = "funding_pools"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=128)
+    account_no: str = Field(max_length=32)
+    balance: Decimal = _money(default=Decimal("0"))
+    reserved: Decimal = _money(default=Decimal("0"))
+    low_liquidity_threshold: Decimal = _money(default=Decimal("0"))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FundingReservation(SQLModel, table=True):
+    """Money set aside for one loan's payout, by business key: reserved → consumed (paid out)
+    or released (the payout will not happen)."""
+
+    __tablename__ = "funding_reservations"
+
+    key: str = Field(primary_key=True, max_length=100)
+    pool_code: str = Field(foreign_key="funding_pools.code", max_length=32)
+    application_no: str = Field(index=True, max_length=32)
+    amount: Decimal = _money()
+    status: str = Field(default="reserved", index=True, max_length=16)
+    reserved_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FundingMovement(SQLModel, table=True):
+    """A movement of the pool's balance, by business key: manual top-ups and withdrawals
+    (pending until a second person authorizes them), repayment inflows and payouts (posted at
+    once). ``amount`` is positive; ``domain.funding.signed`` gives its effect."""
+
+    __tablename__ = "funding_movements"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(unique=True, max_length=120)
+    pool_code: str = Field(foreign_key="funding_pools.code", max_length=32)
+    kind: str = Field(max_length=20)
+    amount: Decimal = _money()
+    status: str = Field(default="pending", index=True, max_length=16)
+    reason: str = Field(default="", max_length=200)
+    reference: str = Field(max_length=100)
+    application_no: str | None = Field(default=None, index=True, max_length=32)
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    authorized_by: str | None = Field(default=None, max_length=64)
+    authorized_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    balance_after: Decimal | None = _money(nullable=True)

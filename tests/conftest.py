@@ -243,6 +243,24 @@ def shared_sms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield sms
 
 
+@pytest.fixture(scope="session")
+def shared_bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One sandbox bank process for the session (its own process over loopback, with its ledger
+    in a file, as in development)."""
+    from tests.sandbox.bank_helpers import sandbox_bank
+
+    with sandbox_bank(tmp_path_factory.mktemp("bank")) as bank:
+        yield bank
+
+
+@pytest.fixture
+def fresh_bank(shared_bank: Any) -> Iterator[Any]:
+    """The session's sandbox bank with an empty ledger and no fault, at the start and end."""
+    shared_bank.reset()
+    yield shared_bank
+    shared_bank.reset()
+
+
 class ServerClock:
     """The API's clock in tests: the wall clock plus the Temporal test server's lead over it
     (which grows each time a test skips time); ``System.call`` keeps it in step."""

@@ -25,7 +25,7 @@ def _group_gone(pgid: int) -> bool:
 
 
 def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> None:
-    api, temporal, ui, bureau, sms = (free_port() for _ in range(5))
+    api, temporal, ui, bureau, sms, bank = (free_port() for _ in range(6))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")}
     env["LOANOPS_ENVIRONMENT"] = "development"
     log = (tmp_path / "dev.log").open("wb")
@@ -45,6 +45,8 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
             str(bureau),
             "--sms-port",
             str(sms),
+            "--bank-port",
+            str(bank),
             "--var-dir",
             str(tmp_path / "var"),
         ],
@@ -63,6 +65,19 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert sandbox.json() == {"status": "ok"}  # the sandbox credit bureau
         gateway = httpx.get(f"http://127.0.0.1:{sms}/healthz", timeout=10)
         assert gateway.json() == {"status": "ok"}  # the sandbox SMS gateway
+        bank_health = httpx.get(f"http://127.0.0.1:{bank}/healthz", timeout=10)
+        assert bank_health.json() == {"status": "ok"}  # the sandbox bank
+        manager = httpx.post(
+            f"http://127.0.0.1:{api}/api/v1/auth/token",
+            data={"username": "manager", "password": "demo1234"},
+            timeout=10,
+        ).json()["access_token"]
+        pool = httpx.get(
+            f"http://127.0.0.1:{api}/api/v1/reports/liquidity",
+            headers={"Authorization": f"Bearer {manager}"},
+            timeout=10,
+        ).json()
+        assert pool["balance"] == "5000000.00"  # the demo funding pool's opening balance
 
         demo = subprocess.run(
             [
@@ -88,6 +103,7 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert "SETTLED" in demo.stderr
         assert (tmp_path / "var" / "loanops.db").exists()
         assert (tmp_path / "var" / "temporal.db").exists()
+        assert (tmp_path / "var" / "bank.db").exists()  # the sandbox bank's ledger
     finally:
         dev.send_signal(signal.SIGINT)
         try:
@@ -100,7 +116,7 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
     deadline = time.monotonic() + 10
     while not _group_gone(dev.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for port in (api, temporal, bureau, sms):
+    for port in (api, temporal, bureau, sms, bank):
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
         except httpx.TransportError:

@@ -187,6 +187,14 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.READ_OVERDUE_REPORT: ("GET", "/api/v1/reports/overdue", None),
     Action.READ_PRODUCTS: ("GET", "/api/v1/products/NO_SUCH_PRODUCT", None),
     Action.MANAGE_PRODUCTS: ("POST", "/api/v1/products", {}),
+    Action.READ_LIQUIDITY: ("GET", "/api/v1/reports/liquidity", None),
+    Action.LIST_FUNDING_MOVEMENTS: ("GET", "/api/v1/funding/movements", None),
+    Action.REQUEST_FUNDING_MOVEMENT: ("POST", "/api/v1/funding/movements", {}),
+    Action.AUTHORIZE_FUNDING_MOVEMENT: (
+        "POST",
+        f"/api/v1/funding/movements/{NO_SUCH_TASK}/authorize",
+        None,
+    ),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

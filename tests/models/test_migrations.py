@@ -45,6 +45,9 @@ EXPECTED_TABLES = {
     "product_versions",
     "signing_codes",
     "contract_signatures",
+    "funding_pools",
+    "funding_reservations",
+    "funding_movements",
 }
 
 
