@@ -51,14 +51,19 @@ def crash_after_commit(engine: Engine, settings: Settings) -> dict[str, Callable
 
 @pytest_asyncio.fixture
 async def crashing_system(
-    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any
+    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any, shared_sms: Any
 ) -> AsyncIterator[System]:
     eng = make_engine(sqlite_url)
     for v in attempts.values():
         v.clear()
     try:
         async with running_system(
-            eng, sqlite_url, temporal_env, bureau_url=shared_bureau.url, replace=crash_after_commit
+            eng,
+            sqlite_url,
+            temporal_env,
+            bureau_url=shared_bureau.url,
+            sms=shared_sms,
+            replace=crash_after_commit,
         ) as s:
             yield s
     finally:
