@@ -200,6 +200,8 @@ class ContractActivities:
             loan.apr = inp.offer.apr.quantize(RATE_PLACES)
             loan.apr_compound = inp.offer.apr_compound.quantize(RATE_PLACES)
             loan.rate_cap = inp.offer.rate_cap.quantize(RATE_PLACES)
+            product = inp.offer.product
+            loan.penalty_multiple = product.penalty_multiple if product else None
             loan.status = "offered"
             s.add(loan)
             product = inp.offer.product

@@ -4,12 +4,14 @@ time-skipping server with fake activities."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import PAYMENT_UPDATE
 from domain.lifecycle import Stage
+from domain.penalty import PenaltyPolicy, accrue_penalties
 from domain.products import ProductVersion
 from domain.schedule import UpfrontFeeDue
 from models.shapes import PaymentRequest, PaymentResult
@@ -115,3 +117,55 @@ async def test_a_settled_loan_gets_its_settlement_certificate(
         assert certificate.contract_no == view.contract.contract_no  # type: ignore[union-attr]
         assert certificate.settled_on == view.start_date
         assert await fast.handle(no).result() == "SETTLED"
+
+
+async def test_the_products_penalty_multiple_is_the_one_printed_and_charged(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """A product version with a penalty multiple of 1.2 (the policy says 1.5): the contract is
+    prepared with 1.2 and the ledger accrues 9.6 % × 1.2 = 11.52 % a year, under the 12 % cap
+    that 1.5 would have hit."""
+    multiple = Decimal("1.2")
+    async with fast_worker(temporal_env) as fast:
+        fast.records.catalog = tuple(
+            ProductVersion(
+                v.code,
+                v.version,
+                v.effective_from,
+                replace(v.definition, penalty_multiple=multiple),
+            )
+            if v.code == TERMS["product_code"]
+            else v
+            for v in fast.records.catalog
+        )
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
+        for _ in range(200):
+            view = await fast.view(no)
+            if view.stage == Stage.SERVICING and view.installments:
+                break
+        assert view.offer is not None and view.offer.product is not None
+        assert view.offer.product.penalty_multiple == multiple
+        assert fast.records.contracts[no].penalty_multiple == multiple
+        assert view.policy.penalty_multiple == Decimal("1.5")  # the policy's is not the one used
+
+        await temporal_env.sleep(timedelta(days=50))  # installment 1 overdue, refreshed daily
+        later = await fast.view(no)
+        first = later.installments[0]
+        assert first.penalty_accrued > 0 and first.penalty_accrued_through is not None
+        expected = accrue_penalties(
+            installments=view.installments,
+            as_of=first.penalty_accrued_through,
+            annual_rate=view.offer.terms.annual_rate,
+            policy=PenaltyPolicy(multiple=multiple, grace_days=view.policy.penalty_grace_days),
+            max_annual_rate=view.offer.rate_cap,
+        )
+        assert first.penalty_accrued == expected[0].penalty_accrued
+        at_policy = accrue_penalties(
+            installments=view.installments,
+            as_of=first.penalty_accrued_through,
+            annual_rate=view.offer.terms.annual_rate,
+            policy=view.policy.penalty,
+            max_annual_rate=view.offer.rate_cap,
+        )
+        assert at_policy[0].penalty_accrued > first.penalty_accrued
