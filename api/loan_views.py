@@ -66,6 +66,7 @@ class LoanRecord:
     signing: SigningStatusOut | None = None
     # The penalty terms the loan is charged on (its product's multiple, else its policy's).
     penalty_multiple: Decimal | None = None
+    prepayment_fee_rate: Decimal = Decimal("0")
 
     @property
     def penalty(self) -> PenaltyPolicy:
@@ -176,6 +177,7 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             annual_rate=offer.terms.annual_rate if offer else None,
             rate_cap=offer.rate_cap if offer else None,
             penalty_multiple=offer.product.penalty_multiple if offer and offer.product else None,
+            prepayment_fee_rate=offer.prepayment_fee_rate if offer else Decimal("0"),
             start_date=view.start_date,
             installments=view.installments,
             credit=view.credit,
@@ -222,6 +224,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         annual_rate=loan.annual_rate if loan else None,
         rate_cap=loan.rate_cap if loan else None,
         penalty_multiple=loan.penalty_multiple if loan else None,
+        prepayment_fee_rate=loan.prepayment_fee_rate if loan else Decimal("0"),
         start_date=loan.start_date if loan else None,
         installments=tuple(
             InstallmentBalance(

@@ -217,6 +217,11 @@ class Offer:
         under (the contract prints it), else the loan policy's; grace days are the policy's."""
         return penalty_terms(policy, self.product.penalty_multiple if self.product else None)
 
+    @property
+    def prepayment_fee_rate(self) -> Decimal:
+        """The fee on principal repaid early: the product version's rate (0 without one)."""
+        return self.product.prepayment_fee_rate if self.product else Decimal("0")
+
 
 def penalty_terms(policy: LoanPolicy, product_multiple: Decimal | None) -> PenaltyPolicy:
     """The penalty policy of a loan whose product states ``product_multiple`` (None: none

@@ -211,6 +211,8 @@ class LoanLedger:
             return allocate_payment(
                 **common, overpayment=cast(Overpayment, self._policy.overpayment.value)
             )
+        # The product's fee on principal repaid early (the contract states it).
+        common["prepayment_fee_rate"] = self._offer.prepayment_fee_rate
         if req.mode == PaymentMode.PAYOFF:
             early = apply_payoff(**common, start_date=self.start_date)
         else:

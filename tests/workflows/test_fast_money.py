@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
+from domain.allocation import PaymentMode
 from domain.identifiers import PAYMENT_UPDATE
 from domain.lifecycle import Stage
 from domain.penalty import PenaltyPolicy, accrue_penalties
@@ -169,3 +170,50 @@ async def test_the_products_penalty_multiple_is_the_one_printed_and_charged(
             max_annual_rate=view.offer.rate_cap,
         )
         assert at_policy[0].penalty_accrued > first.penalty_accrued
+
+
+async def test_the_products_prepayment_fee_is_charged_on_a_payoff(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """A product version charging 1 % of the principal repaid early: a payoff on day 0 pays
+    the whole principal, no interest, and 1 % of it as the prepayment fee."""
+    rate = Decimal("0.01")
+    async with fast_worker(temporal_env) as fast:
+        fast.records.catalog = tuple(
+            ProductVersion(
+                v.code, v.version, v.effective_from, replace(v.definition, prepayment_fee_rate=rate)
+            )
+            if v.code == TERMS["product_code"]
+            else v
+            for v in fast.records.catalog
+        )
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
+        for _ in range(200):
+            view = await fast.view(no)
+            if view.stage == Stage.SERVICING and view.installments:
+                break
+        assert view.offer is not None and view.offer.prepayment_fee_rate == rate
+        assert fast.records.contracts[no].offer.prepayment_fee_rate == rate
+        principal = Decimal(str(TERMS["amount"]))
+        fee = (principal * rate).quantize(Decimal("0.01"))  # 120.00 on 12,000.00
+        now = await temporal_env.get_current_time()
+        result = await fast.handle(no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=f"payoff-{no}",
+                amount=principal + fee,
+                paid_at=now,
+                paid_on=view.start_date,  # type: ignore[arg-type]
+                recorded_by="ops",
+                mode=PaymentMode.PAYOFF,
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+        by = {
+            c: sum(x.amount for x in result.lines if x.component.value == c)
+            for c in ("principal", "interest", "fee")
+        }
+        assert by == {"principal": principal, "interest": Decimal("0"), "fee": fee}
+        assert result.stage == Stage.SETTLED
