@@ -32,6 +32,8 @@ class LoanInput:
     requested_amount: Decimal
     requested_term_months: int
     policy: LoanPolicy
+    # The language the borrower's contract is written in ("zh-CN" or "en").
+    contract_language: str = "zh-CN"
 
 
 # ---- human tasks ---------------------------------------------------------------------------

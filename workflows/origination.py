@@ -247,6 +247,7 @@ class OriginationWorkflow:
                     penalty_multiple=self._terms_offer().penalty(self._p.policy).multiple,
                     at=workflow.now(),
                     penalty_grace_days=self._p.policy.penalty_grace_days,
+                    language=self._inp.contract_language,
                 ),
                 **ACTIVITY_OPTIONS,
             )
