@@ -103,6 +103,7 @@ def contract_context(
         rate_cap=offer.rate_cap,
         penalty_grace_days=penalty.grace_days,
         penalty_day_basis=penalty.day_basis,
+        prepayment_fee_rate=offer.prepayment_fee_rate,
         installments=tuple(
             ContractInstallmentRow(
                 number=i.number,
@@ -200,6 +201,9 @@ class ContractActivities:
             loan.apr = inp.offer.apr.quantize(RATE_PLACES)
             loan.apr_compound = inp.offer.apr_compound.quantize(RATE_PLACES)
             loan.rate_cap = inp.offer.rate_cap.quantize(RATE_PLACES)
+            product = inp.offer.product
+            loan.penalty_multiple = product.penalty_multiple if product else None
+            loan.prepayment_fee_rate = inp.offer.prepayment_fee_rate
             loan.status = "offered"
             s.add(loan)
             product = inp.offer.product

@@ -23,13 +23,14 @@ from api.workflow_calls import query_loan
 from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
 from domain.masking import mask_name
+from domain.penalty import PenaltyPolicy
 from domain.permissions import Action
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
 from domain.signing import SIGNING_LINK_TEMPLATE
 from loanops.policy import loan_policy_version
 from loanops.settings import Settings
-from models.shapes import LoanTerms, OpenTask
+from models.shapes import LoanTerms, OpenTask, penalty_terms
 from models.tables import (
     Application,
     BorrowerData,
@@ -63,6 +64,13 @@ class LoanRecord:
     source: str
     settlement_certificate: bool = False
     signing: SigningStatusOut | None = None
+    # The penalty terms the loan is charged on (its product's multiple, else its policy's).
+    penalty_multiple: Decimal | None = None
+    prepayment_fee_rate: Decimal = Decimal("0")
+
+    @property
+    def penalty(self) -> PenaltyPolicy:
+        return penalty_terms(self.policy, self.penalty_multiple)
 
 
 def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
@@ -168,6 +176,8 @@ def load_record(session: Session, temporal: TemporalGateway, application_no: str
             else None,
             annual_rate=offer.terms.annual_rate if offer else None,
             rate_cap=offer.rate_cap if offer else None,
+            penalty_multiple=offer.product.penalty_multiple if offer and offer.product else None,
+            prepayment_fee_rate=offer.prepayment_fee_rate if offer else Decimal("0"),
             start_date=view.start_date,
             installments=view.installments,
             credit=view.credit,
@@ -213,6 +223,8 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         terms=_terms_out(terms, loan.apr, loan.apr_compound) if terms and loan else None,
         annual_rate=loan.annual_rate if loan else None,
         rate_cap=loan.rate_cap if loan else None,
+        penalty_multiple=loan.penalty_multiple if loan else None,
+        prepayment_fee_rate=loan.prepayment_fee_rate if loan else Decimal("0"),
         start_date=loan.start_date if loan else None,
         installments=tuple(
             InstallmentBalance(
@@ -267,7 +279,7 @@ def loan_out(
             installments=record.installments,
             as_of=today,
             annual_rate=record.annual_rate,
-            penalty_policy=record.policy.penalty,
+            penalty_policy=record.penalty,
             max_annual_rate=record.rate_cap,
         )
         balances = BalancesOut(

@@ -75,6 +75,9 @@ class ApplicationIn(Strict):
     term_months: int = Field(ge=1, le=360)
     purpose: str = Field(min_length=1, max_length=200)
     repayment_source: str = Field(min_length=1, max_length=200)
+    contract_language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="the language the borrower's contract is written in"
+    )
 
 
 class ApplicationOut(BaseModel):

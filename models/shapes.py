@@ -15,6 +15,7 @@ from domain.allocation import AllocationLine, InstallmentBalance, PaymentMode
 from domain.bureau import BureauReport
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate
+from domain.penalty import PenaltyPolicy
 from domain.policy import LoanPolicy
 from domain.products import OfferedProduct
 from domain.schedule import RepaymentMethod, Schedule, UpfrontFeeDue, build_schedule
@@ -31,6 +32,8 @@ class LoanInput:
     requested_amount: Decimal
     requested_term_months: int
     policy: LoanPolicy
+    # The language the borrower's contract is written in ("zh-CN" or "en").
+    contract_language: str = "zh-CN"
 
 
 # ---- human tasks ---------------------------------------------------------------------------
@@ -210,6 +213,24 @@ class Offer:
     # The catalog product version the offer was made under, with the figures it used (None:
     # loans matched in free form before the catalog).
     product: OfferedProduct | None = None
+
+    def penalty(self, policy: LoanPolicy) -> PenaltyPolicy:
+        """The loan's penalty terms: the penalty multiple of the product version it was offered
+        under (the contract prints it), else the loan policy's; grace days are the policy's."""
+        return penalty_terms(policy, self.product.penalty_multiple if self.product else None)
+
+    @property
+    def prepayment_fee_rate(self) -> Decimal:
+        """The fee on principal repaid early: the product version's rate (0 without one)."""
+        return self.product.prepayment_fee_rate if self.product else Decimal("0")
+
+
+def penalty_terms(policy: LoanPolicy, product_multiple: Decimal | None) -> PenaltyPolicy:
+    """The penalty policy of a loan whose product states ``product_multiple`` (None: none
+    does, the loan policy's multiple applies)."""
+    if product_multiple is None:
+        return policy.penalty
+    return PenaltyPolicy(multiple=product_multiple, grace_days=policy.penalty_grace_days)
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,10 @@ class Loan(SQLModel, table=True):
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The binding interest ceiling of the offer (caps the penalty rate for life).
     rate_cap: Decimal | None = Field(default=None, sa_type=Rate())
+    # The product version's penalty multiple (None: the loan policy's applies).
+    penalty_multiple: Decimal | None = Field(default=None, sa_type=Rate())
+    # The product version's fee on principal repaid early (0: none).
+    prepayment_fee_rate: Decimal = Field(default=Decimal("0"), sa_type=Rate())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

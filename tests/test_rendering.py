@@ -303,3 +303,10 @@ def test_pdf_sha256_is_the_digest_of_the_bytes(pdf: bytes) -> None:
 
 def test_html_is_deterministic(ctx: ContractContext) -> None:
     assert render_contract_html(ctx) == render_contract_html(sample_contract())
+
+
+def test_the_prepayment_terms_follow_the_product() -> None:
+    free = render_contract_html(sample_contract())
+    assert "提前还款不收取违约金或手续费" in free and "提前还款手续费" not in free
+    charged = render_contract_html(sample_contract(prepayment_fee_rate=Decimal("0.01")))
+    assert "提前还款手续费为提前偿还本金的 1.0000%" in charged

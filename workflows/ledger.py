@@ -86,7 +86,7 @@ class LoanLedger:
     def _engine_args(self) -> dict[str, Any]:
         return {
             "annual_rate": self.terms.annual_rate,
-            "penalty_policy": self._policy.penalty,
+            "penalty_policy": self._offer.penalty(self._policy),
             "max_annual_rate": self._offer.rate_cap,
         }
 
@@ -97,7 +97,7 @@ class LoanLedger:
                 installments=self.installments,
                 as_of=today,
                 annual_rate=self.terms.annual_rate,
-                policy=self._policy.penalty,
+                policy=self._offer.penalty(self._policy),
                 max_annual_rate=self._offer.rate_cap,
             )
             self.as_of = today
@@ -211,6 +211,8 @@ class LoanLedger:
             return allocate_payment(
                 **common, overpayment=cast(Overpayment, self._policy.overpayment.value)
             )
+        # The product's fee on principal repaid early (the contract states it).
+        common["prepayment_fee_rate"] = self._offer.prepayment_fee_rate
         if req.mode == PaymentMode.PAYOFF:
             early = apply_payoff(**common, start_date=self.start_date)
         else:

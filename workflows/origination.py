@@ -244,9 +244,10 @@ class OriginationWorkflow:
                     contract_no=contract_no_for(self._inp.application_no),
                     offer=self._terms_offer(),
                     contract_date=self._p.today(),
-                    penalty_multiple=self._p.policy.penalty_multiple,
+                    penalty_multiple=self._terms_offer().penalty(self._p.policy).multiple,
                     at=workflow.now(),
                     penalty_grace_days=self._p.policy.penalty_grace_days,
+                    language=self._inp.contract_language,
                 ),
                 **ACTIVITY_OPTIONS,
             )

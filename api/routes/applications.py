@@ -126,6 +126,7 @@ def submit_application(
                 requested_amount=body.amount,
                 requested_term_months=body.term_months,
                 policy=policy,
+                contract_language=body.contract_language,
             ),
             task_queue=settings.temporal_task_queue,
         )

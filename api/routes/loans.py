@@ -307,7 +307,8 @@ def get_payoff_quote(
         as_of=body.as_of,
         annual_rate=record.annual_rate,
         start_date=record.start_date,
-        penalty_policy=record.policy.penalty,
+        penalty_policy=record.penalty,
+        prepayment_fee_rate=record.prepayment_fee_rate,
         max_annual_rate=record.rate_cap,
     )
     return PayoffQuoteOut(

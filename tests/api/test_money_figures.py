@@ -25,6 +25,7 @@ from models.tables import Disbursement, Installment, Loan, contract_of
 from tests.api.helpers import (
     PRODUCT_TERMS,
     add_months_clamped,
+    application_body,
     drive,
     driver,
     equal_installment_rows,
@@ -232,3 +233,23 @@ async def test_a_prohibited_purpose_never_reaches_a_contract(system: System) -> 
     assert "prohibited use of the funds (securities)" in str(ended["detail"])
     r = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
     assert r.status_code == 404
+
+
+async def test_a_contract_in_english_when_the_application_asks_for_it(
+    sqlite_system: System,
+) -> None:
+    system = sqlite_system
+    mint_demo_tokens(system)
+    application_no = await submit(system, contract_language="en")
+    await drive(system, application_no, "CONTRACT_SIGNING")
+    pdf = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
+    assert pdf.status_code == 200, pdf.text
+    text = _pdf_text(pdf.content)
+    assert "Personal Loan Contract" in text and "50,000.00" in text
+    bad = await system.call(
+        "POST",
+        "/api/v1/applications",
+        user="officer",
+        json={**application_body(), "contract_language": "fr"},
+    )
+    assert bad.status_code == 422 and "contract_language" in bad.text

@@ -4,12 +4,15 @@ time-skipping server with fake activities."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
+from domain.allocation import PaymentMode
 from domain.identifiers import PAYMENT_UPDATE
 from domain.lifecycle import Stage
+from domain.penalty import PenaltyPolicy, accrue_penalties
 from domain.products import ProductVersion
 from domain.schedule import UpfrontFeeDue
 from models.shapes import PaymentRequest, PaymentResult
@@ -115,3 +118,102 @@ async def test_a_settled_loan_gets_its_settlement_certificate(
         assert certificate.contract_no == view.contract.contract_no  # type: ignore[union-attr]
         assert certificate.settled_on == view.start_date
         assert await fast.handle(no).result() == "SETTLED"
+
+
+async def test_the_products_penalty_multiple_is_the_one_printed_and_charged(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """A product version with a penalty multiple of 1.2 (the policy says 1.5): the contract is
+    prepared with 1.2 and the ledger accrues 9.6 % × 1.2 = 11.52 % a year, under the 12 % cap
+    that 1.5 would have hit."""
+    multiple = Decimal("1.2")
+    async with fast_worker(temporal_env) as fast:
+        fast.records.catalog = tuple(
+            ProductVersion(
+                v.code,
+                v.version,
+                v.effective_from,
+                replace(v.definition, penalty_multiple=multiple),
+            )
+            if v.code == TERMS["product_code"]
+            else v
+            for v in fast.records.catalog
+        )
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
+        for _ in range(200):
+            view = await fast.view(no)
+            if view.stage == Stage.SERVICING and view.installments:
+                break
+        assert view.offer is not None and view.offer.product is not None
+        assert view.offer.product.penalty_multiple == multiple
+        assert fast.records.contracts[no].penalty_multiple == multiple
+        assert view.policy.penalty_multiple == Decimal("1.5")  # the policy's is not the one used
+
+        await temporal_env.sleep(timedelta(days=50))  # installment 1 overdue, refreshed daily
+        later = await fast.view(no)
+        first = later.installments[0]
+        assert first.penalty_accrued > 0 and first.penalty_accrued_through is not None
+        expected = accrue_penalties(
+            installments=view.installments,
+            as_of=first.penalty_accrued_through,
+            annual_rate=view.offer.terms.annual_rate,
+            policy=PenaltyPolicy(multiple=multiple, grace_days=view.policy.penalty_grace_days),
+            max_annual_rate=view.offer.rate_cap,
+        )
+        assert first.penalty_accrued == expected[0].penalty_accrued
+        at_policy = accrue_penalties(
+            installments=view.installments,
+            as_of=first.penalty_accrued_through,
+            annual_rate=view.offer.terms.annual_rate,
+            policy=view.policy.penalty,
+            max_annual_rate=view.offer.rate_cap,
+        )
+        assert at_policy[0].penalty_accrued > first.penalty_accrued
+
+
+async def test_the_products_prepayment_fee_is_charged_on_a_payoff(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """A product version charging 1 % of the principal repaid early: a payoff on day 0 pays
+    the whole principal, no interest, and 1 % of it as the prepayment fee."""
+    rate = Decimal("0.01")
+    async with fast_worker(temporal_env) as fast:
+        fast.records.catalog = tuple(
+            ProductVersion(
+                v.code, v.version, v.effective_from, replace(v.definition, prepayment_fee_rate=rate)
+            )
+            if v.code == TERMS["product_code"]
+            else v
+            for v in fast.records.catalog
+        )
+        no = await fast.start_origination()
+        await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
+        for _ in range(200):
+            view = await fast.view(no)
+            if view.stage == Stage.SERVICING and view.installments:
+                break
+        assert view.offer is not None and view.offer.prepayment_fee_rate == rate
+        assert fast.records.contracts[no].offer.prepayment_fee_rate == rate
+        principal = Decimal(str(TERMS["amount"]))
+        fee = (principal * rate).quantize(Decimal("0.01"))  # 120.00 on 12,000.00
+        now = await temporal_env.get_current_time()
+        result = await fast.handle(no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=f"payoff-{no}",
+                amount=principal + fee,
+                paid_at=now,
+                paid_on=view.start_date,  # type: ignore[arg-type]
+                recorded_by="ops",
+                mode=PaymentMode.PAYOFF,
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+        by = {
+            c: sum(x.amount for x in result.lines if x.component.value == c)
+            for c in ("principal", "interest", "fee")
+        }
+        assert by == {"principal": principal, "interest": Decimal("0"), "fee": fee}
+        assert result.stage == Stage.SETTLED
