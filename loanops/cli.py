@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -190,29 +191,9 @@ def policy_show(
     version: Annotated[int | None, typer.Argument(help="the newest version if omitted")] = None,
 ) -> None:
     """Print a version's rules as JSON (a file `policy add --file` accepts, once edited)."""
-    import json
-
-    from loanops.db import make_engine
     from loanops.policy import EMPTY_POLICY_TABLE, loan_policies, loan_policy_version
 
-    engine = make_engine(get_settings().database_url)
-    try:
-        if version is None:
-            versions = loan_policies(engine)
-            if not versions:
-                _fail(EMPTY_POLICY_TABLE)
-            policy = versions[-1]
-        else:
-            policy = loan_policy_version(engine, version)
-    except LookupError as exc:
-        _fail(str(exc))
-    finally:
-        engine.dispose()
-    console.print(
-        f"loan policy version {policy.version}, effective from {policy.effective_from}",
-        soft_wrap=True,
-    )
-    typer.echo(json.dumps(policy.rules(), indent=2, ensure_ascii=False))
+    _show_version("loan policy", loan_policies, loan_policy_version, EMPTY_POLICY_TABLE, version)
 
 
 @policy_app.command("add")
@@ -307,28 +288,40 @@ def scorecard_show(
     version: Annotated[int | None, typer.Argument(help="the newest version if omitted")] = None,
 ) -> None:
     """Print a version's rules as JSON (a file `scorecard add --file` accepts, once edited)."""
+    from loanops.scorecards import EMPTY_SCORECARD_TABLE, scorecard_version, scorecards
+
+    _show_version("scorecard", scorecards, scorecard_version, EMPTY_SCORECARD_TABLE, version)
+
+
+def _show_version(
+    what: str,
+    every: Callable[[Any], Sequence[Any]],
+    one: Callable[[Any, int], Any],
+    empty: str,
+    version: int | None,
+) -> None:
+    """Print one version of versioned rules (the newest without a number) as JSON."""
     import json
 
     from loanops.db import make_engine
-    from loanops.scorecards import EMPTY_SCORECARD_TABLE, scorecard_version, scorecards
 
     engine = make_engine(get_settings().database_url)
     try:
         if version is None:
-            versions = scorecards(engine)
+            versions = every(engine)
             if not versions:
-                _fail(EMPTY_SCORECARD_TABLE)
-            card = versions[-1]
+                _fail(empty)
+            rules = versions[-1]
         else:
-            card = scorecard_version(engine, version)
+            rules = one(engine, version)
     except LookupError as exc:
         _fail(str(exc))
     finally:
         engine.dispose()
     console.print(
-        f"scorecard version {card.version}, effective from {card.effective_from}", soft_wrap=True
+        f"{what} version {rules.version}, effective from {rules.effective_from}", soft_wrap=True
     )
-    typer.echo(json.dumps(card.rules(), indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(rules.rules(), indent=2, ensure_ascii=False))
 
 
 @scorecard_app.command("add")

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from domain.lpr import LprRate, LprTable, default_lpr_table
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from loanops.db import session_scope
+from loanops.versioned import add_version, all_versions, in_force, version_of
 from models.tables import LoanPolicyRow, LprRateRow
 
 EMPTY_POLICY_TABLE = "the loan policy table is empty: run `loanops migrate` to seed it"
@@ -105,86 +106,35 @@ def add_loan_policy(
     change names only what changes; ``sla_hours`` is merged per task kind). ValueError naming
     the field for an invalid rule, a change of nothing, or an effective date before the newest
     version's (policy is never changed retroactively); nothing is written then."""
-    if not source.strip() or len(source) > 200:
-        raise ValueError("source: must be between 1 and 200 characters")
-    if not recorded_by.strip() or len(recorded_by) > 64:
-        raise ValueError("recorded_by: must be between 1 and 64 characters")
-    with session_scope(engine) as s:
-        newest = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version).desc())).first()
-        if newest is None:
-            raise LookupError(EMPTY_POLICY_TABLE)
-        if effective_from < newest.effective_from:
-            raise ValueError(
-                f"effective_from: {effective_from} is before {newest.effective_from}, when "
-                f"version {newest.version} took effect; policy is never changed retroactively"
-            )
-        previous = _loan_policy(newest)
-        merged = previous.rules()
-        for name, value in rules.items():
-            if isinstance(value, dict) and isinstance(merged.get(name), dict):
-                merged[name] = {**merged[name], **value}
-            else:
-                merged[name] = value
-        policy = LoanPolicy.from_rules(
-            version=newest.version + 1, effective_from=effective_from, source=source, rules=merged
-        )
-        if policy.rules() == previous.rules():
-            raise ValueError(f"rules: the same as version {previous.version}; nothing would change")
-        s.add(
-            LoanPolicyRow(
-                version=policy.version,
-                effective_from=policy.effective_from,
-                source=policy.source,
-                rules=policy.rules(),
-                recorded_by=recorded_by,
-            )
-        )
-        try:
-            s.flush()
-        except IntegrityError:
-            raise ValueError(
-                f"version: version {policy.version} was recorded meanwhile; add the change again"
-            ) from None
-    return policy
+    return add_version(
+        engine,
+        LoanPolicyRow,
+        _build,
+        rules=rules,
+        effective_from=effective_from,
+        source=source,
+        recorded_by=recorded_by,
+        empty=EMPTY_POLICY_TABLE,
+    )
 
 
 def loan_policy_in_force(engine: Engine, on: date) -> LoanPolicy:
     """The version a loan starting on ``on`` takes: the newest whose effective date has come."""
     with Session(engine) as s:
-        row = s.exec(
-            select(LoanPolicyRow)
-            .where(col(LoanPolicyRow.effective_from) <= on)
-            .order_by(col(LoanPolicyRow.effective_from).desc(), col(LoanPolicyRow.version).desc())
-        ).first()
-        if row is None:
-            first = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version))).first()
-    if row is not None:
-        return _loan_policy(row)
-    if first is None:
-        raise LookupError(EMPTY_POLICY_TABLE)
-    raise LookupError(
-        f"no loan policy is in force on {on}: the first version takes effect on "
-        f"{first.effective_from}"
-    )
+        return in_force(s, LoanPolicyRow, _build, on, what="loan policy")
 
 
 def loan_policy_version(engine: Engine, version: int) -> LoanPolicy:
     """The version a loan recorded when it started; LookupError when there is no such version."""
-    with Session(engine) as s:
-        row = s.get(LoanPolicyRow, version)
-    if row is None:
-        raise LookupError(f"loan policy version {version} is not on record")
-    return _loan_policy(row)
+    return version_of(engine, LoanPolicyRow, _build, version, what="loan policy")
 
 
 def loan_policies(engine: Engine) -> list[LoanPolicy]:
     """Every version on record, oldest first (empty before ``loanops migrate``)."""
-    with Session(engine) as s:
-        rows = s.exec(select(LoanPolicyRow).order_by(col(LoanPolicyRow.version))).all()
-    return [_loan_policy(r) for r in rows]
+    return all_versions(engine, LoanPolicyRow, _build)
 
 
-def _loan_policy(row: LoanPolicyRow) -> LoanPolicy:
+def _build(version: int, effective_from: date, source: str, rules: dict[str, Any]) -> LoanPolicy:
     return LoanPolicy.from_rules(
-        version=row.version, effective_from=row.effective_from, source=row.source, rules=row.rules
+        version=version, effective_from=effective_from, source=source, rules=rules
     )

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from domain.scorecard import SCORECARD_V1, Scorecard
 from loanops.db import session_scope
+from loanops.versioned import add_version, all_versions, in_force, version_of
 from models.tables import ScorecardRow
 
 EMPTY_SCORECARD_TABLE = "the scorecard table is empty: run `loanops migrate` to seed it"
@@ -43,84 +44,34 @@ def add_scorecard(
     change names only what changes; ``intake`` is merged rule by rule). ValueError naming the
     rule for an invalid card, a change of nothing, or an effective date before the newest
     version's (rules are never changed retroactively); nothing is written then."""
-    if not source.strip() or len(source) > 200:
-        raise ValueError("source: must be between 1 and 200 characters")
-    if not recorded_by.strip() or len(recorded_by) > 64:
-        raise ValueError("recorded_by: must be between 1 and 64 characters")
-    with session_scope(engine) as s:
-        newest = s.exec(select(ScorecardRow).order_by(col(ScorecardRow.version).desc())).first()
-        if newest is None:
-            raise LookupError(EMPTY_SCORECARD_TABLE)
-        if effective_from < newest.effective_from:
-            raise ValueError(
-                f"effective_from: {effective_from} is before {newest.effective_from}, when "
-                f"version {newest.version} took effect; rules are never changed retroactively"
-            )
-        previous = _card(newest)
-        merged = previous.rules()
-        for name, value in rules.items():
-            if name == "intake" and isinstance(value, dict):
-                merged[name] = {**merged[name], **value}
-            else:
-                merged[name] = value
-        card = Scorecard.from_rules(
-            version=newest.version + 1, effective_from=effective_from, source=source, rules=merged
-        )
-        if card.rules() == previous.rules():
-            raise ValueError(f"rules: the same as version {previous.version}; nothing would change")
-        s.add(
-            ScorecardRow(
-                version=card.version,
-                effective_from=card.effective_from,
-                source=card.source,
-                rules=card.rules(),
-                recorded_by=recorded_by,
-            )
-        )
-        try:
-            s.flush()
-        except IntegrityError:
-            raise ValueError(
-                f"version: version {card.version} was recorded meanwhile; add the change again"
-            ) from None
-    return card
+    return add_version(
+        engine,
+        ScorecardRow,
+        _build,
+        rules=rules,
+        effective_from=effective_from,
+        source=source,
+        recorded_by=recorded_by,
+        empty=EMPTY_SCORECARD_TABLE,
+    )
 
 
 def scorecard_in_force(session: Session, on: date) -> Scorecard:
     """The version an assessment on ``on`` uses: the newest whose effective date has come."""
-    row = session.exec(
-        select(ScorecardRow)
-        .where(col(ScorecardRow.effective_from) <= on)
-        .order_by(col(ScorecardRow.effective_from).desc(), col(ScorecardRow.version).desc())
-    ).first()
-    if row is not None:
-        return _card(row)
-    first = session.exec(select(ScorecardRow).order_by(col(ScorecardRow.version))).first()
-    if first is None:
-        raise LookupError(EMPTY_SCORECARD_TABLE)
-    raise LookupError(
-        f"no scorecard is in force on {on}: the first version takes effect on "
-        f"{first.effective_from}"
-    )
+    return in_force(session, ScorecardRow, _build, on, what="scorecard")
 
 
 def scorecard_version(engine: Engine, version: int) -> Scorecard:
     """A version on record (what an assessment recorded); LookupError when there is none."""
-    with Session(engine) as s:
-        row = s.get(ScorecardRow, version)
-    if row is None:
-        raise LookupError(f"scorecard version {version} is not on record")
-    return _card(row)
+    return version_of(engine, ScorecardRow, _build, version, what="scorecard")
 
 
 def scorecards(engine: Engine) -> list[Scorecard]:
     """Every version on record, oldest first (empty before ``loanops migrate``)."""
-    with Session(engine) as s:
-        rows = s.exec(select(ScorecardRow).order_by(col(ScorecardRow.version))).all()
-    return [_card(r) for r in rows]
+    return all_versions(engine, ScorecardRow, _build)
 
 
-def _card(row: ScorecardRow) -> Scorecard:
+def _build(version: int, effective_from: date, source: str, rules: dict[str, Any]) -> Scorecard:
     return Scorecard.from_rules(
-        version=row.version, effective_from=row.effective_from, source=row.source, rules=row.rules
+        version=version, effective_from=effective_from, source=source, rules=rules
     )

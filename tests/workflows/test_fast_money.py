@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -16,9 +17,19 @@ from domain.penalty import PenaltyPolicy, accrue_penalties
 from domain.products import ProductVersion
 from domain.schedule import UpfrontFeeDue
 from models.shapes import PaymentRequest, PaymentResult
-from tests.workflows.fakes import ROLES_OF, TERMS, fast_worker
+from tests.workflows.fakes import ROLES_OF, TERMS, Fast, fast_worker
 
 FEE = Decimal("30.00")  # 9.6 % with this fee stays under the 12 % ceiling (4 × LPR 3 %)
+
+
+def _product_states(fast: Fast, **changes: Any) -> None:
+    """The fake catalog's version of the tests' product (TERMS) with ``changes``."""
+    fast.records.catalog = tuple(
+        ProductVersion(v.code, v.version, v.effective_from, replace(v.definition, **changes))
+        if v.code == TERMS["product_code"]
+        else v
+        for v in fast.records.catalog
+    )
 
 
 async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1(
@@ -26,14 +37,7 @@ async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1
 ) -> None:
     async with fast_worker(temporal_env) as fast:
         # The product states the fee (a fixed service fee); the product manager never types it.
-        fast.records.catalog = tuple(
-            ProductVersion(
-                v.code, v.version, v.effective_from, replace(v.definition, upfront_fee=FEE)
-            )
-            if v.code == TERMS["product_code"]
-            else v
-            for v in fast.records.catalog
-        )
+        _product_states(fast, upfront_fee=FEE)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
         for _ in range(200):
@@ -128,17 +132,7 @@ async def test_the_products_penalty_multiple_is_the_one_printed_and_charged(
     that 1.5 would have hit."""
     multiple = Decimal("1.2")
     async with fast_worker(temporal_env) as fast:
-        fast.records.catalog = tuple(
-            ProductVersion(
-                v.code,
-                v.version,
-                v.effective_from,
-                replace(v.definition, penalty_multiple=multiple),
-            )
-            if v.code == TERMS["product_code"]
-            else v
-            for v in fast.records.catalog
-        )
+        _product_states(fast, penalty_multiple=multiple)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
         for _ in range(200):
@@ -179,14 +173,7 @@ async def test_the_products_prepayment_fee_is_charged_on_a_payoff(
     the whole principal, no interest, and 1 % of it as the prepayment fee."""
     rate = Decimal("0.01")
     async with fast_worker(temporal_env) as fast:
-        fast.records.catalog = tuple(
-            ProductVersion(
-                v.code, v.version, v.effective_from, replace(v.definition, prepayment_fee_rate=rate)
-            )
-            if v.code == TERMS["product_code"]
-            else v
-            for v in fast.records.catalog
-        )
+        _product_states(fast, prepayment_fee_rate=rate)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
         for _ in range(200):
