@@ -226,22 +226,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         penalty_multiple=loan.penalty_multiple if loan else None,
         prepayment_fee_rate=loan.prepayment_fee_rate if loan else Decimal("0"),
         start_date=loan.start_date if loan else None,
-        installments=tuple(
-            InstallmentBalance(
-                number=r.number,
-                due_date=r.due_date,
-                principal_due=r.principal_due,
-                interest_due=r.interest_due,
-                fee_due=r.fee_due,
-                principal_paid=r.principal_paid,
-                interest_paid=r.interest_paid,
-                fee_paid=r.fee_paid,
-                penalty_accrued=r.penalty_accrued,
-                penalty_paid=r.penalty_paid,
-                penalty_accrued_through=r.penalty_accrued_through,
-            )
-            for r in rows
-        ),
+        installments=tuple(r.balance() for r in rows),
         credit=loan.credit if loan else Decimal("0"),
         contract_document_id=str(contract.id) if contract else None,
         source="database",

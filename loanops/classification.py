@@ -75,21 +75,7 @@ def _balances(session: Session, application_no: str) -> list[InstallmentBalance]
             Installment.application_no == application_no, Installment.status != "cancelled"
         )
     ).all()
-    return [
-        InstallmentBalance(
-            number=r.number,
-            due_date=r.due_date,
-            principal_due=r.principal_due,
-            interest_due=r.interest_due,
-            fee_due=r.fee_due,
-            principal_paid=r.principal_paid,
-            interest_paid=r.interest_paid,
-            fee_paid=r.fee_paid,
-            penalty_accrued=r.penalty_accrued,
-            penalty_paid=r.penalty_paid,
-        )
-        for r in rows
-    ]
+    return [r.balance() for r in rows]
 
 
 def loan_events(session: Session, app: Application, as_of: date, tz: str) -> list[LoanEvent]:

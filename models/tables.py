@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from domain.balances import InstallmentBalance
 from models.types import Money, Rate, UTCDateTime
 
 
@@ -254,6 +255,22 @@ class Installment(SQLModel, table=True):
     penalty_accrued_through: date | None = None
     status: str = Field(default="scheduled", max_length=16)
     paid_off_on: date | None = None
+
+    def balance(self) -> InstallmentBalance:
+        """The row as the money engine's installment balance."""
+        return InstallmentBalance(
+            number=self.number,
+            due_date=self.due_date,
+            principal_due=self.principal_due,
+            interest_due=self.interest_due,
+            fee_due=self.fee_due,
+            principal_paid=self.principal_paid,
+            interest_paid=self.interest_paid,
+            fee_paid=self.fee_paid,
+            penalty_accrued=self.penalty_accrued,
+            penalty_paid=self.penalty_paid,
+            penalty_accrued_through=self.penalty_accrued_through,
+        )
 
 
 class Payment(SQLModel, table=True):
