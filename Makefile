@@ -10,8 +10,9 @@ dev: bootstrap
 demo: bootstrap
 	.venv/bin/loanops demo
 
+# One pytest worker per core (pytest-xdist); `.venv/bin/python -m pytest path` runs serially.
 test: bootstrap
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto
 
 lint: bootstrap
 	.venv/bin/ruff check .
