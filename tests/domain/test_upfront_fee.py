@@ -16,7 +16,7 @@ from domain.prepayment import apply_partial_prepayment, apply_payoff, payoff_quo
 from domain.schedule import RepaymentMethod, Schedule, UpfrontFeeDue, build_schedule
 from domain.tasks import ProductTermsData
 from models.shapes import LoanTerms
-from workflows.origination import price_offer
+from workflows.matching import price_offer
 
 D = Decimal
 START = date(2024, 1, 31)
