@@ -8,13 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from domain.lpr import LprRate, LprTable, default_lpr_table
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from loanops.db import session_scope
-from loanops.versioned import add_version, all_versions, in_force, version_of
+from loanops.versioned import add_version, all_versions, in_force, seed_first, version_of
 from models.tables import LoanPolicyRow, LprRateRow
 
 EMPTY_POLICY_TABLE = "the loan policy table is empty: run `loanops migrate` to seed it"
@@ -83,20 +82,7 @@ def lpr_table(engine: Engine) -> LprTable:
 def seed_loan_policy(engine: Engine) -> int:
     """Insert ``DEFAULT_POLICY`` as version 1 when no version is on record; returns how many
     versions were added (1 or 0). Versions already there are left as they are."""
-    row = LoanPolicyRow(
-        version=1,
-        effective_from=DEFAULT_POLICY.effective_from,
-        source=DEFAULT_POLICY.source,
-        rules=DEFAULT_POLICY.rules(),
-    )
-    try:
-        with session_scope(engine) as s:
-            if s.exec(select(LoanPolicyRow).limit(1)).first() is not None:
-                return 0
-            s.add(row)
-    except IntegrityError:  # a concurrent `loanops migrate` seeded it first
-        return 0
-    return 1
+    return seed_first(engine, LoanPolicyRow, DEFAULT_POLICY)
 
 
 def add_loan_policy(

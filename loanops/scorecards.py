@@ -8,12 +8,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from domain.scorecard import SCORECARD_V1, Scorecard
-from loanops.db import session_scope
-from loanops.versioned import add_version, all_versions, in_force, version_of
+from loanops.versioned import add_version, all_versions, in_force, seed_first, version_of
 from models.tables import ScorecardRow
 
 EMPTY_SCORECARD_TABLE = "the scorecard table is empty: run `loanops migrate` to seed it"
@@ -21,20 +19,7 @@ EMPTY_SCORECARD_TABLE = "the scorecard table is empty: run `loanops migrate` to 
 
 def seed_scorecard(engine: Engine) -> int:
     """Insert ``SCORECARD_V1`` when no version is on record; returns 1 if it did, else 0."""
-    row = ScorecardRow(
-        version=SCORECARD_V1.version,
-        effective_from=SCORECARD_V1.effective_from,
-        source=SCORECARD_V1.source,
-        rules=SCORECARD_V1.rules(),
-    )
-    try:
-        with session_scope(engine) as s:
-            if s.exec(select(ScorecardRow).limit(1)).first() is not None:
-                return 0
-            s.add(row)
-    except IntegrityError:  # a concurrent `loanops migrate` seeded it first
-        return 0
-    return 1
+    return seed_first(engine, ScorecardRow, SCORECARD_V1)
 
 
 def add_scorecard(

@@ -32,6 +32,25 @@ R = TypeVar("R", bound=Rules)
 Build = Callable[[int, date, str, dict[str, Any]], R]
 
 
+def seed_first(engine: Engine, table: type[SQLModel], first: Rules) -> int:
+    """Insert ``first`` as the table's first version when it has none; 1 if it did, else 0.
+    Versions already there are left as they are."""
+    row = table(
+        version=first.version,
+        effective_from=first.effective_from,
+        source=first.source,
+        rules=first.rules(),
+    )
+    try:
+        with session_scope(engine) as s:
+            if s.exec(select(table).limit(1)).first() is not None:
+                return 0
+            s.add(row)
+    except IntegrityError:  # a concurrent `loanops migrate` seeded it first
+        return 0
+    return 1
+
+
 def add_version(
     engine: Engine,
     table: type[SQLModel],

@@ -16,10 +16,19 @@ from domain.lifecycle import Stage
 from domain.penalty import PenaltyPolicy, accrue_penalties
 from domain.products import ProductVersion
 from domain.schedule import UpfrontFeeDue
-from models.shapes import PaymentRequest, PaymentResult
+from models.shapes import LoanView, PaymentRequest, PaymentResult
 from tests.workflows.fakes import ROLES_OF, TERMS, Fast, fast_worker
 
 FEE = Decimal("30.00")  # 9.6 % with this fee stays under the 12 % ceiling (4 × LPR 3 %)
+
+
+async def _in_servicing(fast: Fast, no: str) -> LoanView:
+    """The loan's view once servicing has its installments."""
+    for _ in range(200):
+        view = await fast.view(no)
+        if view.stage == Stage.SERVICING and view.installments:
+            return view
+    raise AssertionError(f"{no} never reached SERVICING with installments")
 
 
 def _product_states(fast: Fast, **changes: Any) -> None:
@@ -40,10 +49,7 @@ async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1
         _product_states(fast, upfront_fee=FEE)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
-        for _ in range(200):
-            view = await fast.view(no)
-            if view.stage == Stage.SERVICING and view.installments:
-                break
+        view = await _in_servicing(fast, no)
         payout = next(iter(fast.records.disbursed.values()))
         assert payout.principal == Decimal("12000.00")
         assert payout.net_amount == Decimal("12000.00")  # the whole principal
@@ -135,10 +141,7 @@ async def test_the_products_penalty_multiple_is_the_one_printed_and_charged(
         _product_states(fast, penalty_multiple=multiple)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
-        for _ in range(200):
-            view = await fast.view(no)
-            if view.stage == Stage.SERVICING and view.installments:
-                break
+        view = await _in_servicing(fast, no)
         assert view.offer is not None and view.offer.product is not None
         assert view.offer.product.penalty_multiple == multiple
         assert fast.records.contracts[no].penalty_multiple == multiple
@@ -176,10 +179,7 @@ async def test_the_products_prepayment_fee_is_charged_on_a_payoff(
         _product_states(fast, prepayment_fee_rate=rate)
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.SERVICING, terms=TERMS)
-        for _ in range(200):
-            view = await fast.view(no)
-            if view.stage == Stage.SERVICING and view.installments:
-                break
+        view = await _in_servicing(fast, no)
         assert view.offer is not None and view.offer.prepayment_fee_rate == rate
         assert fast.records.contracts[no].offer.prepayment_fee_rate == rate
         principal = Decimal(str(TERMS["amount"]))
