@@ -39,6 +39,7 @@ class TaskActivities:
                     expires_at=inp.expires_at,
                     policy_version=inp.policy_version,
                     created_at=inp.created_at,
+                    workflow_id=inp.workflow_id,
                 )
             )
             append_audit(

@@ -69,11 +69,14 @@ def update_loan(
     result_type: type[T],
     *,
     update_id: str | None = None,
+    workflow: str | None = None,
 ) -> T:
-    """Send a workflow update by name; a validator's refusal becomes a 4xx naming the reason."""
+    """Send a workflow update by name; a validator's refusal becomes a 4xx naming the reason.
+    ``workflow`` addresses another workflow than the loan's (a task's own, e.g. a collections
+    episode)."""
 
     async def call(client: Client) -> T:
-        handle = client.get_workflow_handle(workflow_id(application_no))
+        handle = client.get_workflow_handle(workflow or workflow_id(application_no))
         result: T = await handle.execute_update(update, arg, id=update_id, result_type=result_type)
         return result
 

@@ -114,6 +114,9 @@ class OpenTaskInput:
     expires_at: datetime | None = None
     context: dict[str, Any] | None = None
     policy_version: int = 0
+    # The workflow that decides the task when it is not the loan's own (a collections episode,
+    # a reconciliation run): the inbox sends the decision there. None: ``loan-<application_no>``.
+    workflow_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -331,6 +331,8 @@ class Task(SQLModel, table=True):
     policy_version: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The workflow deciding it when not the loan's own (``loan-<application_no>``).
+    workflow_id: str | None = Field(default=None, max_length=128)
 
 
 class Notice(SQLModel, table=True):

@@ -53,8 +53,13 @@ def _never() -> Ended | None:
 
 
 class HumanTasks:
-    def __init__(self, progress: LoanProgress, state: TasksState) -> None:
+    def __init__(
+        self, progress: LoanProgress, state: TasksState, *, workflow_id: str | None = None
+    ) -> None:
         self._p = progress
+        # Set when the tasks belong to a workflow other than the loan's (a child workflow, a
+        # department job): each task row names it, so the inbox routes decisions there.
+        self._workflow_id = workflow_id
         self._open: dict[str, OpenTask] = {t.task_id: t for t in state.open}
         self._seq = state.seq
         self.deciders: dict[str, str] = dict(state.deciders)
@@ -128,6 +133,7 @@ class HumanTasks:
                     expires_at=task.expires_at,
                     context=context,
                     policy_version=policy.version,
+                    workflow_id=self._workflow_id,
                 ),
                 **ACTIVITY_OPTIONS,
             )

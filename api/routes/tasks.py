@@ -196,6 +196,7 @@ def decide_task(
             else None,
         ),
         DecisionResult,
+        workflow=task.workflow_id,
     )
     return DecisionOut(task_id=result.task_id, stage=result.stage)
 
