@@ -19,11 +19,13 @@ from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.payout import PayoutActivities
 from activities.products import ProductActivities
 from activities.rendering import Lender
 from activities.servicing import ServicingActivities
 from activities.settlement import SettlementActivities
 from activities.tasks import TaskActivities
+from adapters.bank import HttpBank
 from adapters.bureau import HttpCreditBureau
 from adapters.sms import HttpSmsGateway
 from loanops.db import make_engine
@@ -31,9 +33,10 @@ from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
 from workflows.origination import OriginationWorkflow
+from workflows.payout import PayoutWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, PayoutWorkflow]
 
 log = logging.getLogger("loanops.worker")
 
@@ -60,6 +63,12 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
+        PayoutActivities(
+            engine,
+            HttpBank(settings.bank_url),
+            payer_account=settings.bank_pool_account,
+            callback_url=settings.bank_callback_url,
+        ),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

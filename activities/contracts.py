@@ -295,6 +295,9 @@ class ContractActivities:
                         size=len(pdf),
                         uploaded_by="system",
                         version=inp.version,
+                        # The account the contract names for the payout (printed masked): the
+                        # payout goes here, whatever card is on file later.
+                        payee_account=borrower.bank_card,
                     )
                 )
                 earlier = s.exec(

@@ -13,6 +13,7 @@ from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
     applications,
     auth,
+    bank,
     classification,
     documents,
     funding,
@@ -77,6 +78,7 @@ def create_app(
         products,
     ):
         v1.include_router(module.router)
+    v1.include_router(bank.router)
     v1.include_router(funding.router)
     v1.include_router(funding.reports_router)
     app.include_router(v1)

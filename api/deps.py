@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from domain.permissions import (
+    BANK,
     BORROWER,
     PUBLIC,
     SMS_GATEWAY,
@@ -192,6 +193,12 @@ def sms_gateway(action: Action) -> Any:
     """Declares the SMS gateway's route, authenticated by the HMAC signature of its body;
     ``action`` must be open to SMS_GATEWAY in the matrix."""
     return _marker(action, SMS_GATEWAY)
+
+
+def bank(action: Action) -> Any:
+    """Declares the bank's callback route, authenticated by the HMAC signature of its body;
+    ``action`` must be open to BANK in the matrix."""
+    return _marker(action, BANK)
 
 
 def declared_actions(dependant: Dependant) -> list[Action]:

@@ -33,6 +33,7 @@ SMS_TEMPLATES = frozenset(
         "application_rejected",
         "contract_signing_link",
         "signing_code",
+        "loan_disbursed",
     }
 )
 INBOX_TEMPLATES = frozenset(

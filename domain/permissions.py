@@ -17,9 +17,11 @@ from domain.lifecycle import Role
 
 BORROWER = "borrower"
 SMS_GATEWAY = "sms_gateway"
+# The bank's payment-order callbacks, signed with the shared secret (adapters.bank).
+BANK = "bank"
 PUBLIC = "public"
 # The principals that are not staff (they do not log in).
-NOT_STAFF = frozenset({BORROWER, SMS_GATEWAY, PUBLIC})
+NOT_STAFF = frozenset({BORROWER, SMS_GATEWAY, BANK, PUBLIC})
 
 
 class Action(StrEnum):
@@ -77,6 +79,8 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # The bank tells us a payment order changed (payout-v1).
+    RECORD_BANK_CALLBACK = "record_bank_callback"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -224,6 +228,7 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
     ),
+    Action.RECORD_BANK_CALLBACK: frozenset({BANK}),
 }
 
 

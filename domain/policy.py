@@ -30,6 +30,9 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "bureau_unavailable": 4.0,
     "follow_up_call": 48.0,
     "overdue_call": 24.0,
+    "disbursement_authorization": 4.0,
+    "disbursement_manager_auth": 8.0,
+    "disbursement_awaiting_funds": 24.0,
 }
 
 
@@ -83,6 +86,14 @@ class LoanPolicy:
     contact_hours_end: time = time(21, 0)
     # A workflow run continues as new past this many history events (Temporal warns at 10,240).
     continue_as_new_after_events: int = 5000
+    # Payout (payout-v1): above this net amount the department manager authorizes the payout
+    # as well as the second operations specialist (tiered four-eyes, seed §4.4).
+    disbursement_dual_limit: Decimal = Decimal("50000.00")
+    # A payout the pool cannot cover is checked again this often (minutes) until a top-up.
+    funds_recheck_minutes: int = 60
+    # A pending bank order is asked for its status this long (minutes) after the last answer
+    # when no callback came first.
+    payout_confirmation_minutes: int = 10
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -135,6 +146,11 @@ class LoanPolicy:
             raise ValueError("risk_approval_worst_grade: must be one of A, B, C, D, E")
         if self.contact_hours_start >= self.contact_hours_end:
             raise ValueError("contact_hours_end: must be after contact_hours_start")
+        if self.disbursement_dual_limit <= 0:
+            raise ValueError("disbursement_dual_limit: must be greater than zero")
+        for name in ("funds_recheck_minutes", "payout_confirmation_minutes"):
+            if not 1 <= getattr(self, name) <= 24 * 60:
+                raise ValueError(f"{name}: must be between 1 and 1440 minutes")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
 

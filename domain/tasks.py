@@ -36,6 +36,13 @@ class TaskKind(StrEnum):
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
     OVERDUE_CALL = "overdue_call"
+    # Tiered four-eyes on a payout (payout-v1): a second operations specialist authorizes what
+    # the first requested; above the policy's limit the department manager authorizes too.
+    DISBURSEMENT_AUTHORIZATION = "disbursement_authorization"
+    DISBURSEMENT_MANAGER_AUTHORIZATION = "disbursement_manager_auth"
+    # The pool cannot cover the payout: it waits (re-checked on a timer) until a top-up; the
+    # task says why, and the payout may be refused meanwhile.
+    DISBURSEMENT_AWAITING_FUNDS = "disbursement_awaiting_funds"
 
 
 class TaskStatus(StrEnum):
@@ -65,6 +72,7 @@ class Party(StrEnum):
     RISK_REVIEWER = "risk_review"
     PRODUCT_MATCHER = "product_matching"
     DISBURSEMENT_MAKER = "disbursement"
+    DISBURSEMENT_CHECKER = "disbursement_authorization"
 
 
 @dataclass(frozen=True)
@@ -326,6 +334,28 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         ("reached", "unreachable", "promise_to_pay"),
         base_priority=60,
         exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.DISBURSEMENT_AUTHORIZATION: TaskRule(
+        Role.OPERATIONS_SPECIALIST,
+        ("authorize", "reject"),
+        base_priority=75,
+        # The checker is neither the maker nor the intake reviewer (four eyes).
+        checks=(Party.DISBURSEMENT_MAKER, Party.INTAKE_REVIEWER),
+    ),
+    TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("authorize", "reject"),
+        base_priority=80,
+        checks=(Party.DISBURSEMENT_MAKER, Party.DISBURSEMENT_CHECKER),
+        # The candidate is already the manager: undecided, the application expires.
+        exhausted=Exhausted.EXPIRE_LOAN,
+    ),
+    TaskKind.DISBURSEMENT_AWAITING_FUNDS: TaskRule(
+        Role.OPERATIONS_SPECIALIST,
+        # Nothing to decide for it to go on (a top-up does that); it can be refused.
+        ("reject",),
+        base_priority=70,
+        checks=(Party.INTAKE_REVIEWER,),
     ),
 }
 

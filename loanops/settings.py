@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def bank_callback_url(self) -> str:
+        """Where the bank posts its signed payment-order callbacks."""
+        return f"{self.public_base_url.rstrip('/')}/api/v1/bank/callbacks"
+
+    @property
     def sms_receipt_url(self) -> str:
         """Where the SMS gateway posts its delivery receipts."""
         return f"{self.public_base_url.rstrip('/')}/api/v1/sms/receipts"

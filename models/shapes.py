@@ -525,3 +525,97 @@ class LoanView:
     start_date: date | None = None
     installments: tuple[InstallmentBalance, ...] = ()
     credit: Decimal = Decimal("0")
+
+
+# ---- the payout (domain.payout) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecheckInput:
+    """Check a payout attempt against the signed contract and the accepted offer, and reserve
+    its money in the funding pool (under the attempt's key)."""
+
+    application_no: str
+    attempt: int
+    terms: LoanTerms
+    contract: ContractInfo
+    # The four eyes (and the manager above the limit) who asked for and authorized the payout.
+    requested_by: str
+    authorized_by: tuple[str, ...]
+    at: datetime
+    business_date: date
+
+
+@dataclass(frozen=True)
+class PayoutInput:
+    """The payout workflow's input: one bank order under ``order_key``. The payee is read from
+    the payout's database row (no personal data in workflow history)."""
+
+    application_no: str
+    order_key: str
+    amount: Decimal
+    policy: LoanPolicy
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    application_no: str
+    order_key: str
+    # How long the status query may wait (real seconds, polling) for a pending order.
+    wait_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """A bank order as the bank states it (``domain.payout.OrderState``)."""
+
+    state: str
+    order_key: str
+    bank_order_id: str | None = None
+    value_date: date | None = None
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BankCallback:
+    """The API heard from the bank about ``order_key`` (a verified callback): the payout
+    workflow asks the bank for the order's status at once instead of waiting for its timer."""
+
+    order_key: str
+    event_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class FundsInput:
+    """Reserve a waiting payout's money if the pool can now cover it."""
+
+    application_no: str
+    order_key: str
+    amount: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReleasePayoutInput:
+    application_no: str
+    order_key: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RecordPayoutInput:
+    """The bank executed the order: record the disbursement, pay it out of the pool, tell the
+    borrower."""
+
+    application_no: str
+    order_key: str
+    principal: Decimal
+    net_amount: Decimal
+    bank_order_id: str | None
+    value_date: date
+    requested_by: str
+    authorized_by: tuple[str, ...]
+    at: datetime

@@ -177,6 +177,9 @@ class Document(SQLModel, table=True):
     # version it replaces is kept, marked superseded.
     version: int = 1
     superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A contract's payee account (the card it names for the payout); None on other documents
+    # and on contracts issued before payout-v1 (their application's borrower data names it).
+    payee_account: str | None = Field(default=None, max_length=32)
     superseded_by: uuid.UUID | None = None
 
 
@@ -301,6 +304,9 @@ class Disbursement(SQLModel, table=True):
     status: str = Field(default="paid", max_length=16)
     checklist: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The bank's order and value date (payouts through the bank, payout-v1 on).
+    bank_order_id: str | None = Field(default=None, max_length=64)
+    value_date: date | None = None
 
 
 class Task(SQLModel, table=True):
@@ -625,3 +631,30 @@ class FundingMovement(SQLModel, table=True):
     authorized_by: str | None = Field(default=None, max_length=64)
     authorized_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     balance_after: Decimal | None = _money(nullable=True)
+
+
+class Payout(SQLModel, table=True):
+    """One payout attempt of a loan, by its bank order key (``domain.payout.order_key``): the
+    pre-check list it passed or failed, who asked for and authorized it, the payee the contract
+    names, and what the bank said. A disbursement row is written only once the bank executed
+    the order."""
+
+    __tablename__ = "payouts"
+
+    order_key: str = Field(primary_key=True, max_length=100)
+    application_no: str = Field(index=True, max_length=32)
+    attempt: int = 1
+    # prechecked → awaiting_funds → sent → executed | rejected | released
+    status: str = Field(default="prechecked", index=True, max_length=16)
+    amount: Decimal = _money()
+    payee_account: str = Field(max_length=32)
+    payee_name: str = Field(max_length=128)
+    checklist: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    requested_by: str = Field(max_length=64)
+    authorized_by: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    bank_order_id: str | None = Field(default=None, max_length=64)
+    value_date: date | None = None
+    reason_code: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -9,6 +9,8 @@ Deterministic code only.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import date, timedelta
 
 from temporalio import workflow
@@ -17,6 +19,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import ContractActivities
     from activities.disbursement import DisbursementActivities
+    from activities.payout import PayoutActivities
     from domain.allocation import InstallmentBalance, balances_from_schedule
     from domain.identifiers import (
         DECIDE_UPDATE,
@@ -28,6 +31,14 @@ with workflow.unsafe.imports_passed_through():
         contract_no_for,
     )
     from domain.lifecycle import Stage
+    from domain.payout import (
+        PAYOUT_PATCH,
+        OrderState,
+        PrecheckResult,
+        needs_manager,
+        payout_workflow_id,
+        start_date_of,
+    )
     from domain.permissions import Action, is_allowed
     from domain.signing import LENDER_SEAL_PATCH
     from domain.tasks import (
@@ -43,13 +54,19 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         DecisionResult,
         DisburseInput,
+        FundsInput,
         LedgerState,
         LoanInput,
         LoanView,
         Offer,
         OpenTask,
+        OrderInput,
         PaymentRequest,
         PaymentResult,
+        PayoutInput,
+        PrecheckInput,
+        RecordPayoutInput,
+        ReleasePayoutInput,
         SealInput,
         ServicingInput,
         SignatureInput,
@@ -66,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.human_tasks import HumanTasks
     from workflows.matching import Matching
+    from workflows.payout import PayoutWorkflow
     from workflows.reviews import Reviews
     from workflows.servicing import ServicingWorkflow
 
@@ -224,9 +242,186 @@ class OriginationWorkflow:
             )
 
     async def _disbursement(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
-        """The checker approves; the pre-check runs with the payout. A refusal becomes a task
-        with its reasons (retry once fixed, or reject), never a failed workflow."""
         await self._p.enter(Stage.DISBURSEMENT)
+        if workflow.patched(PAYOUT_PATCH):
+            return await self._payout()
+        return await self._disbursement_before_payout()
+
+    async def _payout(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
+        """Tiered four-eyes, the pre-check list with the funds reserved, then the bank order in
+        a child workflow (``workflows.payout``); the loan starts on the bank's value date.
+
+        An operations specialist requests the payout (the ``disbursement`` task, maker); a
+        second one authorizes it (checker: neither the maker nor the intake reviewer); above
+        ``policy.disbursement_dual_limit`` the department manager authorizes too. Then the
+        pre-check: a failed item opens ``disbursement_refused`` with the reasons (retry once
+        fixed, or reject); a pool that cannot cover the payout makes it wait
+        (``disbursement_awaiting_funds``, re-checked every ``policy.funds_recheck_minutes``);
+        a bank rejection opens ``disbursement_refused`` with the bank's reason and a retry
+        uses a new order key. Nothing here fails the workflow."""
+        terms = self._terms_offer().terms
+        context = {"amount": str(terms.payout), "contract_no": self._signed_contract().contract_no}
+        request = await self._tasks.decide(TaskKind.DISBURSEMENT, context=context)
+        if request.decision == "reject":
+            raise Ended(Stage.REJECTED, request.comment or "disbursement refused", request.user)
+        authorized: list[str] = []
+        tiers = [TaskKind.DISBURSEMENT_AUTHORIZATION]
+        if needs_manager(terms.payout, self._p.policy.disbursement_dual_limit):
+            tiers.append(TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION)
+        for kind in tiers:
+            auth = await self._tasks.decide(kind, context=context)
+            if auth.decision == "reject":
+                raise Ended(
+                    Stage.REJECTED, auth.comment or "the payout was not authorized", auth.user
+                )
+            authorized.append(auth.user)
+        attempt = 1
+        while True:
+            check = await self._precheck(attempt, request.user, tuple(authorized))
+            if check is None:
+                continue  # funds arrived after a wait: check everything again
+            outcome = await workflow.execute_child_workflow(
+                PayoutWorkflow.run,
+                PayoutInput(
+                    self._inp.application_no, check.order_key, check.amount, self._p.policy
+                ),
+                id=payout_workflow_id(check.order_key),
+            )
+            if outcome.state == OrderState.EXECUTED.value:
+                break
+            what = {
+                OrderState.REJECTED.value: f"the bank rejected the payment order "
+                f"({outcome.reason_code}: {outcome.reason})",
+                OrderState.UNAVAILABLE.value: outcome.reason or "the bank could not be reached",
+            }.get(outcome.state, f"the payment order was refused: {outcome.reason}")
+            again = await self._tasks.decide(
+                TaskKind.DISBURSEMENT_REFUSED,
+                context={"refused": what, "reasons": [what], "order_key": check.order_key},
+            )
+            if outcome.state == OrderState.REJECTED.value:
+                attempt += 1  # the rejected key is spent (and its reservation released)
+            if again.decision == "reject":
+                if outcome.state == OrderState.UNAVAILABLE.value and await self._bank_has(
+                    check.order_key
+                ):
+                    continue  # the bank took the order after all: follow it, never drop it
+                await self._release(check.order_key, again.comment or what)
+                raise Ended(Stage.REJECTED, again.comment or what, again.user)
+        assert outcome.value_date is not None
+        await workflow.execute_activity_method(
+            PayoutActivities.record_payout,
+            RecordPayoutInput(
+                application_no=self._inp.application_no,
+                order_key=check.order_key,
+                principal=terms.principal,
+                net_amount=check.amount,
+                bank_order_id=outcome.bank_order_id,
+                value_date=outcome.value_date,
+                requested_by=request.user,
+                authorized_by=tuple(authorized),
+                at=workflow.now(),
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        start = start_date_of(outcome.value_date, self._p.today())
+        installments = balances_from_schedule(terms.schedule(start))
+        await workflow.execute_activity_method(
+            DisbursementActivities.book_loan,
+            BookLoanInput(self._inp.application_no, start, installments, workflow.now()),
+            **ACTIVITY_OPTIONS,
+        )
+        await self._p.enter(Stage.SERVICING, actor=authorized[0])
+        return start, installments
+
+    async def _precheck(
+        self, attempt: int, maker: str, authorized: tuple[str, ...]
+    ) -> PrecheckResult | None:
+        """The pre-check list passed (the money reserved); None when the payout waited for
+        funds (check again). A failed item puts the reasons before a person: retry (loop) or
+        reject (the application ends REJECTED)."""
+        while True:
+            check = await workflow.execute_activity_method(
+                PayoutActivities.precheck_payout,
+                PrecheckInput(
+                    application_no=self._inp.application_no,
+                    attempt=attempt,
+                    terms=self._terms_offer().terms,
+                    contract=self._signed_contract(),
+                    requested_by=maker,
+                    authorized_by=authorized,
+                    at=workflow.now(),
+                    business_date=self._p.today(),
+                ),
+                **ACTIVITY_OPTIONS,
+            )
+            if check.ok:
+                return check
+            if check.only_funds_missing:
+                await self._await_funds(check)
+                return None
+            again = await self._tasks.decide(
+                TaskKind.DISBURSEMENT_REFUSED,
+                context={
+                    "refused": "the disbursement pre-check failed",
+                    "reasons": check.reasons(),
+                    "order_key": check.order_key,
+                },
+            )
+            if again.decision == "reject":
+                await self._release(check.order_key, again.comment or "pre-check failed")
+                raise Ended(
+                    Stage.REJECTED, again.comment or "the disbursement pre-check failed", again.user
+                )
+
+    async def _await_funds(self, check: PrecheckResult) -> None:
+        """The pool cannot cover the payout: a task says why; the payout is checked again every
+        ``funds_recheck_minutes`` and goes on once a top-up covers it (the task then closes);
+        deciding the task ``reject`` ends the application instead."""
+        task_id = await self._tasks.open(
+            TaskKind.DISBURSEMENT_AWAITING_FUNDS,
+            context={"amount": str(check.amount), "reasons": check.reasons()},
+        )
+        waiter = asyncio.create_task(self._tasks.wait(task_id, resting=True))
+        every = timedelta(minutes=self._p.policy.funds_recheck_minutes)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(waiter.done, timeout=every)
+            if waiter.done():
+                decision = waiter.result()
+                reason = (decision.comment if decision else None) or "the pool could not fund it"
+                raise Ended(Stage.REJECTED, reason, decision.user if decision else "system")
+            funded = await workflow.execute_activity_method(
+                PayoutActivities.funds_available,
+                FundsInput(self._inp.application_no, check.order_key, check.amount, workflow.now()),
+                **ACTIVITY_OPTIONS,
+            )
+            if funded and not waiter.done():
+                waiter.cancel()
+                await self._tasks.close(task_id, TaskStatus.COMPLETED)
+                return
+
+    async def _bank_has(self, key: str) -> bool:
+        """Whether the bank holds an order under ``key`` that is pending or executed (asked
+        before a payout whose order may have reached the bank is given up; retried until the
+        bank answers)."""
+        known = await workflow.execute_activity_method(
+            PayoutActivities.payment_order_status,
+            OrderInput(self._inp.application_no, key),
+            **ACTIVITY_OPTIONS,
+        )
+        return known.state in (OrderState.PENDING.value, OrderState.EXECUTED.value)
+
+    async def _release(self, key: str, reason: str) -> None:
+        await workflow.execute_activity_method(
+            PayoutActivities.release_payout,
+            ReleasePayoutInput(self._inp.application_no, key, reason, workflow.now()),
+            **ACTIVITY_OPTIONS,
+        )
+
+    async def _disbursement_before_payout(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
+        """Loans that reached disbursement before payout-v1: the checker approves; the
+        pre-check runs with the payout (the disbursement row). A refusal becomes a task with its
+        reasons (retry once fixed, or reject), never a failed workflow."""
         approval = await self._tasks.decide(TaskKind.DISBURSEMENT)
         if approval.decision == "reject":
             raise Ended(Stage.REJECTED, approval.comment or "disbursement refused", approval.user)

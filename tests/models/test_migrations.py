@@ -47,6 +47,7 @@ EXPECTED_TABLES = {
     "contract_signatures",
     "funding_pools",
     "funding_reservations",
+    "payouts",
     "funding_movements",
 }
 

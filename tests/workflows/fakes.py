@@ -32,6 +32,7 @@ from domain.identifiers import (
 )
 from domain.lifecycle import Role, Stage
 from domain.lpr import LprRate, default_lpr_table
+from domain.payout import Check, CheckItem, PrecheckResult, order_key
 from domain.permissions import BORROWER
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.products import (
@@ -58,6 +59,7 @@ from models.shapes import (
     DisburseInput,
     DisburseResult,
     EscalateTaskInput,
+    FundsInput,
     LedgerState,
     LoanInput,
     LoanTerms,
@@ -65,8 +67,13 @@ from models.shapes import (
     Offer,
     OfferInput,
     OpenTaskInput,
+    OrderInput,
+    OrderOutcome,
+    PrecheckInput,
     ProposeInput,
     RecordPaymentInput,
+    RecordPayoutInput,
+    ReleasePayoutInput,
     RiskReportInput,
     SealInput,
     ServicingEventInput,
@@ -84,6 +91,7 @@ ROLES_OF = {
     "bo": (Role.BUSINESS_OFFICER.value,),
     "ops": (Role.OPERATIONS_SPECIALIST.value,),
     "ops2": (Role.OPERATIONS_SPECIALIST.value,),
+    "ops3": (Role.OPERATIONS_SPECIALIST.value,),
     "risk": (Role.RISK_MANAGER.value,),
     "pm": (Role.PRODUCT_MANAGER.value,),
     "cs": (Role.CUSTOMER_SERVICE.value,),
@@ -111,7 +119,8 @@ class FakeRecords:
     escalations: dict[tuple[str, int], EscalateTaskInput] = field(default_factory=dict)
     events: list[ServicingEventInput] = field(default_factory=list)
     payments: dict[str, RecordPaymentInput] = field(default_factory=dict)
-    disbursed: dict[str, DisburseInput] = field(default_factory=dict)
+    # Payouts recorded (payout-v1: RecordPayoutInput; before it: DisburseInput), by key.
+    disbursed: dict[str, Any] = field(default_factory=dict)
     settled: dict[str, SettleInput] = field(default_factory=dict)
     # Refusals the fake bank-side pre-check gives, one per disburse attempt, then it pays.
     refusals: list[tuple[str, ...]] = field(default_factory=list)
@@ -132,6 +141,17 @@ class FakeRecords:
     offers: dict[tuple[str, int], OfferInput] = field(default_factory=dict)
     signatures: dict[str, SignatureInput] = field(default_factory=dict)
     seals: dict[str, SealInput] = field(default_factory=dict)
+    # The fake pool's available money (None: plenty) and what it reserved, by order key.
+    funds: Decimal | None = None
+    reserved: dict[str, Decimal] = field(default_factory=dict)
+    released: dict[str, ReleasePayoutInput] = field(default_factory=dict)
+    prechecks: list[PrecheckInput] = field(default_factory=list)
+    # The fake bank: every send (a key per attempt), the orders it holds (one per key), how
+    # many new orders it rejects next, and how many sends fail as if it were down.
+    bank_sends: list[str] = field(default_factory=list)
+    bank_orders: dict[str, OrderOutcome] = field(default_factory=dict)
+    bank_rejects: int = 0
+    bank_down: int = 0
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -228,6 +248,68 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
     def book_loan(inp: BookLoanInput) -> None:
         return None
 
+    def reserve(key: str, amount: Decimal) -> bool:
+        if key in rec.reserved:
+            return True
+        if rec.funds is not None:
+            if rec.funds < amount:
+                return False
+            rec.funds -= amount
+        rec.reserved[key] = amount
+        return True
+
+    @activity.defn(name="precheck_payout")
+    def precheck_payout(inp: PrecheckInput) -> PrecheckResult:
+        rec.prechecks.append(inp)
+        key = order_key(inp.application_no, inp.attempt)
+        failing = set(rec.refusals.pop(0)) if rec.refusals else set()
+        items = [
+            CheckItem(c, c.value not in failing, c.value)
+            for c in Check
+            if c != Check.FUNDS_RESERVED
+        ]
+        funded = not failing and reserve(key, inp.terms.payout)
+        items.append(CheckItem(Check.FUNDS_RESERVED, funded, "funds"))
+        return PrecheckResult(tuple(items), inp.terms.payout, key)
+
+    @activity.defn(name="funds_available")
+    def funds_available(inp: FundsInput) -> bool:
+        return reserve(inp.order_key, inp.amount)
+
+    @activity.defn(name="send_payment_order")
+    def send_payment_order(inp: OrderInput) -> OrderOutcome:
+        rec.bank_sends.append(inp.order_key)
+        if rec.bank_down > 0:
+            rec.bank_down -= 1
+            raise ApplicationError("the bank is down (fake)", non_retryable=True)
+        if inp.order_key not in rec.bank_orders:
+            on = business_date(activity.info().current_attempt_scheduled_time, "Asia/Shanghai")
+            if rec.bank_rejects > 0:
+                rec.bank_rejects -= 1
+                rec.bank_orders[inp.order_key] = OrderOutcome(
+                    "rejected", inp.order_key, "BO1", reason_code="ACCOUNT_FROZEN", reason="frozen"
+                )
+            else:
+                rec.bank_orders[inp.order_key] = OrderOutcome(
+                    "executed", inp.order_key, f"BO-{inp.order_key}", value_date=on
+                )
+        return rec.bank_orders[inp.order_key]
+
+    @activity.defn(name="payment_order_status")
+    def payment_order_status(inp: OrderInput) -> OrderOutcome:
+        return rec.bank_orders.get(inp.order_key) or OrderOutcome("missing", inp.order_key)
+
+    @activity.defn(name="release_payout")
+    def release_payout(inp: ReleasePayoutInput) -> None:
+        amount = rec.reserved.pop(inp.order_key, None)
+        if amount is not None and rec.funds is not None:
+            rec.funds += amount
+        rec.released.setdefault(inp.order_key, inp)
+
+    @activity.defn(name="record_payout")
+    def record_payout(inp: RecordPayoutInput) -> None:
+        rec.disbursed.setdefault(inp.order_key, inp)
+
     @activity.defn(name="record_payment")
     def record_payment(inp: RecordPaymentInput) -> None:
         rec.payments.setdefault(inp.request.external_ref, inp)
@@ -283,6 +365,12 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         record_seal,
         disburse,
         book_loan,
+        precheck_payout,
+        funds_available,
+        send_payment_order,
+        payment_order_status,
+        release_payout,
+        record_payout,
         record_payment,
         servicing_event,
         settle_loan,
@@ -419,8 +507,24 @@ class Fast:
         await self.decide(application_no, task_id, "seal", "manager")
         if stage == Stage.DISBURSEMENT:
             return
+        await self.authorize_payout(application_no)
+
+    async def authorize_payout(self, application_no: str) -> DecisionResult:
+        """The payout's four eyes: ops2 requests it, ops3 authorizes it (ops reviewed the
+        intake); above the policy's limit the manager authorizes too."""
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)
-        await self.decide(application_no, task_id, "approve", "ops2")
+        result = await self.decide(application_no, task_id, "approve", "ops2")
+        task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT_AUTHORIZATION)
+        result = await self.decide(application_no, task_id, "authorize", "ops3")
+        if result.stage == Stage.DISBURSEMENT and any(
+            t.kind == TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
+            for t in (await self.view(application_no)).open_tasks
+        ):
+            task_id = await self.task_of(
+                application_no, TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
+            )
+            result = await self.decide(application_no, task_id, "authorize", "manager")
+        return result
 
 
 @asynccontextmanager

@@ -53,7 +53,6 @@ async def test_an_upfront_fee_is_never_deducted_and_falls_due_with_installment_1
         payout = next(iter(fast.records.disbursed.values()))
         assert payout.principal == Decimal("12000.00")
         assert payout.net_amount == Decimal("12000.00")  # the whole principal
-        assert payout.upfront_fee_deducted is False
         assert view.offer is not None
         assert view.offer.terms.upfront_fee_due == UpfrontFeeDue.FIRST_INSTALLMENT
         first, *rest = view.installments

@@ -32,20 +32,20 @@ async def test_a_pre_check_refusal_becomes_a_task_with_its_reasons(
     temporal_env: WorkflowEnvironment,
 ) -> None:
     async with fast_worker(temporal_env) as fast:
-        fast.records.refusals.append(("payee_account_matches_contract",))
+        fast.records.refusals.append(("payee_is_contract_account",))
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.DISBURSEMENT)
-        approval = await fast.task_of(no, TaskKind.DISBURSEMENT)
-        result = await fast.decide(no, approval, "approve", "ops2")
+        result = await fast.authorize_payout(no)
         assert result.stage == Stage.DISBURSEMENT  # not paid, not failed: waiting for a person
 
         refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
         task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == refused)
-        assert task.context == {
-            "refused": "the disbursement pre-check failed",
-            "reasons": ["payee_account_matches_contract"],
-        }
+        assert task.context is not None
+        assert task.context["refused"] == "the disbursement pre-check failed"
+        (reason,) = task.context["reasons"]
+        assert "payee_is_contract_account" in reason and "未通过" in reason
         assert fast.records.disbursed == {}
+        assert fast.records.bank_sends == []  # the bank was never asked
         # The intake reviewer may not retry it (the payout's four-eyes rule holds).
         with pytest.raises(WorkflowUpdateFailedError) as exc:
             await fast.decide(no, refused, "retry", "ops")
@@ -63,7 +63,7 @@ async def test_a_refused_payout_can_be_rejected_as_a_recorded_ending(
         fast.records.refusals.append(("contract_signed",))
         no = await fast.start_origination()
         await fast.drive_to(no, Stage.DISBURSEMENT)
-        await fast.decide(no, await fast.task_of(no, TaskKind.DISBURSEMENT), "approve", "ops2")
+        await fast.authorize_payout(no)
         refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
         result = await fast.decide(no, refused, "reject", "ops2", comment="account closed")
         assert result.stage == Stage.REJECTED
