@@ -67,7 +67,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
             engine,
             HttpBank(settings.bank_url),
             payer_account=settings.bank_pool_account,
-            callback_url=settings.bank_callback_url,
+            callback_url=lambda: settings.bank_callback_url,
         ),
     ]
     methods: list[Callable[..., Any]] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -79,8 +80,10 @@ class PayoutActivities:
         bank: BankGateway,
         *,
         payer_account: str,
-        callback_url: str | None,
+        callback_url: Callable[[], str | None],
     ) -> None:
+        """``callback_url`` is read at each send (the API's public address may be known only
+        once it listens)."""
         self.engine = engine
         self.bank = bank
         self.payer_account = payer_account
@@ -147,7 +150,7 @@ class PayoutActivities:
         self, inp: PrecheckInput, key: str
     ) -> tuple[list[CheckItem], str | None, str | None]:
         items: list[CheckItem] = []
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             app = s.exec(
                 select(Application).where(Application.application_no == inp.application_no)
             ).one()
@@ -304,7 +307,7 @@ class PayoutActivities:
         return CheckItem(Check.ACCOUNT_VERIFIED, False, "银行查无此账户")
 
     def _reserve(self, inp: PrecheckInput, key: str, amount: Decimal) -> CheckItem:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             try:
                 row = funding.reserve(
                     s,
@@ -327,7 +330,7 @@ class PayoutActivities:
     @activity.defn
     def funds_available(self, inp: FundsInput) -> bool:
         """A payout waiting for funds: reserve its money now if the pool can cover it."""
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             try:
                 row = funding.reserve(
                     s,
@@ -366,7 +369,7 @@ class PayoutActivities:
                 payee_name=payout.payee_name,
                 payer_account=self.payer_account,
                 reference=f"{loan.contract_no} 放款",
-                callback_url=self.callback_url,
+                callback_url=self.callback_url(),
             )
             attempt = activity.info().attempt
             payout.status = "sent"
@@ -435,7 +438,7 @@ class PayoutActivities:
     def release_payout(self, inp: ReleasePayoutInput) -> None:
         """The payout attempt will not be paid (the bank rejected it, or a person refused it):
         give its reservation back to the pool and record why."""
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             if s.get(funding.FundingReservation, inp.order_key) is not None:
                 funding.release(s, key=inp.order_key, actor="system", at=inp.at)
         with session_scope(self.engine) as s:
@@ -458,7 +461,7 @@ class PayoutActivities:
     def record_payout(self, inp: RecordPayoutInput) -> None:
         """The bank executed the order: the pool pays it out (the reservation consumed), the
         disbursement is recorded once, the loan is disbursed, the borrower is told."""
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             funding.consume(
                 s, key=inp.order_key, actor="system", at=inp.at, bank_order_id=inp.bank_order_id
             )

@@ -188,6 +188,37 @@ class DemoDriver:
         self.say(f"  {kind:<22} {decision:<8} by {username:<8} → {stage}")
         return stage
 
+    def authorize_payout(self, application_no: str) -> str:
+        """The payout's tiered four eyes (payout-v1): ops2 requests it (ops reviewed the
+        intake), ops3 authorizes it, and above the policy's limit the manager authorizes too.
+        Returns the stage the last decision answers."""
+        self.decide("ops2", application_no, "disbursement", "approve", comment="申请放款")
+        stage = self.decide(
+            "ops3",
+            application_no,
+            "disbursement_authorization",
+            "authorize",
+            comment="放款复核通过",
+        )
+        if stage == "DISBURSEMENT" and self.has_task(
+            "manager", application_no, "disbursement_manager_auth"
+        ):
+            stage = self.decide(
+                "manager",
+                application_no,
+                "disbursement_manager_auth",
+                "authorize",
+                comment="大额放款审批通过",
+            )
+        return stage
+
+    def has_task(self, username: str, application_no: str, kind: str, wait: float = 3) -> bool:
+        try:
+            self.open_task(username, application_no, kind, timeout=wait)
+        except DemoFailed:
+            return False
+        return True
+
     def sign_as_borrower(self, application_no: str, read_sms: SmsReader) -> str:
         """The borrower opens the link the SMS brought, asks for a code, reads it on the
         phone, confirms every disclosure and signs; returns the stage the update answers."""
@@ -228,7 +259,8 @@ class DemoDriver:
                 return loan
             if time.monotonic() > deadline:
                 raise DemoFailed(
-                    f"{what}: not reached within {timeout:.0f} s (stage {loan['stage']})"
+                    f"{what}: not reached within {timeout:.0f} s (stage {loan['stage']}; "
+                    f"waiting on {loan.get('pending_task') or loan.get('open_tasks')})"
                 )
             time.sleep(self.POLL)
 
@@ -312,8 +344,8 @@ def run_demo(
     # The lender's authorized signatory countersigns: only then is the contract in force.
     d.decide("manager", application_no, "lender_seal", "seal", comment="同意用印")
 
-    # ops approved the intake, so four-eyes needs the other operations specialist here.
-    d.decide("ops2", application_no, "disbursement", "approve", comment="放款复核通过")
+    # Four eyes on the payout (ops approved the intake, so two others), then the bank.
+    d.authorize_payout(application_no)
 
     loan = d.wait_loan(
         application_no,

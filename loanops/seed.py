@@ -1,4 +1,4 @@
-"""Demo users, one per role (and a second operations specialist for four-eyes steps), and the
+"""Demo users, one per role (and two more operations specialists for four-eyes steps), and the
 demo funding pool with its opening balance."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ DEMO_USERS: tuple[tuple[str, str, Role], ...] = (
     ("officer", "王业务 (business officer)", Role.BUSINESS_OFFICER),
     ("ops", "李运营 (operations specialist)", Role.OPERATIONS_SPECIALIST),
     ("ops2", "赵运营 (operations specialist)", Role.OPERATIONS_SPECIALIST),
+    # The payout's checker: neither the intake reviewer (ops) nor the maker (ops2).
+    ("ops3", "钱运营 (operations specialist)", Role.OPERATIONS_SPECIALIST),
     ("risk", "陈风控 (risk manager)", Role.RISK_MANAGER),
     ("product", "刘产品 (product manager)", Role.PRODUCT_MANAGER),
     ("cs", "周客服 (customer service)", Role.CUSTOMER_SERVICE),

@@ -41,7 +41,7 @@ from loanops.migrate import seed_policy, upgrade
 from loanops.policy import add_loan_policy
 from loanops.processes import find_binary
 from loanops.security import create_access_token, hash_password
-from loanops.seed import DEMO_USERS, seed_demo_users
+from loanops.seed import DEMO_USERS, seed_demo_pool, seed_demo_users
 from loanops.settings import Settings
 from loanops.temporal import ensure_search_attributes
 from models.tables import Application
@@ -203,10 +203,13 @@ def make_settings(
     *,
     bureau_url: str,
     sms: Any = None,
+    bank: Any = None,
 ) -> Settings:
     extra: dict[str, Any] = {}
     if sms is not None:
         extra = {"sms_url": sms.url, "sms_callback_secret": sms.secret}
+    if bank is not None:
+        extra |= {"bank_url": bank.url, "bank_callback_secret": bank.secret}
     return Settings(
         environment="test",
         database_url=database_url,
@@ -288,6 +291,13 @@ class System:
     tokens: dict[str, str]
     server_clock: ServerClock
     sms: Any = None  # the sandbox SMS gateway (tests.sandbox.helpers.SandboxSms)
+    bank: Any = None  # the sandbox bank (tests.sandbox.bank_helpers.SandboxBank)
+
+    def bank_ledger(self) -> list[dict[str, Any]]:
+        """Every movement the sandbox bank executed (its own ledger, read over HTTP)."""
+        assert self.bank is not None
+        entries: list[dict[str, Any]] = self.bank.ledger()
+        return entries
 
     def auth(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
@@ -382,15 +392,23 @@ async def running_system(
     *,
     bureau_url: str,
     sms: Any = None,
+    bank: Any = None,
     replace: Callable[[Engine, Settings], dict[str, Callable[..., Any]]] | None = None,
 ) -> AsyncIterator[System]:
     """A real worker on its own task queue, its notice relay (with ``sms``, a sandbox SMS
     gateway, on the Temporal test server's clock) and the real API, against one database; the
     API, the worker, the relay and the Temporal client share this event loop."""
     settings = make_settings(
-        database_url, env, f"loanops-test-{uuid.uuid4()}", bureau_url=bureau_url, sms=sms
+        database_url,
+        env,
+        f"loanops-test-{uuid.uuid4()}",
+        bureau_url=bureau_url,
+        sms=sms,
+        bank=bank,
     )
     seed_demo_users(engine, password=DEMO_PASSWORD, password_hash=_demo_password_hash())
+    # The pool pays the payouts (the demo's opening balance).
+    seed_demo_pool(engine, account_no=settings.bank_pool_account)
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = (
             build_custom_worker(env.client, engine, settings, executor, replace(engine, settings))
@@ -417,6 +435,7 @@ async def running_system(
                                 _tokens(settings),
                                 server_clock,
                                 sms,
+                                bank,
                             )
             finally:
                 await _terminate_loans(env.client, engine)
@@ -535,23 +554,39 @@ async def system(
     temporal_env: WorkflowEnvironment,
     shared_bureau: Any,
     shared_sms: Any,
+    fresh_bank: Any,
 ) -> AsyncIterator[System]:
-    """The whole system on SQLite and again on PostgreSQL."""
+    """The whole system on SQLite and again on PostgreSQL (the sandbox bank's ledger empty:
+    application numbers restart with each database)."""
     async with running_system(
-        engine, database_url, temporal_env, bureau_url=shared_bureau.url, sms=shared_sms
+        engine,
+        database_url,
+        temporal_env,
+        bureau_url=shared_bureau.url,
+        sms=shared_sms,
+        bank=fresh_bank,
     ) as sys_:
         yield sys_
 
 
 @pytest_asyncio.fixture
 async def sqlite_system(
-    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any, shared_sms: Any
+    sqlite_url: str,
+    temporal_env: WorkflowEnvironment,
+    shared_bureau: Any,
+    shared_sms: Any,
+    fresh_bank: Any,
 ) -> AsyncIterator[System]:
     """The whole system on SQLite only: for workflow behaviour that does not depend on the DB."""
     eng = make_engine(sqlite_url)
     try:
         async with running_system(
-            eng, sqlite_url, temporal_env, bureau_url=shared_bureau.url, sms=shared_sms
+            eng,
+            sqlite_url,
+            temporal_env,
+            bureau_url=shared_bureau.url,
+            sms=shared_sms,
+            bank=fresh_bank,
         ) as sys_:
             yield sys_
     finally:

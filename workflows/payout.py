@@ -70,12 +70,15 @@ class PayoutWorkflow:
     async def run(self, inp: PayoutInput) -> OrderOutcome:
         outcome = await self._send()
         wait = timedelta(minutes=inp.policy.payout_confirmation_minutes)
+        first = True
         while outcome.state in (OrderState.PENDING.value, "missing"):
             if outcome.state == "missing":  # the bank never accepted the key: send it again
                 outcome = await self._send()
                 continue
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self._nudged, timeout=wait)
+            if not first:  # a bank that executes at once answers the first status query
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._nudged, timeout=wait)
+            first = False
             self._nudged = False
             # The bank's word on the order, whatever the callback said (callbacks can come
             # twice, late or out of order).

@@ -153,8 +153,8 @@ _STEPS: list[Callable[[DemoDriver, str, dict[str, Any], Any], object]] = [
     lambda d, no, terms, _: d.decide("product", no, "product_matching", "approve", data=terms),
     lambda d, no, _, __: d.decide("officer", no, "offer_confirmation", "accept"),
     lambda d, no, _, system: _sign(d, no, system),
-    # ops approved the intake, so four-eyes needs the other operations specialist.
-    lambda d, no, _, __: d.decide("ops2", no, "disbursement", "approve"),
+    # The payout's four eyes (ops approved the intake): ops2 requests, ops3 authorizes.
+    lambda d, no, _, __: d.authorize_payout(no),
 ]
 
 

@@ -56,6 +56,8 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         "lender_seal.seal",
         "contract.sealed",
         "disbursement.approve",
+        "payout.prechecked",
+        "payout.order_sent",
         "loan.disbursed",
         "loan.settled",
     ):
@@ -113,6 +115,8 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
                 "offer_confirmation",
                 "lender_seal",
                 "disbursement",
+                # ¥50,000 is not above the policy's limit: no manager authorization.
+                "disbursement_authorization",
             ]
         )
         assert {t.status for t in tasks} == {"completed"}
@@ -130,6 +134,11 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
             select(Disbursement).where(Disbursement.application_no == application_no)
         ).one()
         assert all(disb.checklist.values())
+        assert len(disb.checklist) == 11  # every item of domain.payout.Check
+        # Paid by the sandbox bank, once, to the contract's account, on its value date.
+        assert disb.idempotency_key == f"disburse-{application_no}"
+        assert disb.bank_order_id and disb.value_date is not None
+        assert disb.bank_card == DEMO_BORROWER["bank_card"]
         events = s.exec(
             select(AuditEvent)
             .where(AuditEvent.application_no == application_no)
@@ -137,6 +146,12 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         ).all()
         assert len({e.event_key for e in events}) == len(events)
     assert said[-1].endswith("SETTLED")
+    paid_out = [e for e in system.bank_ledger() if e["key"] == disb.idempotency_key]
+    assert [(e["direction"], e["amount"], e["payee_account"]) for e in paid_out] == [
+        ("out", "50000.00", DEMO_BORROWER["bank_card"])
+    ]
+    authorized = "disbursement_authorization.authorize"
+    assert [e["actor"] for e in timeline if e["action"] == authorized] == ["ops3"]
 
     # Two assessment rounds: the papers were missing, then attached.
     page = (await system.call("GET", f"/api/v1/applications/{application_no}", user="ops")).json()
