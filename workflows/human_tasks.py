@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, refuse
 
 _PARTIES = {p.value for p in Party}
+ONE_DECISION_PATCH = "one-decision-per-task-v1"
 Abort = Callable[[], Ended | None]
 # Extra checks a workflow makes on a decision's data (product terms priced against the ceiling).
 DataCheck = Callable[[OpenTask, DecisionRequest], None]
@@ -64,6 +65,8 @@ class HumanTasks:
         self._seq = state.seq
         self.deciders: dict[str, str] = dict(state.deciders)
         self._received: dict[str, DecisionRequest] = {}
+        # Tasks a decision handler took (the first of simultaneous decisions wins).
+        self._taken: set[str] = set()
         self._closed: set[str] = set()
         self._watchers: dict[str, asyncio.Task[None]] = {}
         # Task activities under way: continue-as-new waits until there are none.
@@ -356,7 +359,15 @@ class HumanTasks:
 
     async def handle(self, req: DecisionRequest) -> DecisionResult:
         """The body of every workflow's ``decide`` update: hand the decision to the waiting
-        task, then answer with the stage the loan rests in once the workflow has acted on it."""
+        task, then answer with the stage the loan rests in once the workflow has acted on it.
+
+        Decisions on one task that arrive together all pass the validator (it runs before any
+        handler); the first handler takes the task and the others are refused here
+        (TaskNotPending, 409) instead of overwriting it (one-decision-per-task-v1)."""
+        if workflow.patched(ONE_DECISION_PATCH):
+            if req.task_id in self._taken or req.task_id not in self._open:
+                refuse("TaskNotPending", f"task {req.task_id} was decided by someone else")
+            self._taken.add(req.task_id)
         self._received[req.task_id] = req
         await workflow.wait_condition(lambda: req.task_id in self._closed)
         return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())

@@ -84,7 +84,7 @@ async def test_a_second_application_with_another_bank_card_does_not_change_the_f
 
     (payout,) = rows(system, Disbursement, col(Disbursement.application_no) == first)
     assert payout.bank_card == DEMO_BORROWER["bank_card"]
-    assert payout.checklist["borrower_on_record"] is True
+    assert payout.checklist["payee_is_contract_account"] is True
 
 
 def test_a_borrower_without_versions_keeps_its_row_as_version_1(engine: Engine) -> None:
