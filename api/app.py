@@ -14,6 +14,7 @@ from api.routes import (
     applications,
     auth,
     classification,
+    codec,
     documents,
     funding,
     health,
@@ -75,12 +76,15 @@ def create_app(
         signing,
         quotes,
         products,
+        codec,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)
     v1.include_router(funding.reports_router)
     app.include_router(v1)
     app.include_router(health.router)
+    # The Temporal Web UI's origin may call the codec routes, and only them.
+    app.middleware("http")(codec.codec_cors(settings.temporal_ui_origin))
     return app
 
 
