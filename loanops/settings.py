@@ -71,6 +71,30 @@ class Settings(BaseSettings):
     document_dir: Path = VAR_DIR / "documents"
     document_max_bytes: int = 10 * 1024 * 1024
 
+    @model_validator(mode="after")
+    def _refuse_unsafe_secret(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "LOANOPS_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        if self.environment == "production" and (
+            self.sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
+            or len(self.sms_callback_secret) < 32
+        ):
+            raise ValueError(
+                "LOANOPS_SMS_CALLBACK_SECRET must be set to a random value of at least 32 "
+                "characters in production"
+            )
+        return self
+
+    @property
+    def sms_receipt_url(self) -> str:
+        """Where the SMS gateway posts its delivery receipts."""
+        return f"{self.public_base_url.rstrip('/')}/api/v1/sms/receipts"
+
     # --- Temporal payload encryption (issue 11 §4, loanops.codec) ---
     # The keyring: key id → base64 of 32 random bytes (JSON in LOANOPS_TEMPORAL_PAYLOAD_KEYS);
     # the current key id encrypts (default: the only key), every key decrypts. Empty in
@@ -99,30 +123,6 @@ class Settings(BaseSettings):
         return self
 
     # --- end of Temporal payload encryption ---
-
-    @model_validator(mode="after")
-    def _refuse_unsafe_secret(self) -> Settings:
-        if self.environment == "production" and (
-            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
-        ):
-            raise ValueError(
-                "LOANOPS_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production"
-            )
-        if self.environment == "production" and (
-            self.sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
-            or len(self.sms_callback_secret) < 32
-        ):
-            raise ValueError(
-                "LOANOPS_SMS_CALLBACK_SECRET must be set to a random value of at least 32 "
-                "characters in production"
-            )
-        return self
-
-    @property
-    def sms_receipt_url(self) -> str:
-        """Where the SMS gateway posts its delivery receipts."""
-        return f"{self.public_base_url.rstrip('/')}/api/v1/sms/receipts"
 
 
 @lru_cache

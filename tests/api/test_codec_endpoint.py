@@ -134,9 +134,7 @@ def test_a_payload_round_trips_for_allowed_roles_and_each_decode_is_audited(
 
 
 def test_a_token_from_the_login_route_opens_the_codec(api: Api) -> None:
-    r = api.http.post(
-        "/api/v1/auth/token", data={"username": "auditor", "password": DEMO_PASSWORD}
-    )
+    r = api.http.post("/api/v1/auth/token", data={"username": "auditor", "password": DEMO_PASSWORD})
     assert r.status_code == 200, r.text
     token = r.json()["access_token"]
     r = api.http.post(
@@ -178,9 +176,7 @@ def test_anonymous_and_forged_callers_are_refused(api: Api, engine: Engine) -> N
     assert _decode_audits(engine) == []
 
 
-def test_a_payload_encrypted_with_an_old_key_still_decodes(
-    api: Api, database_url: str
-) -> None:
+def test_a_payload_encrypted_with_an_old_key_still_decodes(api: Api, database_url: str) -> None:
     before_rotation = payload_codec(_settings(database_url, current="test-2026-01"))
     old = before_rotation.encrypt(PLAIN)
     assert old.metadata[KEY_ID_METADATA] == b"test-2026-01"
@@ -205,7 +201,10 @@ def test_a_tampered_payload_is_refused_naming_it(api: Api, engine: Engine) -> No
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"payloads": [{"metadata": {}, "data": "not base64!"}]}, ["body", "payloads", "0", "data"]),
+        (
+            {"payloads": [{"metadata": {}, "data": "not base64!"}]},
+            ["body", "payloads", "0", "data"],
+        ),
         (
             {"payloads": [{"metadata": {"encoding": "%%"}, "data": ""}]},
             ["body", "payloads", "0", "metadata", "encoding"],

@@ -69,9 +69,7 @@ async def test_a_loans_raw_history_carries_no_borrower_identifier(system: System
     plain = await Client.connect(temporal_target(system.env), namespace=system.client.namespace)
     histories = await workflow_runs(plain, application_no)
     assert len(histories) >= 2  # origination, then servicing
-    raw = b"".join(
-        event.SerializeToString() for history in histories for event in history.events
-    )
+    raw = b"".join(event.SerializeToString() for history in histories for event in history.events)
     raw += b"".join(history.to_json().encode() for history in histories)
     for what, value in identifiers.items():
         for form in _forms(value):
@@ -92,6 +90,6 @@ async def test_a_loans_raw_history_carries_no_borrower_identifier(system: System
     decoded = b"".join(p.SerializeToString() for p in await codec.decode(encrypted))
     assert b'"requested_term_months"' in decoded
     confidential = [b'"submitted_by":"officer"', b'"requested_amount":"50000.00"', b'"bureau"']
-    for value in confidential:
-        assert value in decoded, value
-        assert value not in raw, value
+    for fragment in confidential:
+        assert fragment in decoded, fragment
+        assert fragment not in raw, fragment
