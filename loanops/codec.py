@@ -5,7 +5,9 @@ signals, updates, queries, failure details, and failure messages and stack trace
 ``DefaultFailureConverterWithEncodedAttributes``) goes through ``EncryptionCodec`` on the way out,
 so the Temporal server, its database and its Web UI hold only ciphertext. Search attributes and
 workflow ids are not payloads: they carry no PII by design (``loanops.temporal.SEARCH_ATTRIBUTES``,
-``loan-<application_no>``).
+``loan-<application_no>``); memos are not used; headers are left to the SDK's default (not
+encoded) and stay empty: no interceptor of ours writes one, and one that does must not put
+borrower data there.
 
 Wire format of an encrypted payload::
 
