@@ -15,6 +15,7 @@ from api.routes import (
     auth,
     bank,
     classification,
+    codec,
     documents,
     funding,
     health,
@@ -76,6 +77,7 @@ def create_app(
         signing,
         quotes,
         products,
+        codec,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)
@@ -83,6 +85,8 @@ def create_app(
     v1.include_router(funding.reports_router)
     app.include_router(v1)
     app.include_router(health.router)
+    # The Temporal Web UI's origin may call the codec routes, and only them.
+    app.middleware("http")(codec.codec_cors(settings.temporal_ui_origin))
     return app
 
 

@@ -81,6 +81,10 @@ class Action(StrEnum):
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
     # The bank tells us a payment order changed (payout-v1).
     RECORD_BANK_CALLBACK = "record_bank_callback"
+    # The Temporal Web UI's remote codec (api/routes/codec.py): decrypt workflow histories'
+    # payloads (loan internals, borrower PII), and encrypt what staff send from the UI.
+    DECODE_TEMPORAL_PAYLOADS = "decode_temporal_payloads"
+    ENCODE_TEMPORAL_PAYLOADS = "encode_temporal_payloads"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -229,6 +233,23 @@ MATRIX: dict[Action, frozenset[str]] = {
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
     ),
     Action.RECORD_BANK_CALLBACK: frozenset({BANK}),
+    # A decoded history shows every input and result of a loan, PII included: those who
+    # investigate a loan's internals (operations repairs stuck loans, risk reviews decisions,
+    # the manager oversees, the auditor inspects); not the business officer, customer service
+    # or the product manager, who read loans through the API's need-to-know views.
+    Action.DECODE_TEMPORAL_PAYLOADS: frozenset(
+        {
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+        }
+    ),
+    # Encoding lets the UI send a signal or start a workflow with encrypted input: an
+    # operational change, for those who operate loans (the auditor changes nothing, risk reads).
+    Action.ENCODE_TEMPORAL_PAYLOADS: frozenset(
+        {Role.DEPARTMENT_MANAGER.value, Role.OPERATIONS_SPECIALIST.value}
+    ),
 }
 
 

@@ -449,11 +449,18 @@ def dev(
     env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
     env["LOANOPS_SMS_URL"] = f"http://127.0.0.1:{sms_port}"
     env["LOANOPS_BANK_URL"] = f"http://127.0.0.1:{bank_port}"
+    # The Web UI decodes payloads through the API's codec, which lets in the UI's origin only.
+    env["LOANOPS_TEMPORAL_UI_ORIGIN"] = f"http://127.0.0.1:{ui_port}"
     os.environ.update(env)
     get_settings.cache_clear()
     settings = get_settings()
 
     upgrade(settings.database_url)
+    # The Temporal payload keyring: checked (or, in development, generated under var/) once
+    # here, before the worker and the API both read it.
+    from loanops.temporal import payload_codec
+
+    payload_codec(settings)
     if settings.environment == "development":
         from loanops.db import make_engine
         from loanops.seed import seed_demo_pool, seed_demo_users
@@ -473,6 +480,7 @@ def dev(
                 port=temporal_port,
                 ui_port=ui_port,
                 search_attributes={"LoanStage": "Keyword"},
+                ui_codec_endpoint=f"http://127.0.0.1:{api_port}/api/v1/codec",
             ),
             ready=lambda p: wait_for_port("127.0.0.1", temporal_port, timeout=60, process=p),
         )
@@ -525,7 +533,7 @@ def dev(
             f"""
 [bold green]LoanOps is running[/bold green]
   API            http://127.0.0.1:{api_port}/api/v1   (OpenAPI: http://127.0.0.1:{api_port}/docs)
-  Temporal UI    http://127.0.0.1:{ui_port}
+  Temporal UI    http://127.0.0.1:{ui_port}   (payloads encrypted; decoded by http://127.0.0.1:{api_port}/api/v1/codec with a staff token)
   Temporal       127.0.0.1:{temporal_port}  (namespace {settings.temporal_namespace})
   Credit bureau  {settings.bureau_url}   (sandbox)
   SMS gateway    {settings.sms_url}   (sandbox; a handset: {settings.sms_url}/v1/messages?to=13800138000)

@@ -85,12 +85,14 @@ def temporal_dev_server_command(
     namespace: str = "default",
     search_attributes: Mapping[str, str] = MappingProxyType({}),
     log_level: str = "warn",
+    ui_codec_endpoint: str | None = None,
 ) -> list[str]:
     """Argv for a persistent Temporal dev server on a SQLite file in WAL mode.
 
     ``namespace`` is created at launch (``default`` always exists anyway); ``search_attributes``
     maps names to CLI types (``Keyword``, ``Int``, …), which the CLI itself checks: it exits at
-    once on an unknown type.
+    once on an unknown type. ``ui_codec_endpoint``: the remote codec the Web UI decodes
+    payloads with (the API's ``/api/v1/codec``).
     """
     argv = [
         binary,
@@ -116,6 +118,8 @@ def temporal_dev_server_command(
     ]
     for name, kind in search_attributes.items():
         argv += ["--search-attribute", f"{name}={kind}"]
+    if ui_codec_endpoint:
+        argv += ["--ui-codec-endpoint", ui_codec_endpoint]
     return argv
 
 

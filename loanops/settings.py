@@ -100,6 +100,35 @@ class Settings(BaseSettings):
         """Where the SMS gateway posts its delivery receipts."""
         return f"{self.public_base_url.rstrip('/')}/api/v1/sms/receipts"
 
+    # --- Temporal payload encryption (issue 11 §4, loanops.codec) ---
+    # The keyring: key id → base64 of 32 random bytes (JSON in LOANOPS_TEMPORAL_PAYLOAD_KEYS);
+    # the current key id encrypts (default: the only key), every key decrypts. Empty in
+    # development/test: a key generated under var/ on first use; required in production.
+    temporal_payload_keys: dict[str, str] = {}
+    temporal_payload_key_id: str | None = None
+    # The Temporal Web UI's origin, the only one allowed (CORS) to call the codec endpoint.
+    temporal_ui_origin: str = "http://127.0.0.1:8233"
+
+    @model_validator(mode="after")
+    def _check_payload_keys(self) -> Settings:
+        from loanops.codec import parse_key
+
+        if self.environment == "production" and not self.temporal_payload_keys:
+            raise ValueError(
+                "LOANOPS_TEMPORAL_PAYLOAD_KEYS must be set in production (a JSON object of key "
+                "id to base64 of 32 random bytes)"
+            )
+        for key_id, key in self.temporal_payload_keys.items():
+            parse_key(key_id, key)
+        current = self.temporal_payload_key_id
+        if self.temporal_payload_keys and current is None and len(self.temporal_payload_keys) > 1:
+            raise ValueError("LOANOPS_TEMPORAL_PAYLOAD_KEY_ID must name the current key")
+        if current is not None and current not in self.temporal_payload_keys:
+            raise ValueError(f"LOANOPS_TEMPORAL_PAYLOAD_KEY_ID {current!r} is not in the keyring")
+        return self
+
+    # --- end of Temporal payload encryption ---
+
 
 @lru_cache
 def get_settings() -> Settings:

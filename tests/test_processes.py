@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from loanops import processes
@@ -368,6 +369,15 @@ def test_dev_server_command_shape(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_dev_server_command_wires_the_web_ui_to_the_codec(tmp_path: Path) -> None:
+    argv = temporal_dev_server_command(
+        binary="temporal",
+        db_file=tmp_path / "t.db",
+        ui_codec_endpoint="http://127.0.0.1:8000/api/v1/codec",
+    )
+    assert argv[-2:] == ["--ui-codec-endpoint", "http://127.0.0.1:8000/api/v1/codec"]
+
+
 def test_dev_server_rejecting_a_search_attribute_type_fails_the_ready_wait(
     tmp_path: Path, supervisor: Supervisor
 ) -> None:
@@ -400,6 +410,7 @@ def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines
         port=port,
         ui_port=ui_port,
         search_attributes={"LoanStage": "Keyword"},
+        ui_codec_endpoint="http://127.0.0.1:8000/api/v1/codec",
     )
     with Supervisor(sink=sink) as sup:
         server = sup.start(
@@ -417,6 +428,9 @@ def test_real_dev_server_registers_search_attributes(tmp_path: Path, sink: Lines
 
         assert asyncio.run(loan_stage_type()) == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
         wait_for_http(f"http://127.0.0.1:{ui_port}/", timeout=5, process=server)
+        # The Web UI decodes payloads through the API's codec.
+        ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings", timeout=5).json()
+        assert ui_settings["Codec"]["Endpoint"] == "http://127.0.0.1:8000/api/v1/codec"
         sup.stop(timeout=10)
     assert server.returncode is not None
     assert_gone(server.pid)

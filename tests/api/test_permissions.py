@@ -195,6 +195,8 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         f"/api/v1/funding/movements/{NO_SUCH_TASK}/authorize",
         None,
     ),
+    Action.DECODE_TEMPORAL_PAYLOADS: ("POST", "/api/v1/codec/decode", {}),
+    Action.ENCODE_TEMPORAL_PAYLOADS: ("POST", "/api/v1/codec/encode", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.conftest import System, workflow_runs
+from loanops.temporal import data_converter
+from tests.conftest import System, codec_settings, workflow_runs
 from tests.workflows.driving import drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 from worker import WORKFLOWS
@@ -26,7 +26,9 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    """Replays with the codec every worker uses: the histories recorded before payloads were
+    encrypted pass through its decoding unchanged."""
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(codec_settings()))
 
 
 async def _check_and_maybe_record(system: System, application_no: str, name: str) -> None:
