@@ -16,9 +16,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
+from activities.archive import ArchiveActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.ledger import LedgerActivities
 from activities.products import ProductActivities
 from activities.rendering import Lender
 from activities.servicing import ServicingActivities
@@ -27,6 +29,7 @@ from activities.tasks import TaskActivities
 from adapters.bureau import HttpCreditBureau
 from adapters.sms import HttpSmsGateway
 from loanops.db import make_engine
+from loanops.documents import FileSystemDocumentStore
 from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
@@ -60,6 +63,8 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
+        LedgerActivities(engine),
+        ArchiveActivities(engine, FileSystemDocumentStore(settings.document_dir)),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

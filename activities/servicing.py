@@ -65,6 +65,8 @@ def sync_installments(
         status = _installment_status(b, as_of)
         if status == "paid" and row.status != "paid":
             row.paid_off_on = as_of
+        elif status != "paid":
+            row.paid_off_on = None  # a reversed payment can make a paid installment due again
         row.status = status
     for row in rows.values():
         row.status = "cancelled"

@@ -17,6 +17,7 @@ from api.routes import (
     documents,
     funding,
     health,
+    ledger,
     loans,
     notices,
     products,
@@ -75,6 +76,7 @@ def create_app(
         signing,
         quotes,
         products,
+        ledger,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)

@@ -77,6 +77,10 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # A bounced payment's reversal (the maker; a second operations specialist checks it).
+    REQUEST_PAYMENT_REVERSAL = "request_payment_reversal"
+    # The archive manifest of a settled loan.
+    READ_ARCHIVE = "read_archive"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -223,6 +227,16 @@ MATRIX: dict[Action, frozenset[str]] = {
     # never the requester (models.funding.authorize_movement).
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
+    ),
+    # Operations post payments, so they take a bounced one back out (seed §3.6).
+    Action.REQUEST_PAYMENT_REVERSAL: frozenset({Role.OPERATIONS_SPECIALIST.value}),
+    # Operations archive the settled loan (seed §3.7); the manager and the auditor oversee.
+    Action.READ_ARCHIVE: frozenset(
+        {
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
     ),
 }
 

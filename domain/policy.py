@@ -83,6 +83,9 @@ class LoanPolicy:
     contact_hours_end: time = time(21, 0)
     # A workflow run continues as new past this many history events (Temporal warns at 10,240).
     continue_as_new_after_events: int = 5000
+    # A settled loan's documents are archived and kept this many years after settlement
+    # (5: the AML record-keeping period after a business relationship ends).
+    archive_retention_years: int = 5
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -135,6 +138,8 @@ class LoanPolicy:
             raise ValueError("risk_approval_worst_grade: must be one of A, B, C, D, E")
         if self.contact_hours_start >= self.contact_hours_end:
             raise ValueError("contact_hours_end: must be after contact_hours_start")
+        if not 1 <= self.archive_retention_years <= 100:
+            raise ValueError("archive_retention_years: must be between 1 and 100")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
 

@@ -36,6 +36,10 @@ class TaskKind(StrEnum):
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
     OVERDUE_CALL = "overdue_call"
+    # A second operations specialist checks a requested reversal of a bounced payment.
+    PAYMENT_REVERSAL = "payment_reversal"
+    # The last fen is paid: operations checks the ledger and confirms the settlement (or holds).
+    SETTLEMENT_CONFIRMATION = "settlement_confirmation"
 
 
 class TaskStatus(StrEnum):
@@ -65,6 +69,8 @@ class Party(StrEnum):
     RISK_REVIEWER = "risk_review"
     PRODUCT_MATCHER = "product_matching"
     DISBURSEMENT_MAKER = "disbursement"
+    # Who requested a payment reversal (set for each request before its task opens).
+    REVERSAL_REQUESTER = "payment_reversal_request"
 
 
 @dataclass(frozen=True)
@@ -328,6 +334,23 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         exhausted=Exhausted.CLOSE_TASK,
     ),
 }
+
+TASK_RULES[TaskKind.PAYMENT_REVERSAL] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    ("approve", "reject"),
+    base_priority=70,
+    checks=(Party.REVERSAL_REQUESTER,),
+    # Undecided, the request lapses (the payment stands); the servicing loan goes on.
+    exhausted=Exhausted.CLOSE_TASK,
+)
+TASK_RULES[TaskKind.SETTLEMENT_CONFIRMATION] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    # hold: not yet (e.g. the last payment has not cleared); the comment says why.
+    ("confirm", "hold"),
+    base_priority=50,
+    # Undecided, the task closes and a new one opens: the loan waits for its confirmation.
+    exhausted=Exhausted.CLOSE_TASK,
+)
 
 MAX_PRIORITY = 100
 ESCALATION_STEP = 20

@@ -18,7 +18,13 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable
-from api.loan_views import load_application, load_record, loan_out, policy_of
+from api.loan_views import (
+    load_application,
+    load_record,
+    loan_out,
+    policy_of,
+    refuse_if_settled,
+)
 from api.routes.documents import inline_document
 from api.schemas import (
     AllocationLineOut,
@@ -229,6 +235,8 @@ def post_payment(
             )
         response.status_code = status.HTTP_200_OK
         return _payment_out(existing, app.stage, duplicate=True)
+    # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
+    refuse_if_settled(app, "no payment can be posted")
     result: PaymentResult = update_loan(
         temporal,
         application_no,
@@ -273,7 +281,8 @@ def withdraw(
     user: CurrentUserInfo = require(Action.WITHDRAW),
 ) -> DecisionOut:
     """business_officer or department_manager, before disbursement: the borrower walks away."""
-    load_application(session, application_no)
+    app, _ = load_application(session, application_no)
+    refuse_if_settled(app, "it can no longer be withdrawn")
     result: DecisionResult = update_loan(
         temporal,
         application_no,

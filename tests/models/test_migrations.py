@@ -48,6 +48,7 @@ EXPECTED_TABLES = {
     "funding_pools",
     "funding_reservations",
     "funding_movements",
+    "loan_archives",
 }
 
 

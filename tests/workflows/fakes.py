@@ -45,6 +45,7 @@ from domain.products import propose as match_catalog
 from domain.schedule import RepaymentMethod
 from domain.tasks import TaskKind
 from models.shapes import (
+    ArchiveInput,
     AssessInput,
     AssessmentSummary,
     BookLoanInput,
@@ -67,6 +68,7 @@ from models.shapes import (
     OpenTaskInput,
     ProposeInput,
     RecordPaymentInput,
+    RecordReversalInput,
     RiskReportInput,
     SealInput,
     ServicingEventInput,
@@ -132,6 +134,8 @@ class FakeRecords:
     offers: dict[tuple[str, int], OfferInput] = field(default_factory=dict)
     signatures: dict[str, SignatureInput] = field(default_factory=dict)
     seals: dict[str, SealInput] = field(default_factory=dict)
+    reversals: dict[str, RecordReversalInput] = field(default_factory=dict)
+    archives: dict[str, ArchiveInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -271,7 +275,18 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         rec.certificates.setdefault(inp.application_no, inp)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/certificate"))
 
+    @activity.defn(name="record_reversal")
+    def record_reversal(inp: RecordReversalInput) -> None:
+        rec.reversals.setdefault(inp.external_ref, inp)
+
+    @activity.defn(name="archive_loan")
+    def archive_loan(inp: ArchiveInput) -> str:
+        rec.archives.setdefault(inp.application_no, inp)
+        return "0" * 64
+
     return [
+        record_reversal,
+        archive_loan,
         record_stage,
         open_task,
         escalate_task,
