@@ -20,12 +20,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.allocation import balances_from_schedule
+from domain.allocation import PaymentMode, balances_from_schedule
 from domain.calendar import business_date
 from domain.disclosure import CeilingPolicy
 from domain.identifiers import (
     BUSINESS_REFUSAL,
     DECIDE_UPDATE,
+    PAYMENT_UPDATE,
+    REVERSAL_UPDATE,
     SIGN_UPDATE,
     STATE_QUERY,
     workflow_id,
@@ -66,9 +68,13 @@ from models.shapes import (
     Offer,
     OfferInput,
     OpenTaskInput,
+    PaymentRequest,
+    PaymentResult,
     ProposeInput,
     RecordPaymentInput,
     RecordReversalInput,
+    ReversalRequest,
+    ReversalTicket,
     RiskReportInput,
     SealInput,
     ServicingEventInput,
@@ -400,6 +406,46 @@ class Fast:
                     return t.task_id
             await asyncio.sleep(0.02)
         raise AssertionError(f"no open {kind.value} task on {application_no}")
+
+    async def pay(
+        self,
+        application_no: str,
+        ref: str,
+        amount: Decimal,
+        paid_on: date,
+        *,
+        mode: PaymentMode = PaymentMode.INSTALLMENTS,
+    ) -> PaymentResult:
+        """A payment as the API posts it (by ops), received now and dated ``paid_on``."""
+        return await self.handle(application_no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=ref,
+                amount=amount,
+                paid_at=await self.env.get_current_time(),
+                paid_on=paid_on,
+                recorded_by="ops",
+                mode=mode,
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+
+    async def request_reversal(
+        self, application_no: str, ref: str, user: str = "ops", reason: str = "退票：余额不足"
+    ) -> ReversalTicket:
+        return await self.handle(application_no).execute_update(
+            REVERSAL_UPDATE,
+            ReversalRequest(ref, reason, user, ROLES_OF[user]),
+            result_type=ReversalTicket,
+        )
+
+    async def confirm_settlement(self, application_no: str, user: str = "ops") -> None:
+        """The last fen is paid: operations confirms the settlement (settlement-confirmation-v1);
+        returns once the loan is SETTLED."""
+        task_id = await self.task_of(application_no, TaskKind.SETTLEMENT_CONFIRMATION)
+        await self.decide(application_no, task_id, "confirm", user)
+        assert await self.handle(application_no).result() == "SETTLED"
 
     async def stage(self, application_no: str) -> Stage:
         return (await self.view(application_no)).stage
