@@ -75,6 +75,7 @@ async def test_a_reversal_makes_a_paid_installment_overdue_again(
             "an overdue call",
             lambda v: any(t.kind == TaskKind.OVERDUE_CALL for t in v.open_tasks),
         )
+        assert view.offer is not None
         today = business_date(await temporal_env.get_current_time(), view.policy.business_timezone)
         recorded = fast.records.reversals[f"p1-{no}"]
         assert recorded.approved_by == "ops2" and recorded.requested_by == "ops"
