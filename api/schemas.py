@@ -330,6 +330,8 @@ class PaymentOut(BaseModel):
     credit: MoneyOut
     stage: str
     duplicate: bool
+    # The payment's id (a reversal names it: POST …/payments/{payment_id}/reversal).
+    payment_id: str | None = None
 
 
 class SignIn(Strict):

@@ -203,6 +203,7 @@ def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
         credit=p.credit_after,
         stage=stage,
         duplicate=duplicate,
+        payment_id=str(p.id),
     )
 
 
@@ -255,6 +256,10 @@ def post_payment(
     )
     if result.duplicate:
         response.status_code = status.HTTP_200_OK
+    session.rollback()  # end the read snapshot: the row the workflow's activity just wrote
+    payment_id = session.exec(
+        select(Payment.id).where(Payment.external_ref == body.external_ref)
+    ).first()
     return PaymentOut(
         external_ref=result.external_ref,
         mode=body.mode,
@@ -269,6 +274,7 @@ def post_payment(
         credit=result.credit,
         stage=result.stage,
         duplicate=result.duplicate,
+        payment_id=str(payment_id) if payment_id is not None else None,
     )
 
 

@@ -19,9 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("payments") as batch_op:
         batch_op.add_column(sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("reversed_by", sa.String(length=64), nullable=True))
-        batch_op.add_column(
-            sa.Column("reversal_requested_by", sa.String(length=64), nullable=True)
-        )
+        batch_op.add_column(sa.Column("reversal_requested_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("reversal_reason", sa.String(length=500), nullable=True))
     op.create_table(
         "loan_archives",
