@@ -55,6 +55,10 @@ with workflow.unsafe.imports_passed_through():
 # Payment results kept for answering a repeated external_ref from the workflow itself (the API
 # answers older repeats from the payments table before it reaches the workflow).
 RECENT_PAYMENTS = 50
+# A bounced payment is known within days: payments can be reversed for this long after their
+# date, and the journal (each payment with the ledger before it) keeps only those, so what a
+# long loan carries across continue-as-new stays small.
+REVERSAL_WINDOW = timedelta(days=90)
 
 
 class LoanLedger:
@@ -95,8 +99,19 @@ class LoanLedger:
             credit=self.credit,
             as_of=self.as_of,
             payments=recent,
-            journal=tuple(self.journal),
+            journal=tuple(self._recent_journal()),
         )
+
+    def _recent_journal(self) -> list[LedgerEntry]:
+        """The journal from the oldest payment still inside the reversal window on."""
+        if self.as_of is None:
+            return self.journal
+        since = self.as_of - REVERSAL_WINDOW
+        first = next(
+            (i for i, e in enumerate(self.journal) if e.request.paid_on >= since),
+            len(self.journal),
+        )
+        return self.journal[first:]
 
     def _engine_args(self) -> dict[str, Any]:
         return {
@@ -236,18 +251,24 @@ class LoanLedger:
 
     # ---- reversal ------------------------------------------------------------------------------
 
-    def reversal_refusal(self, external_ref: str) -> str | None:
+    def reversal_refusal(self, external_ref: str, today: date) -> str | None:
         """Why the payment cannot be reversed (None when it can)."""
         entry = self._entries.get(external_ref)
         if entry is None:
             return (
                 f"payment {external_ref}: not in this loan's ledger journal (posted before "
-                "reversals were recorded, or not a payment of this loan)"
+                f"reversals were recorded or more than {REVERSAL_WINDOW.days} days ago, or not "
+                "a payment of this loan)"
             )
         if entry.reversed:
             return f"payment {external_ref}: already reversed"
         if entry.request.mode == PaymentMode.CREDIT:
             return f"{external_ref}: an application of credit held is not a payment"
+        if entry.request.paid_on < today - REVERSAL_WINDOW:
+            return (
+                f"payment {external_ref}: paid on {entry.request.paid_on.isoformat()}, outside "
+                f"the {REVERSAL_WINDOW.days}-day reversal window"
+            )
         return None
 
     def payment_of(self, external_ref: str) -> PaymentRequest:

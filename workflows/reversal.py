@@ -85,7 +85,7 @@ class PaymentReversals:
             refuse("InvalidData", "reason: is required (why the payment is reversed)")
         if len(req.reason) > MAX_REASON:
             refuse("InvalidData", f"reason: at most {MAX_REASON} characters")
-        why = self._ledger.reversal_refusal(req.external_ref)
+        why = self._ledger.reversal_refusal(req.external_ref, self._p.today())
         if why is not None:
             refuse("AlreadyReversed" if why.endswith("already reversed") else "WrongPayment", why)
 

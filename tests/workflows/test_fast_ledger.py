@@ -4,6 +4,7 @@ time-skipping server with fake activities (servicing starts today: 12,000.00 ove
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from domain.allocation import balances_from_schedule
 from domain.calendar import business_date
 from domain.lifecycle import Stage
 from domain.penalty import accrue_penalties
+from domain.policy import DEFAULT_POLICY
 from domain.tasks import TaskKind
 from models.shapes import LoanView
 from tests.workflows.fakes import Fast, fast_worker
@@ -160,3 +162,31 @@ async def test_a_reversal_in_the_confirmation_window_reopens_the_loan(
         await fast.pay(no, f"again-{no}", total, view.start_date)  # type: ignore[arg-type]
         await fast.confirm_settlement(no)
         assert fast.records.archives[no].application_no == no
+
+
+async def test_a_pending_reversal_survives_continue_as_new(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    policy = replace(
+        DEFAULT_POLICY,
+        continue_as_new_after_events=100,
+        task_abandon_days=150,
+        sla_hours={**DEFAULT_POLICY.sla_hours, "payment_reversal": 24.0 * 100},
+    )
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_servicing(policy)
+        handle = fast.handle(no)
+        first_run = (await handle.describe()).run_id
+        view = await fast.view(no)
+        assert view.start_date is not None
+        await fast.pay(no, f"p1-{no}", view.installments[0].total_outstanding, view.start_date)
+        ticket = await fast.request_reversal(no, f"p1-{no}", "ops")
+        # Installment 2 falls overdue, daily refreshes follow: the history grows past 100.
+        await temporal_env.sleep(timedelta(days=80))
+        assert (await handle.describe()).run_id != first_run
+        assert ticket.task_id in {t.task_id for t in (await fast.view(no)).open_tasks}
+
+        await fast.decide(no, ticket.task_id, "approve", "ops2")
+        view = await _until(fast, no, "the reversal", lambda v: not v.installments[0].is_paid)
+        assert fast.records.reversals[f"p1-{no}"].approved_by == "ops2"
+        assert view.installments[0].penalty_accrued > 0
