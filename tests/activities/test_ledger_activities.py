@@ -18,7 +18,15 @@ from activities.servicing import ServicingActivities
 from domain.allocation import AllocationLine, Component, InstallmentBalance, PaymentMode
 from loanops.documents import FileSystemDocumentStore
 from models.shapes import ArchiveInput, ReappliedPayment, RecordReversalInput
-from models.tables import Document, Installment, LoanArchive, Notice, Payment
+from models.tables import (
+    Application,
+    Document,
+    Installment,
+    LoanArchive,
+    LoanClassification,
+    Notice,
+    Payment,
+)
 from tests.activities.test_idempotency import (
     T0,
     _payment,
@@ -48,6 +56,8 @@ def _unpaid() -> InstallmentBalance:
 def test_record_reversal_twice_reverses_once(engine: Engine, application_no: str) -> None:  # noqa: F811
     add_loan(engine, application_no, status="active", start_date=date(2026, 3, 2))
     with Session(engine) as s:
+        app = s.exec(select(Application).where(Application.application_no == application_no)).one()
+        app.stage = "SERVICING"
         s.add(
             Installment(
                 application_no=application_no,
@@ -100,6 +110,12 @@ def test_record_reversal_twice_reverses_once(engine: Engine, application_no: str
     assert get_loan(engine, application_no).credit == 0
     (audit,) = audits(engine, f"{application_no}/payment/{ref}/reversed")
     assert audit.detail["overdue"] == [1] and audit.detail["approved_by"] == "ops2"
+    # The classification follows the installment overdue again (10 days past due), once.
+    with Session(engine) as s:
+        rows = s.exec(
+            select(LoanClassification).where(LoanClassification.application_no == application_no)
+        ).all()
+    assert [r.days_past_due for r in rows][-1:] == [10]
 
 
 def test_archive_twice_is_one_bundle_and_a_changed_file_is_flagged(

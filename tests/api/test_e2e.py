@@ -113,6 +113,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
                 "offer_confirmation",
                 "lender_seal",
                 "disbursement",
+                "settlement_confirmation",
             ]
         )
         assert {t.status for t in tasks} == {"completed"}
