@@ -91,6 +91,10 @@ def test_record_reversal_twice_reverses_once(engine: Engine, application_no: str
         installments=(_unpaid(),),
         credit=Decimal("0"),
     )
+    (posted,) = audits(engine, f"{application_no}/payment/{ref}")
+    with Session(engine) as s:
+        row = s.exec(select(Payment).where(Payment.external_ref == ref)).one()
+        assert posted.detail["payment_id"] == str(row.id)  # the timeline names the id
     ledger = LedgerActivities(engine)
     ledger.record_reversal(reversal)
     ledger.record_reversal(reversal)
