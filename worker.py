@@ -16,9 +16,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
+from activities.archive import ArchiveActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
+from activities.ledger import LedgerActivities
 from activities.payout import PayoutActivities
 from activities.products import ProductActivities
 from activities.rendering import Lender
@@ -29,6 +31,7 @@ from adapters.bank import HttpBank
 from adapters.bureau import HttpCreditBureau
 from adapters.sms import HttpSmsGateway
 from loanops.db import make_engine
+from loanops.documents import FileSystemDocumentStore
 from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
@@ -69,6 +72,8 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
             payer_account=settings.bank_pool_account,
             callback_url=lambda: settings.bank_callback_url,
         ),
+        LedgerActivities(engine),
+        ArchiveActivities(engine, FileSystemDocumentStore(settings.document_dir)),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

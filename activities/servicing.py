@@ -65,6 +65,8 @@ def sync_installments(
         status = _installment_status(b, as_of)
         if status == "paid" and row.status != "paid":
             row.paid_off_on = as_of
+        elif status != "paid":
+            row.paid_off_on = None  # a reversed payment can make a paid installment due again
         row.status = status
     for row in rows.values():
         row.status = "cancelled"
@@ -87,25 +89,24 @@ class ServicingActivities:
         with session_scope(self.engine) as s:
             if s.exec(select(Payment.id).where(Payment.external_ref == req.external_ref)).first():
                 return
-            s.add(
-                Payment(
-                    application_no=inp.application_no,
-                    external_ref=req.external_ref,
-                    amount=req.amount,
-                    mode=req.mode.value,
-                    paid_at=req.paid_at,
-                    recorded_by=req.recorded_by,
-                    allocation=[
-                        {
-                            "installment": str(line.installment),
-                            "component": line.component.value,
-                            "amount": format_money(line.amount),
-                        }
-                        for line in inp.lines
-                    ],
-                    credit_after=inp.credit,
-                )
+            payment = Payment(
+                application_no=inp.application_no,
+                external_ref=req.external_ref,
+                amount=req.amount,
+                mode=req.mode.value,
+                paid_at=req.paid_at,
+                recorded_by=req.recorded_by,
+                allocation=[
+                    {
+                        "installment": str(line.installment),
+                        "component": line.component.value,
+                        "amount": format_money(line.amount),
+                    }
+                    for line in inp.lines
+                ],
+                credit_after=inp.credit,
             )
+            s.add(payment)
             sync_installments(s, inp.application_no, inp.installments, req.paid_on)
             loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
             loan.credit = inp.credit
@@ -117,6 +118,8 @@ class ServicingActivities:
                 action="payment.posted",
                 occurred_at=req.paid_at,
                 detail={
+                    # The id a reversal names (POST …/payments/{payment_id}/reversal).
+                    "payment_id": str(payment.id),
                     "external_ref": req.external_ref,
                     "amount": format_money(req.amount),
                     "mode": req.mode.value,

@@ -19,6 +19,7 @@ from api.routes import (
     documents,
     funding,
     health,
+    ledger,
     loans,
     notices,
     products,
@@ -78,6 +79,7 @@ def create_app(
         quotes,
         products,
         codec,
+        ledger,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)

@@ -305,3 +305,12 @@ def loan_out(
             else None
         ),
     )
+
+
+def refuse_if_settled(app: Application, what: str) -> None:
+    """A SETTLED loan is archived and read-only: 409 naming why ``what`` is refused."""
+    if app.stage == Stage.SETTLED.value:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"loan {app.application_no} is SETTLED and archived (read-only): {what}",
+        )

@@ -330,6 +330,8 @@ class PaymentOut(BaseModel):
     credit: MoneyOut
     stage: str
     duplicate: bool
+    # The payment's id (a reversal names it: POST …/payments/{payment_id}/reversal).
+    payment_id: str | None = None
 
 
 class SignIn(Strict):
@@ -534,3 +536,45 @@ class ProductDetailOut(BaseModel):
     as_of: date
     in_force_version: int | None
     versions: list[ProductVersionOut]
+
+
+# ---- payment reversal and the archive of a settled loan --------------------------------------
+
+
+class ReversalIn(Strict):
+    reason: str = Field(min_length=1, max_length=500, description="why the payment is reversed")
+
+
+class ReversalOut(BaseModel):
+    """The checker's ``payment_reversal`` task (the same one for a repeated request)."""
+
+    task_id: str
+    payment_id: str
+    external_ref: str
+    duplicate: bool
+
+
+class ArchivedDocumentOut(BaseModel):
+    document_id: str
+    kind: str
+    filename: str
+    archived_as: str
+    content_type: str
+    size: int
+    # Recomputed from the stored bytes when archived; ``verified``: equal to the recorded one.
+    sha256: str | None
+    recorded_sha256: str
+    verified: bool
+    superseded: bool
+
+
+class ArchiveOut(BaseModel):
+    application_no: str
+    archived_at: datetime
+    settled_on: date
+    retain_until: date
+    document_count: int
+    intact: bool
+    bundle_sha256: str
+    bundle_size: int
+    documents: list[ArchivedDocumentOut]

@@ -32,6 +32,9 @@ REFUSAL_STATUS = {
     "DocumentChanged": status.HTTP_409_CONFLICT,
     "InvalidDecision": status.HTTP_422_UNPROCESSABLE_CONTENT,
     "InvalidData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    # A payment already reversed, or one the loan's ledger cannot reverse.
+    "AlreadyReversed": status.HTTP_409_CONFLICT,
+    "WrongPayment": status.HTTP_409_CONFLICT,
     # The loan is between two workflow runs (origination handing over to servicing).
     "Retry": status.HTTP_409_CONFLICT,
 }

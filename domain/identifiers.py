@@ -17,6 +17,8 @@ WITHDRAW_UPDATE = "withdraw"
 SIGN_UPDATE = "sign_contract"
 PAYMENT_UPDATE = "post_payment"
 STATE_QUERY = "state"
+# A servicing loan's payment reversal request (the maker's step).
+REVERSAL_UPDATE = "request_payment_reversal"
 
 # The ApplicationError type an activity raises for a business refusal (a failed pre-check, a
 # bank rejection); its details are the reasons. The workflow turns it into a task, never a failure.

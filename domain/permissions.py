@@ -85,6 +85,10 @@ class Action(StrEnum):
     # payloads (loan internals, borrower PII), and encrypt what staff send from the UI.
     DECODE_TEMPORAL_PAYLOADS = "decode_temporal_payloads"
     ENCODE_TEMPORAL_PAYLOADS = "encode_temporal_payloads"
+    # A bounced payment's reversal (the maker; a second operations specialist checks it).
+    REQUEST_PAYMENT_REVERSAL = "request_payment_reversal"
+    # The archive manifest of a settled loan.
+    READ_ARCHIVE = "read_archive"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -249,6 +253,16 @@ MATRIX: dict[Action, frozenset[str]] = {
     # operational change, for those who operate loans (the auditor changes nothing, risk reads).
     Action.ENCODE_TEMPORAL_PAYLOADS: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.OPERATIONS_SPECIALIST.value}
+    ),
+    # Operations post payments, so they take a bounced one back out (seed §3.6).
+    Action.REQUEST_PAYMENT_REVERSAL: frozenset({Role.OPERATIONS_SPECIALIST.value}),
+    # Operations archive the settled loan (seed §3.7); the manager and the auditor oversee.
+    Action.READ_ARCHIVE: frozenset(
+        {
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
     ),
 }
 

@@ -94,6 +94,9 @@ class LoanPolicy:
     # A pending bank order is asked for its status this long (minutes) after the last answer
     # when no callback came first.
     payout_confirmation_minutes: int = 10
+    # A settled loan's documents are archived and kept this many years after settlement
+    # (5: the AML record-keeping period after a business relationship ends).
+    archive_retention_years: int = 5
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -151,6 +154,8 @@ class LoanPolicy:
         for name in ("funds_recheck_minutes", "payout_confirmation_minutes"):
             if not 1 <= getattr(self, name) <= 24 * 60:
                 raise ValueError(f"{name}: must be between 1 and 1440 minutes")
+        if not 1 <= self.archive_retention_years <= 100:
+            raise ValueError("archive_retention_years: must be between 1 and 100")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
 

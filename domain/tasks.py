@@ -43,6 +43,10 @@ class TaskKind(StrEnum):
     # The pool cannot cover the payout: it waits (re-checked on a timer) until a top-up; the
     # task says why, and the payout may be refused meanwhile.
     DISBURSEMENT_AWAITING_FUNDS = "disbursement_awaiting_funds"
+    # A second operations specialist checks a requested reversal of a bounced payment.
+    PAYMENT_REVERSAL = "payment_reversal"
+    # The last fen is paid: operations checks the ledger and confirms the settlement (or holds).
+    SETTLEMENT_CONFIRMATION = "settlement_confirmation"
 
 
 class TaskStatus(StrEnum):
@@ -73,6 +77,8 @@ class Party(StrEnum):
     PRODUCT_MATCHER = "product_matching"
     DISBURSEMENT_MAKER = "disbursement"
     DISBURSEMENT_CHECKER = "disbursement_authorization"
+    # Who requested a payment reversal (set for each request before its task opens).
+    REVERSAL_REQUESTER = "payment_reversal_request"
 
 
 @dataclass(frozen=True)
@@ -358,6 +364,23 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         checks=(Party.INTAKE_REVIEWER,),
     ),
 }
+
+TASK_RULES[TaskKind.PAYMENT_REVERSAL] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    ("approve", "reject"),
+    base_priority=70,
+    checks=(Party.REVERSAL_REQUESTER,),
+    # Undecided, the request lapses (the payment stands); the servicing loan goes on.
+    exhausted=Exhausted.CLOSE_TASK,
+)
+TASK_RULES[TaskKind.SETTLEMENT_CONFIRMATION] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    # hold: not yet (e.g. the last payment has not cleared); the comment says why.
+    ("confirm", "hold"),
+    base_priority=50,
+    # Undecided, the task closes and a new one opens: the loan waits for its confirmation.
+    exhausted=Exhausted.CLOSE_TASK,
+)
 
 MAX_PRIORITY = 100
 ESCALATION_STEP = 20

@@ -366,6 +366,8 @@ def run_demo(
         paid = d.expect(r, 201, f"pay installment {inst['number']}")
         say(f"  installment {inst['number']} paid early: ¥{amount} → {paid['stage']}")
 
+    # The last fen is paid: operations checks the ledger and confirms the settlement.
+    d.decide("ops", application_no, "settlement_confirmation", "confirm", comment="账务核对无误")
     loan = d.wait_loan(
         application_no, "the loan is settled", lambda loan: loan["stage"] == "SETTLED"
     )
@@ -374,5 +376,8 @@ def run_demo(
     if not r.content.startswith(b"%PDF"):
         raise DemoFailed("the settlement certificate is not a PDF")
     say(f"  settlement certificate issued (sha256 {r.headers['X-Content-SHA256'][:12]}…)")
+    r = client.get(f"/api/v1/loans/{application_no}/archive", headers=d.login("ops"))
+    archive = d.expect(r, 200, "read the archive manifest")
+    say(f"  {archive['document_count']} documents archived, kept until {archive['retain_until']}")
     say(f"loan {application_no} SETTLED")
     return application_no

@@ -492,6 +492,8 @@ class LedgerState:
     as_of: date | None = None
     # Recent payment results, so a repeated external_ref gets the first answer.
     payments: tuple[PaymentResult, ...] = ()
+    # Every booked payment with the ledger just before it, so a reversal re-computes from there.
+    journal: tuple[LedgerEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -510,6 +512,8 @@ class ServicingInput:
     overdue_marked: tuple[int, ...] = ()
     follow_up_opened: bool = False
     stage_seq: int = 0
+    # Payment reversals requested and waiting for the checker (their tasks are in ``tasks``).
+    reversals: tuple[PendingReversal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -619,3 +623,80 @@ class RecordPayoutInput:
     requested_by: str
     authorized_by: tuple[str, ...]
     at: datetime
+
+
+# ---- payment reversal, settlement confirmation and archive -------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A payment the ledger booked, with the ledger just before it; ``reversed`` once a reversal
+    took it out."""
+
+    request: PaymentRequest
+    installments_before: tuple[InstallmentBalance, ...]
+    credit_before: Decimal
+    reversed: bool = False
+
+
+@dataclass(frozen=True)
+class ReversalRequest:
+    """An operations specialist asks for a bounced payment to be reversed (the maker)."""
+
+    external_ref: str
+    reason: str
+    user: str
+    roles: tuple[str, ...] = ()
+    payment_id: str = ""
+
+
+@dataclass(frozen=True)
+class ReversalTicket:
+    """The answer to a reversal request: the checker's task (the same one for a repeat)."""
+
+    task_id: str
+    external_ref: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class PendingReversal:
+    task_id: str
+    request: ReversalRequest
+
+
+@dataclass(frozen=True)
+class ReappliedPayment:
+    """A payment after the reversed one, as the re-computation applied it."""
+
+    external_ref: str
+    mode: PaymentMode
+    lines: tuple[AllocationLine, ...]
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class RecordReversalInput:
+    """Record an approved reversal: the payment marked reversed, the later payments' new
+    allocations, the new balances (installment rows), the audit entry."""
+
+    application_no: str
+    external_ref: str
+    reason: str
+    requested_by: str
+    approved_by: str
+    at: datetime
+    business_date: date
+    reapplied: tuple[ReappliedPayment, ...]
+    installments: tuple[InstallmentBalance, ...]
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class ArchiveInput:
+    """Archive a settled loan's documents as one bundle, kept until ``retain_until``."""
+
+    application_no: str
+    at: datetime
+    settled_on: date
+    retain_until: date

@@ -289,6 +289,12 @@ class Payment(SQLModel, table=True):
     allocation: list[dict[str, str]] = Field(sa_column=Column(JSON, nullable=False))
     credit_after: Decimal = _money(default=Decimal("0"))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # A bounced payment reversed (maker: requested_by, checker: reversed_by); its allocation is
+    # kept as it was, and the ledger no longer counts it.
+    reversed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reversed_by: str | None = Field(default=None, max_length=64)
+    reversal_requested_by: str | None = Field(default=None, max_length=64)
+    reversal_reason: str | None = Field(default=None, max_length=500)
 
 
 class Disbursement(SQLModel, table=True):
@@ -658,3 +664,24 @@ class Payout(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LoanArchive(SQLModel, table=True):
+    """A settled loan's documents archived as one bundle (a zip in the document store under
+    ``bundle_key``): the manifest lists each document (id, kind, file name, size, the sha256
+    recomputed from the stored bytes and whether it matches the recorded one); kept until
+    ``retain_until`` (the loan policy's ``archive_retention_years`` after settlement)."""
+
+    __tablename__ = "loan_archives"
+
+    application_no: str = Field(primary_key=True, max_length=32)
+    archived_at: datetime = Field(sa_type=UTCDateTime)
+    settled_on: date
+    retain_until: date
+    document_count: int
+    # Every document's recomputed sha256 matched the recorded one, and every file was found.
+    intact: bool
+    manifest: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    bundle_key: str = Field(max_length=100)
+    bundle_sha256: str = Field(max_length=64)
+    bundle_size: int

@@ -113,6 +113,7 @@ REFUSED: list[tuple[dict[str, Any], date, str]] = [
     ({"grace": 3}, date(2026, 1, 1), r"rules\.grace"),
     ({"version": 9}, date(2026, 1, 1), r"rules\.version"),
     ({"penalty_multiple": "1.5"}, date(2026, 1, 1), "rules"),  # changes nothing
+    ({"archive_retention_years": 0}, date(2026, 1, 1), "archive_retention_years"),
 ]
 
 
@@ -158,6 +159,7 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         contact_hours_start=time(9, 15),
         contact_hours_end=time(20, 45),
         continue_as_new_after_events=2000,
+        archive_retention_years=10,
     )
     for f in fields(LoanPolicy):  # the test covers every rule
         if f.name not in HEADER:

@@ -10,6 +10,7 @@ the key's order before sending anything, finds it executed, and the payout compl
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +27,6 @@ from typing import Any
 import pytest_asyncio
 from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.payout import PAYOUT_WORKFLOW, order_key, payout_workflow_id
@@ -36,10 +36,16 @@ from loanops.demo import DEMO_BORROWER
 from loanops.processes import find_temporal_binary
 from loanops.seed import seed_demo_pool
 from loanops.settings import PROJECT_ROOT
+from loanops.temporal import data_converter
 from models import funding
 from models.shapes import OrderOutcome, PayoutInput
 from models.tables import AuditEvent, Loan, Payout
-from tests.conftest import temporal_target
+from tests.conftest import (
+    TEST_PAYLOAD_KEY_ID,
+    TEST_PAYLOAD_KEYS,
+    codec_settings,
+    temporal_target,
+)
 
 AMOUNT = Decimal("1234.56")
 
@@ -123,7 +129,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     dead worker (sticky queues time out) as production's does; the time-skipping test server
     is not made for workers that die."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec_settings()),
         dev_server_existing_path=find_temporal_binary(),
         dev_server_extra_args=["--log-level", "error"],
     )
@@ -152,6 +158,9 @@ async def test_a_worker_killed_after_the_bank_paid_pays_once_on_restart(
         "LOANOPS_BANK_CALLBACK_SECRET": fresh_bank.secret,
         "LOANOPS_BANK_POOL_ACCOUNT": pool_account,
         "LOANOPS_SMS_URL": "http://127.0.0.1:9",
+        # The worker encrypts payloads with the keys this test's client decrypts with.
+        "LOANOPS_TEMPORAL_PAYLOAD_KEYS": json.dumps(TEST_PAYLOAD_KEYS),
+        "LOANOPS_TEMPORAL_PAYLOAD_KEY_ID": TEST_PAYLOAD_KEY_ID,
     }
     # The bank executes the next order at once and keeps its answer for 30 s.
     fresh_bank.set_faults(timeout_after_execute=1, hang_seconds=30)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +47,8 @@ ONE_DECISION_PATCH = "one-decision-per-task-v1"
 Abort = Callable[[], Ended | None]
 # Extra checks a workflow makes on a decision's data (product terms priced against the ceiling).
 DataCheck = Callable[[OpenTask, DecisionRequest], None]
+# What a watched task's owner does with its decision (None: closed undecided).
+Then = Callable[[DecisionRequest | None], Awaitable[None]]
 
 
 def _never() -> Ended | None:
@@ -191,13 +193,16 @@ class HumanTasks:
             self.deciders[kind.value] = decision.user
         return decision
 
-    def watch(self, task_id: str) -> None:
+    def watch(self, task_id: str, then: Then | None = None) -> None:
         """Let the task run beside the workflow's main loop until it is decided or closes
-        (servicing's calls: the decision is recorded, nothing waits on it)."""
+        (servicing's calls: the decision is recorded, nothing waits on it); ``then`` acts on
+        the decision (None: the task closed undecided) once the task is closed."""
 
         async def run() -> None:
-            await self.wait(task_id)
+            decision = await self.wait(task_id)
             self._watchers.pop(task_id, None)
+            if then is not None:
+                await then(decision)
 
         self._watchers[task_id] = asyncio.create_task(run())
 
@@ -230,6 +235,14 @@ class HumanTasks:
             )
         del self._open[task_id]
         self._closed.add(task_id)
+
+    async def cancel(self, task_id: str) -> None:
+        """Close one watched task undecided (what it asked no longer applies)."""
+        watcher = self._watchers.pop(task_id, None)
+        if watcher is not None:
+            watcher.cancel()
+        if task_id in self._open:
+            await self.close(task_id, TaskStatus.CANCELLED)
 
     async def close_all(self, status: TaskStatus) -> None:
         """Close every open task (the loan ended, or settled)."""

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.ledger import LedgerActivities
     from activities.servicing import ServicingActivities
     from domain.allocation import (
         POSTED_MODES,
@@ -24,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         Outstanding,
         Overpayment,
         PaymentMode,
-        allocate_payment,
         apply_credit,
         outstanding,
     )
@@ -32,20 +32,33 @@ with workflow.unsafe.imports_passed_through():
     from domain.penalty import accrue_penalties
     from domain.permissions import Action, is_allowed
     from domain.policy import LoanPolicy
-    from domain.prepayment import ReamortizeMode, apply_partial_prepayment, apply_payoff
+    from domain.reversal import (
+        LedgerTerms,
+        Posting,
+        ReversalResult,
+        apply_posting,
+        reverse_payment,
+    )
     from models.shapes import (
+        LedgerEntry,
         LedgerState,
         LoanTerms,
         Offer,
         PaymentRequest,
         PaymentResult,
+        ReappliedPayment,
         RecordPaymentInput,
+        RecordReversalInput,
     )
     from workflows.common import ACTIVITY_OPTIONS, refuse
 
 # Payment results kept for answering a repeated external_ref from the workflow itself (the API
 # answers older repeats from the payments table before it reaches the workflow).
 RECENT_PAYMENTS = 50
+# A bounced payment is known within days: payments can be reversed for this long after their
+# date, and the journal (each payment with the ledger before it) keeps only those, so what a
+# long loan carries across continue-as-new stays small.
+REVERSAL_WINDOW = timedelta(days=90)
 
 
 class LoanLedger:
@@ -65,6 +78,8 @@ class LoanLedger:
         self.credit = ledger.credit
         self.as_of = ledger.as_of
         self._payments = {p.external_ref: p for p in ledger.payments}
+        # Every booked payment with the ledger just before it (for reversals).
+        self.journal = list(ledger.journal)
         self.lock = asyncio.Lock()
         # Moves on every booked change: the main loop wakes to reschedule its timers.
         self.version = 0
@@ -80,8 +95,23 @@ class LoanLedger:
     def snapshot(self) -> LedgerState:
         recent = tuple(self._payments.values())[-RECENT_PAYMENTS:]
         return LedgerState(
-            installments=self.installments, credit=self.credit, as_of=self.as_of, payments=recent
+            installments=self.installments,
+            credit=self.credit,
+            as_of=self.as_of,
+            payments=recent,
+            journal=tuple(self._recent_journal()),
         )
+
+    def _recent_journal(self) -> list[LedgerEntry]:
+        """The journal from the oldest payment still inside the reversal window on."""
+        if self.as_of is None:
+            return self.journal
+        since = self.as_of - REVERSAL_WINDOW
+        first = next(
+            (i for i, e in enumerate(self.journal) if e.request.paid_on >= since),
+            len(self.journal),
+        )
+        return self.journal[first:]
 
     def _engine_args(self) -> dict[str, Any]:
         return {
@@ -178,6 +208,7 @@ class LoanLedger:
 
     async def _book(self, req: PaymentRequest, result: AllocationResult) -> None:
         """Record a ledger change (where every fen went, the new balances), then adopt it."""
+        before = LedgerEntry(req, self.installments, self.credit)
         await workflow.execute_activity_method(
             ServicingActivities.record_payment,
             RecordPaymentInput(
@@ -189,45 +220,109 @@ class LoanLedger:
             ),
             **ACTIVITY_OPTIONS,
         )
+        self.journal.append(before)
         self.installments = result.installments
         self.credit = result.credit
         self.as_of = max(req.paid_on, self.as_of or req.paid_on)
         self.version += 1
 
-    def _apply(self, req: PaymentRequest) -> AllocationResult:
-        """The ledger after ``req``, from the money engine; ValueError says why it cannot be.
-
-        Released amounts (interest or fees paid early on installments an early repayment
-        waives or replaces) appear as negative lines, so the lines still say where every fen went.
-        """
-        common: dict[str, Any] = {
-            "installments": self.installments,
-            "amount": req.amount,
-            "as_of": req.paid_on,
-            "credit": self.credit,
-            **self._engine_args(),
-        }
-        if req.mode == PaymentMode.INSTALLMENTS:
-            return allocate_payment(
-                **common, overpayment=cast(Overpayment, self._policy.overpayment.value)
-            )
-        # The product's fee on principal repaid early (the contract states it).
-        common["prepayment_fee_rate"] = self._offer.prepayment_fee_rate
-        if req.mode == PaymentMode.PAYOFF:
-            early = apply_payoff(**common, start_date=self.start_date)
-        else:
-            early = apply_partial_prepayment(
-                **common,
-                start_date=self.start_date,
-                method=self.terms.method,
-                mode=cast(ReamortizeMode, req.mode.value),  # checked by the validator
-                monthly_fee=self.terms.monthly_fee,
-            )
-        lines = early.lines + tuple(replace(r, amount=-r.amount) for r in early.released)
-        return AllocationResult(
-            lines=lines,
-            installments=early.installments,
-            applied=sum((line.amount for line in lines), Decimal("0")),
-            credit=early.credit,
-            principal_prepaid=Decimal("0"),
+    def _terms(self) -> LedgerTerms:
+        return LedgerTerms(
+            annual_rate=self.terms.annual_rate,
+            start_date=self.start_date,
+            method=self.terms.method,
+            penalty_policy=self._offer.penalty(self._policy),
+            max_annual_rate=self._offer.rate_cap,
+            overpayment=cast(Overpayment, self._policy.overpayment.value),
+            # The product's fee on principal repaid early (the contract states it).
+            prepayment_fee_rate=self._offer.prepayment_fee_rate,
+            monthly_fee=self.terms.monthly_fee,
         )
+
+    def _apply(self, req: PaymentRequest) -> AllocationResult:
+        """The ledger after ``req``, from the money engine (``domain.reversal.apply_posting``);
+        ValueError says why it cannot be."""
+        return apply_posting(
+            self.installments,
+            self.credit,
+            Posting(req.external_ref, req.amount, req.paid_on, req.mode),
+            self._terms(),
+        )
+
+    # ---- reversal ------------------------------------------------------------------------------
+
+    def reversal_refusal(self, external_ref: str, today: date) -> str | None:
+        """Why the payment cannot be reversed (None when it can)."""
+        entry = self._entries.get(external_ref)
+        if entry is None:
+            return (
+                f"payment {external_ref}: not in this loan's ledger journal (posted before "
+                f"reversals were recorded or more than {REVERSAL_WINDOW.days} days ago, or not "
+                "a payment of this loan)"
+            )
+        if entry.reversed:
+            return f"payment {external_ref}: already reversed"
+        if entry.request.mode == PaymentMode.CREDIT:
+            return f"{external_ref}: an application of credit held is not a payment"
+        if entry.request.paid_on < today - REVERSAL_WINDOW:
+            return (
+                f"payment {external_ref}: paid on {entry.request.paid_on.isoformat()}, outside "
+                f"the {REVERSAL_WINDOW.days}-day reversal window"
+            )
+        return None
+
+    def payment_of(self, external_ref: str) -> PaymentRequest:
+        return self._entries[external_ref].request
+
+    async def reverse(
+        self, external_ref: str, *, today: date, reason: str, requested_by: str, approved_by: str
+    ) -> ReversalResult:
+        """Take a payment out of the ledger and re-compute from that point (the money engine's
+        ``reverse_payment``); record it, then adopt it. Callers hold the lock."""
+        index = next(
+            i for i, e in enumerate(self.journal) if e.request.external_ref == external_ref
+        )
+        entry = self.journal[index]
+        later = [(i, e) for i, e in enumerate(self.journal) if i > index and not e.reversed]
+        result = reverse_payment(
+            before=entry.installments_before,
+            credit_before=entry.credit_before,
+            later=[
+                Posting(e.request.external_ref, e.request.amount, e.request.paid_on, e.request.mode)
+                for _, e in later
+            ],
+            as_of=max(today, self.as_of or today),
+            terms=self._terms(),
+        )
+        await workflow.execute_activity_method(
+            LedgerActivities.record_reversal,
+            RecordReversalInput(
+                application_no=self._app_no,
+                external_ref=external_ref,
+                reason=reason,
+                requested_by=requested_by,
+                approved_by=approved_by,
+                at=workflow.now(),
+                business_date=result.as_of,
+                reapplied=tuple(
+                    ReappliedPayment(r.ref, r.mode, r.lines, r.credit) for r in result.reapplied
+                ),
+                installments=result.installments,
+                credit=result.credit,
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        self.journal[index] = replace(entry, reversed=True)
+        for (i, e), r in zip(later, result.reapplied, strict=True):
+            self.journal[i] = replace(
+                e, installments_before=r.installments_before, credit_before=r.credit_before
+            )
+        self.installments = result.installments
+        self.credit = result.credit
+        self.as_of = result.as_of
+        self.version += 1
+        return result
+
+    @property
+    def _entries(self) -> dict[str, LedgerEntry]:
+        return {e.request.external_ref: e for e in self.journal}

@@ -19,6 +19,7 @@ from datetime import datetime, time, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.archive import ArchiveActivities
     from activities.servicing import ServicingActivities
     from activities.settlement import SettlementActivities
     from domain import calendar
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.identifiers import (
         DECIDE_UPDATE,
         PAYMENT_UPDATE,
+        REVERSAL_UPDATE,
         SERVICING_WORKFLOW,
         SIGN_UPDATE,
         STATE_QUERY,
@@ -34,11 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import Stage
     from domain.tasks import TaskKind, TaskStatus
     from models.shapes import (
+        ArchiveInput,
         DecisionRequest,
         DecisionResult,
         LoanView,
         PaymentRequest,
         PaymentResult,
+        ReversalRequest,
+        ReversalTicket,
         ServicingEventInput,
         ServicingInput,
         SettleInput,
@@ -49,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
+    from workflows.reversal import PaymentReversals
+    from workflows.settlement_confirmation import SettlementConfirmation
 
 # Customer service calls in office hours (local time), inside the contact window.
 CALL_AT = time(10, 0)
@@ -71,11 +78,16 @@ class ServicingWorkflow:
         self._reminded = set(inp.reminded)
         self._overdue_marked = set(inp.overdue_marked)
         self._follow_up_opened = inp.follow_up_opened
+        self._reversals = PaymentReversals(self._p, self._tasks, self._ledger, inp.reversals)
+        self._settlement = SettlementConfirmation(
+            self._p, self._tasks, self._ledger, self._reversals
+        )
 
     @workflow.run
     async def run(self, inp: ServicingInput) -> str:
+        self._reversals.resume()
         self._tasks.watch_all()
-        while not self._ledger.paid_off:
+        while not self._ledger.paid_off or not await self._settlement_confirmed():
             if self._history_is_long():
                 # Keep each run's history small: carry the ledger and the open tasks over.
                 self._p.resting = True
@@ -115,6 +127,7 @@ class ServicingWorkflow:
                     ),
                     **ACTIVITY_OPTIONS,
                 )
+            await self._archive()
             await self._p.enter(Stage.SETTLED)
         await self._tasks.close_all(TaskStatus.CANCELLED)  # calls about a settled loan
         self._p.resting = True
@@ -141,6 +154,34 @@ class ServicingWorkflow:
             overdue_marked=tuple(sorted(self._overdue_marked)),
             follow_up_opened=self._follow_up_opened,
             stage_seq=self._p.seq,
+            reversals=self._reversals.snapshot(),
+        )
+
+    # ---- settlement confirmation and archive (settlement-confirmation-v1) ----------------------
+
+    async def _settlement_confirmed(self) -> bool:
+        """The last fen is paid: operations confirms the settlement (workflows.
+        settlement_confirmation); False when a reversal reopened the ledger meanwhile. Loans
+        that reached this point before the patch settle at once, as they did."""
+        if not workflow.patched("settlement-confirmation-v1"):
+            return True
+        return await self._settlement.settle_confirmed()
+
+    async def _archive(self) -> None:
+        """A confirmed settlement archives the loan's documents (certificate included), kept
+        ``archive_retention_years`` after the settlement date."""
+        if not self._settlement.confirmed:
+            return
+        settled_on = self._p.today()
+        years = self._p.policy.archive_retention_years
+        try:
+            retain_until = settled_on.replace(year=settled_on.year + years)
+        except ValueError:  # 29 February
+            retain_until = settled_on.replace(year=settled_on.year + years, day=28)
+        await workflow.execute_activity_method(
+            ArchiveActivities.archive_loan,
+            ArchiveInput(self._inp.application_no, workflow.now(), settled_on, retain_until),
+            **ACTIVITY_OPTIONS,
         )
 
     # ---- timers --------------------------------------------------------------------------------
@@ -221,7 +262,10 @@ class ServicingWorkflow:
         async with self._ledger.lock:
             outcome = await self._ledger.post(req, self._p.stage)
         if self._ledger.paid_off and not outcome.duplicate:
-            await workflow.wait_condition(lambda: self._p.stage == Stage.SETTLED)
+            # Settled, or (settlement-confirmation-v1) waiting for the confirmation.
+            await workflow.wait_condition(
+                lambda: self._p.stage == Stage.SETTLED or self._settlement.awaiting
+            )
             outcome = replace(outcome, stage=self._p.stage)
         return outcome
 
@@ -235,7 +279,15 @@ class ServicingWorkflow:
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:
-        self._tasks.validate(req)
+        self._tasks.validate(req, self._settlement.check)
+
+    @workflow.update(name=REVERSAL_UPDATE)
+    async def request_reversal(self, req: ReversalRequest) -> ReversalTicket:
+        return await self._reversals.request(req)
+
+    @request_reversal.validator
+    def _validate_reversal(self, req: ReversalRequest) -> None:
+        self._reversals.validate(req, self._p.stage, settling=self._settlement.confirmed)
 
     @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, req: WithdrawRequest) -> DecisionResult:

@@ -28,7 +28,7 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable
-from api.loan_views import load_application
+from api.loan_views import load_application, refuse_if_settled
 from domain.permissions import Action
 from loanops.documents import sniff_content_type
 from models.audit import append_audit
@@ -127,6 +127,7 @@ def upload_document(
     otherwise), not empty (422), at most ``document_max_bytes`` (413). The same file already
     attached to another borrower's application is flagged (``duplicate_of_borrower``) and audited."""
     app = _application(session, application_no)
+    refuse_if_settled(app, "no document can be added")
     limit = settings.document_max_bytes
     data = file.file.read(limit + 1)
     if len(data) > limit:

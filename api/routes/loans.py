@@ -18,7 +18,13 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable
-from api.loan_views import load_application, load_record, loan_out, policy_of
+from api.loan_views import (
+    load_application,
+    load_record,
+    loan_out,
+    policy_of,
+    refuse_if_settled,
+)
 from api.routes.documents import inline_document
 from api.schemas import (
     AllocationLineOut,
@@ -197,6 +203,7 @@ def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
         credit=p.credit_after,
         stage=stage,
         duplicate=duplicate,
+        payment_id=str(p.id),
     )
 
 
@@ -229,6 +236,8 @@ def post_payment(
             )
         response.status_code = status.HTTP_200_OK
         return _payment_out(existing, app.stage, duplicate=True)
+    # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
+    refuse_if_settled(app, "no payment can be posted")
     result: PaymentResult = update_loan(
         temporal,
         application_no,
@@ -247,6 +256,10 @@ def post_payment(
     )
     if result.duplicate:
         response.status_code = status.HTTP_200_OK
+    session.rollback()  # end the read snapshot: the row the workflow's activity just wrote
+    payment_id = session.exec(
+        select(Payment.id).where(Payment.external_ref == body.external_ref)
+    ).first()
     return PaymentOut(
         external_ref=result.external_ref,
         mode=body.mode,
@@ -261,6 +274,7 @@ def post_payment(
         credit=result.credit,
         stage=result.stage,
         duplicate=result.duplicate,
+        payment_id=str(payment_id) if payment_id is not None else None,
     )
 
 
@@ -273,7 +287,8 @@ def withdraw(
     user: CurrentUserInfo = require(Action.WITHDRAW),
 ) -> DecisionOut:
     """business_officer or department_manager, before disbursement: the borrower walks away."""
-    load_application(session, application_no)
+    app, _ = load_application(session, application_no)
+    refuse_if_settled(app, "it can no longer be withdrawn")
     result: DecisionResult = update_loan(
         temporal,
         application_no,

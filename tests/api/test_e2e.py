@@ -117,6 +117,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
                 "disbursement",
                 # ¥50,000 is not above the policy's limit: no manager authorization.
                 "disbursement_authorization",
+                "settlement_confirmation",
             ]
         )
         assert {t.status for t in tasks} == {"completed"}

@@ -35,7 +35,7 @@ from tests.api.helpers import (
     submit,
 )
 from tests.conftest import System, workflow_runs
-from tests.workflows.driving import pay_off
+from tests.workflows.driving import confirm_settlement, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 
 PRINCIPAL = Decimal("50000.00")
@@ -176,6 +176,7 @@ async def test_every_document_and_view_shows_the_same_figures(system: System) ->
     # Paid off: the certificate is linked from the loan and holds the ledger's totals.
     r = await pay_off(system, application_no, f"payoff-{application_no}")
     assert r.status_code == 201, r.text
+    await confirm_settlement(system, application_no)
     await eventually(lambda: stage_of(system, application_no) == "SETTLED", "SETTLED")
     settled = (await system.call("GET", f"/api/v1/loans/{application_no}", user="ops")).json()
     assert settled["settlement_certificate_url"] == cert_path

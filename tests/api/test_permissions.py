@@ -197,6 +197,12 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     ),
     Action.DECODE_TEMPORAL_PAYLOADS: ("POST", "/api/v1/codec/decode", {}),
     Action.ENCODE_TEMPORAL_PAYLOADS: ("POST", "/api/v1/codec/encode", {}),
+    Action.REQUEST_PAYMENT_REVERSAL: (
+        "POST",
+        f"/api/v1/loans/{NO_SUCH_LOAN}/payments/{uuid.UUID(int=0)}/reversal",
+        {},
+    ),
+    Action.READ_ARCHIVE: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/archive", None),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

@@ -14,7 +14,7 @@ from domain.identifiers import STATE_QUERY
 from models.shapes import LoanView
 from models.tables import Application, AuditEvent, Task
 from tests.conftest import System
-from tests.workflows.driving import drive_to, pay, today
+from tests.workflows.driving import confirm_settlement, drive_to, pay, today
 from tests.workflows.test_timers import eventually, stage_of
 
 
@@ -40,6 +40,7 @@ async def test_a_running_loan_is_quoted_and_paid_off_under_its_own_policy(system
     # Paying exactly what the quote says settles the loan (it was refused before).
     paid = await pay(system, app_no, quote.json()["amount_to_pay"], "payoff", f"po-{app_no}")
     assert paid.status_code == 201, paid.text
+    await confirm_settlement(system, app_no)
     await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
 
     new_loan = (await system.call("GET", f"/api/v1/loans/{later}", user="ops")).json()

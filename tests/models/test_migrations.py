@@ -49,6 +49,7 @@ EXPECTED_TABLES = {
     "funding_reservations",
     "payouts",
     "funding_movements",
+    "loan_archives",
 }
 
 

@@ -74,3 +74,11 @@ async def pay_off(system: System, application_no: str, ref: str) -> httpx.Respon
     )
     assert quote.status_code == 200, quote.text
     return await pay(system, application_no, quote.json()["amount_to_pay"], "payoff", ref)
+
+
+async def confirm_settlement(system: System, application_no: str, user: str = "ops") -> None:
+    """The last fen is paid: operations confirms the settlement (settlement-confirmation-v1),
+    after which the loan settles."""
+    await decide(
+        system, user, application_no, "settlement_confirmation", "confirm", comment="账务核对无误"
+    )

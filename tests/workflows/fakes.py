@@ -20,12 +20,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.allocation import balances_from_schedule
+from domain.allocation import PaymentMode, balances_from_schedule
 from domain.calendar import business_date
 from domain.disclosure import CeilingPolicy
 from domain.identifiers import (
     BUSINESS_REFUSAL,
     DECIDE_UPDATE,
+    PAYMENT_UPDATE,
+    REVERSAL_UPDATE,
     SIGN_UPDATE,
     STATE_QUERY,
     workflow_id,
@@ -46,6 +48,7 @@ from domain.products import propose as match_catalog
 from domain.schedule import RepaymentMethod
 from domain.tasks import TaskKind
 from models.shapes import (
+    ArchiveInput,
     AssessInput,
     AssessmentSummary,
     BookLoanInput,
@@ -69,11 +72,16 @@ from models.shapes import (
     OpenTaskInput,
     OrderInput,
     OrderOutcome,
+    PaymentRequest,
+    PaymentResult,
     PrecheckInput,
     ProposeInput,
     RecordPaymentInput,
     RecordPayoutInput,
+    RecordReversalInput,
     ReleasePayoutInput,
+    ReversalRequest,
+    ReversalTicket,
     RiskReportInput,
     SealInput,
     ServicingEventInput,
@@ -152,6 +160,8 @@ class FakeRecords:
     bank_orders: dict[str, OrderOutcome] = field(default_factory=dict)
     bank_rejects: int = 0
     bank_down: int = 0
+    reversals: dict[str, RecordReversalInput] = field(default_factory=dict)
+    archives: dict[str, ArchiveInput] = field(default_factory=dict)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -353,7 +363,18 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         rec.certificates.setdefault(inp.application_no, inp)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/certificate"))
 
+    @activity.defn(name="record_reversal")
+    def record_reversal(inp: RecordReversalInput) -> None:
+        rec.reversals.setdefault(inp.external_ref, inp)
+
+    @activity.defn(name="archive_loan")
+    def archive_loan(inp: ArchiveInput) -> str:
+        rec.archives.setdefault(inp.application_no, inp)
+        return "0" * 64
+
     return [
+        record_reversal,
+        archive_loan,
         record_stage,
         open_task,
         escalate_task,
@@ -473,6 +494,46 @@ class Fast:
                     return t.task_id
             await asyncio.sleep(0.02)
         raise AssertionError(f"no open {kind.value} task on {application_no}")
+
+    async def pay(
+        self,
+        application_no: str,
+        ref: str,
+        amount: Decimal,
+        paid_on: date,
+        *,
+        mode: PaymentMode = PaymentMode.INSTALLMENTS,
+    ) -> PaymentResult:
+        """A payment as the API posts it (by ops), received now and dated ``paid_on``."""
+        return await self.handle(application_no).execute_update(
+            PAYMENT_UPDATE,
+            PaymentRequest(
+                external_ref=ref,
+                amount=amount,
+                paid_at=await self.env.get_current_time(),
+                paid_on=paid_on,
+                recorded_by="ops",
+                mode=mode,
+                roles=ROLES_OF["ops"],
+            ),
+            result_type=PaymentResult,
+        )
+
+    async def request_reversal(
+        self, application_no: str, ref: str, user: str = "ops", reason: str = "退票：余额不足"
+    ) -> ReversalTicket:
+        return await self.handle(application_no).execute_update(
+            REVERSAL_UPDATE,
+            ReversalRequest(ref, reason, user, ROLES_OF[user]),
+            result_type=ReversalTicket,
+        )
+
+    async def confirm_settlement(self, application_no: str, user: str = "ops") -> None:
+        """The last fen is paid: operations confirms the settlement (settlement-confirmation-v1);
+        returns once the loan is SETTLED."""
+        task_id = await self.task_of(application_no, TaskKind.SETTLEMENT_CONFIRMATION)
+        await self.decide(application_no, task_id, "confirm", user)
+        assert await self.handle(application_no).result() == "SETTLED"
 
     async def stage(self, application_no: str) -> Stage:
         return (await self.view(application_no)).stage

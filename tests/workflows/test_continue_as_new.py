@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from models.tables import Installment, Notice
 from tests.conftest import System
-from tests.workflows.driving import drive_to, pay_off
+from tests.workflows.driving import confirm_settlement, drive_to, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 
 
@@ -43,6 +43,7 @@ async def test_servicing_continues_as_new_and_still_settles(sqlite_system: Syste
 
     paid = await pay_off(system, app_no, f"can-{app_no}")
     assert paid.status_code == 201, paid.text
+    await confirm_settlement(system, app_no)
     await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
     assert _notice_count(system, app_no, "installment_reminder") == 2  # none sent twice
 

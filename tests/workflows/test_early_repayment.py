@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from models.tables import Installment, Loan, Notice, Payment
 from tests.conftest import System
-from tests.workflows.driving import MATCH_DATA, drive_to, pay, pay_off, today
+from tests.workflows.driving import MATCH_DATA, confirm_settlement, drive_to, pay, pay_off, today
 from tests.workflows.test_timers import eventually, stage_of
 
 PRINCIPAL = Decimal(str(MATCH_DATA["amount"]))
@@ -60,10 +60,12 @@ async def test_payoff_ten_days_in_settles_with_interest_to_date(system: System) 
     paid = await pay(system, app_no, PRINCIPAL + interest, "payoff", "po-2")
     assert paid.status_code == 201, paid.text
     body = paid.json()
-    assert body["mode"] == "payoff" and body["stage"] == "SETTLED"
+    # The last fen is paid: the loan waits for operations to confirm the settlement.
+    assert body["mode"] == "payoff" and body["stage"] == "SERVICING"
     assert Decimal(body["credit"]) == 0
     assert sum(Decimal(x["amount"]) for x in body["allocation"]) == PRINCIPAL + interest
 
+    await confirm_settlement(system, app_no)
     await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
     rows = _rows(system, app_no)
     assert all(r.status == "paid" for r in rows)
@@ -103,7 +105,9 @@ async def test_partial_prepayment_keep_term_lowers_the_installments(sqlite_syste
     # The rest of the loan can still be paid off, and then it is settled.
     done = await pay_off(system, app_no, "pp-2")
     assert done.status_code == 201, done.text
-    assert done.json()["stage"] == "SETTLED"
+    assert done.json()["stage"] == "SERVICING"  # until the settlement is confirmed
+    await confirm_settlement(system, app_no)
+    await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
 
 
 async def test_partial_prepayment_keep_installment_shortens_the_term(

@@ -122,7 +122,9 @@ async def test_a_settled_loan_gets_its_settlement_certificate(
             ),
             result_type=PaymentResult,
         )
-        assert result.stage == Stage.SETTLED
+        # The last fen is paid: the loan waits for operations to confirm the settlement.
+        assert result.stage == Stage.SERVICING
+        await fast.confirm_settlement(no)
         certificate = fast.records.certificates[no]
         assert certificate.contract_no == view.contract.contract_no  # type: ignore[union-attr]
         assert certificate.settled_on == view.start_date
@@ -202,4 +204,5 @@ async def test_the_products_prepayment_fee_is_charged_on_a_payoff(
             for c in ("principal", "interest", "fee")
         }
         assert by == {"principal": principal, "interest": Decimal("0"), "fee": fee}
-        assert result.stage == Stage.SETTLED
+        assert result.stage == Stage.SERVICING  # waiting for the settlement confirmation
+        await fast.confirm_settlement(no)

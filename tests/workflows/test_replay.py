@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from loanops.temporal import data_converter
 from tests.conftest import System, codec_settings, workflow_runs
-from tests.workflows.driving import drive_to, pay, pay_off
+from tests.workflows.driving import confirm_settlement, drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 from worker import WORKFLOWS
 
@@ -72,7 +72,9 @@ async def test_prepaid_then_paid_off_history_replays(sqlite_system: System) -> N
     r = await pay(system, app_no, "5000.00", "keep_term", f"p-{app_no}")
     assert r.status_code == 201, r.text
     r = await pay_off(system, app_no, f"q-{app_no}")
-    assert r.json()["stage"] == "SETTLED", r.text
+    assert r.json()["stage"] == "SERVICING", r.text  # until the settlement is confirmed
+    await confirm_settlement(system, app_no)
+    await eventually(lambda: stage_of(system, app_no) == "SETTLED", "SETTLED")
     await _check_and_maybe_record(system, app_no, "prepaid_then_paid_off")
 
 
