@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.aftercare import AftercareActivities
 from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
@@ -31,9 +32,10 @@ from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
 from workflows.origination import OriginationWorkflow
+from workflows.review_sweep import ReviewSweepWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, ReviewSweepWorkflow]
 
 log = logging.getLogger("loanops.worker")
 
@@ -60,6 +62,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
+        AftercareActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

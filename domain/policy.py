@@ -30,6 +30,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "bureau_unavailable": 4.0,
     "follow_up_call": 48.0,
     "overdue_call": 24.0,
+    "post_loan_review": 72.0,
 }
 
 
@@ -83,6 +84,13 @@ class LoanPolicy:
     contact_hours_end: time = time(21, 0)
     # A workflow run continues as new past this many history events (Temporal warns at 10,240).
     continue_as_new_after_events: int = 5000
+    # Aftercare (domain.aftercare): follow-up calls repeat this many days apart after the first
+    # (0: only the first); post-loan reviews every ``post_loan_review_days``, sooner for a loan of
+    # at least ``post_loan_review_large_amount`` or classified 关注 or worse.
+    follow_up_call_interval_days: int = 90
+    post_loan_review_days: int = 180
+    post_loan_review_days_close: int = 90
+    post_loan_review_large_amount: Decimal = Decimal("100000.00")
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -137,6 +145,13 @@ class LoanPolicy:
             raise ValueError("contact_hours_end: must be after contact_hours_start")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
+        if self.follow_up_call_interval_days < 0:
+            raise ValueError("follow_up_call_interval_days: must not be negative")
+        for name in ("post_loan_review_days", "post_loan_review_days_close"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.post_loan_review_large_amount <= 0:
+            raise ValueError("post_loan_review_large_amount: must be greater than zero")
 
     def rules(self) -> dict[str, Any]:
         """The rules without the version header, as JSON-friendly values (for storage)."""

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from domain.aftercare import FollowUpAnswers, ReviewDecisionData, ReviewOutcome
 from domain.lifecycle import Role
 from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
@@ -36,6 +37,8 @@ class TaskKind(StrEnum):
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
     OVERDUE_CALL = "overdue_call"
+    # The risk manager's periodic (or brought forward) post-loan review (贷后检查, seed §3.6).
+    POST_LOAN_REVIEW = "post_loan_review"
 
 
 class TaskStatus(StrEnum):
@@ -240,7 +243,14 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductMatchData] | type[RejectionData] | type[SealRefusalData] | None = None
+    data_model: (
+        type[ProductMatchData]
+        | type[RejectionData]
+        | type[SealRefusalData]
+        | type[FollowUpAnswers]
+        | type[ReviewDecisionData]
+        | None
+    ) = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
     # A matrix action the decider's roles must also allow (the lender's seal: SEAL_CONTRACT).
@@ -319,12 +329,25 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.CUSTOMER_SERVICE,
         ("reached", "unreachable"),
         base_priority=30,
+        # A reached call records the borrower's answers (domain.aftercare).
+        data_model=FollowUpAnswers,
+        data_for=("reached",),
         exhausted=Exhausted.CLOSE_TASK,
     ),
     TaskKind.OVERDUE_CALL: TaskRule(
         Role.CUSTOMER_SERVICE,
         ("reached", "unreachable", "promise_to_pay"),
         base_priority=60,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.POST_LOAN_REVIEW: TaskRule(
+        Role.RISK_MANAGER,
+        tuple(o.value for o in ReviewOutcome),
+        base_priority=50,
+        data_model=ReviewDecisionData,
+        data_for=(ReviewOutcome.WATCH.value, ReviewOutcome.ACCELERATE_COLLECTION.value),
+        # Undecided (after the escalations), the review closes as expired and is recorded so;
+        # the next one falls due a review interval after this one opened.
         exhausted=Exhausted.CLOSE_TASK,
     ),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,8 @@ _PARTIES = {p.value for p in Party}
 Abort = Callable[[], Ended | None]
 # Extra checks a workflow makes on a decision's data (product terms priced against the ceiling).
 DataCheck = Callable[[OpenTask, DecisionRequest], None]
+# What a watching workflow does with a decision once its task has closed (aftercare's answers).
+Then = Callable[[DecisionRequest | None], Awaitable[None]]
 
 
 def _never() -> Ended | None:
@@ -188,12 +190,15 @@ class HumanTasks:
             self.deciders[kind.value] = decision.user
         return decision
 
-    def watch(self, task_id: str) -> None:
+    def watch(self, task_id: str, then: Then | None = None) -> None:
         """Let the task run beside the workflow's main loop until it is decided or closes
-        (servicing's calls: the decision is recorded, nothing waits on it)."""
+        (servicing's calls: the decision is recorded, nothing waits on it); ``then`` acts on
+        the decision (None: the task closed undecided) once the task is closed."""
 
         async def run() -> None:
-            await self.wait(task_id)
+            decision = await self.wait(task_id)
+            if then is not None:
+                await then(decision)
             self._watchers.pop(task_id, None)
 
         self._watchers[task_id] = asyncio.create_task(run())

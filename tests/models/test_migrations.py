@@ -48,6 +48,8 @@ EXPECTED_TABLES = {
     "funding_pools",
     "funding_reservations",
     "funding_movements",
+    "loan_risk_flags",
+    "post_loan_reviews",
 }
 
 
