@@ -302,7 +302,7 @@ def due_reviews(
             & (col(LoanClassification.seq) == newest.c.seq),
             isouter=True,
         )
-        .where(Application.stage == Stage.SERVICING.value)
+        .where(col(Application.stage) == Stage.SERVICING.value)
         .order_by(col(Application.application_no))
         .limit(limit)
     )
