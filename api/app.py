@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
+    aftercare,
     applications,
     auth,
     classification,
@@ -75,6 +76,7 @@ def create_app(
         signing,
         quotes,
         products,
+        aftercare,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)
