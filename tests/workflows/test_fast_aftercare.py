@@ -255,3 +255,50 @@ async def test_the_sweep_asks_each_loan_due_and_skips_those_not_running(
             await fast.task_of(item.application_no, TaskKind.POST_LOAN_REVIEW)
             key = (item.application_no, item.period_key)
             await eventually(lambda key=key: key in fast.records.reviews_opened)
+
+
+async def test_calls_and_reviews_are_acted_on_after_continue_as_new(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    async with fast_worker(temporal_env) as fast:
+        no, _ = await start(fast, replace(POLICY, continue_as_new_after_events=100))
+        handle = fast.handle(no)
+        first_run = (await handle.describe()).run_id
+        await temporal_env.sleep(timedelta(days=8))
+        call = await fast.task_of(no, TaskKind.FOLLOW_UP_CALL)
+        await handle.signal(REVIEW_SIGNAL, ReviewRequest("periodic/p1", "periodic"))
+        review = await fast.task_of(no, TaskKind.POST_LOAN_REVIEW)
+        await temporal_env.sleep(timedelta(days=40))  # overdue refreshes: the history grows
+        assert (await handle.describe()).run_id != first_run
+        # The same period key in the new run opens nothing.
+        await handle.signal(REVIEW_SIGNAL, ReviewRequest("periodic/p1", "periodic"))
+        answers = {**ANSWERS_FINE, "repayment_plan": "difficulty"}
+        await fast.decide(no, call, "reached", "cs", data=answers)
+        await fast.decide(no, review, "accelerate_collection", "risk", data={"reason": "late"})
+        flagged = await eventually(lambda: fast.records.follow_ups.get(call))
+        assert [kind for kind, _ in flagged.flags] == ["repayment_difficulty"]
+        decided = await eventually(lambda: fast.records.reviews_decided.get((no, "periodic/p1")))
+        assert decided.outcome == "accelerate_collection"
+        await eventually(lambda: (no, f"flag/{call}") in fast.records.reviews_opened)
+        keys = sorted(k for n, k in fast.records.reviews_opened if n == no)
+        assert keys == [f"flag/{call}", "periodic/p1"]
+
+
+async def test_a_review_nobody_decides_is_recorded_as_expired(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    policy = replace(
+        POLICY,
+        task_abandon_days=5,
+        sla_hours={**POLICY.sla_hours, "post_loan_review": 24.0},
+    )
+    async with fast_worker(temporal_env) as fast:
+        no, _ = await start(fast, policy)
+        await fast.handle(no).signal(REVIEW_SIGNAL, ReviewRequest("periodic/e", "periodic"))
+        review = await fast.task_of(no, TaskKind.POST_LOAN_REVIEW)
+        await temporal_env.sleep(timedelta(days=6))
+        decided = await eventually(lambda: fast.records.reviews_decided.get((no, "periodic/e")))
+        assert (decided.outcome, decided.decided_by) == ("expired", None)
+        assert fast.records.closed[review].status.value == "expired"
+        # It was escalated before it expired (to the manager after the last level).
+        assert any(t == review for t, _ in fast.records.escalations)
