@@ -263,7 +263,9 @@ class ServicingWorkflow:
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, req: DecisionRequest) -> DecisionResult:
-        return await self._tasks.handle(req)
+        result = await self._tasks.handle(req)
+        await self._aftercare.settled()  # a follow-up's flags, a review's outcome
+        return result
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:

@@ -141,9 +141,10 @@ async def test_an_answer_raises_flags_and_opens_the_review_at_once(
             "notes": "lost the job in March",
         }
         await fast.decide(no, call, "reached", "cs", data=answers)
-        # No time passes: the review is open the moment the answers are in.
-        review = await fast.task_of(no, TaskKind.POST_LOAN_REVIEW)
+        # The decision is answered once the flags are recorded and the review is open.
         answered = fast.records.follow_ups[call]
+        assert (no, f"flag/{call}") in fast.records.reviews_opened
+        review = await fast.task_of(no, TaskKind.POST_LOAN_REVIEW)
         assert answered.answers == answers
         assert [kind for kind, _ in answered.flags] == [
             "funds_diverted",
