@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.aftercare import AftercareActivities
 from activities.applications import ApplicationActivities
 from activities.archive import ArchiveActivities
 from activities.assessment import AssessmentActivities, ReportActivities
@@ -37,9 +38,10 @@ from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
 from workflows.origination import OriginationWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.review_sweep import ReviewSweepWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, PayoutWorkflow]
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, PayoutWorkflow, ReviewSweepWorkflow]
 
 log = logging.getLogger("loanops.worker")
 
@@ -74,6 +76,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         ),
         LedgerActivities(engine),
         ArchiveActivities(engine, FileSystemDocumentStore(settings.document_dir)),
+        AftercareActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

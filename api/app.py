@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
+    aftercare,
     applications,
     auth,
     bank,
@@ -80,6 +81,7 @@ def create_app(
         products,
         codec,
         ledger,
+        aftercare,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)

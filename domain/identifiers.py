@@ -19,6 +19,11 @@ PAYMENT_UPDATE = "post_payment"
 STATE_QUERY = "state"
 # A servicing loan's payment reversal request (the maker's step).
 REVERSAL_UPDATE = "request_payment_reversal"
+# A servicing loan opens its post-loan review when the review sweep sends this signal.
+REVIEW_SIGNAL = "request_post_loan_review"
+REVIEW_SWEEP_WORKFLOW = "ReviewSweepWorkflow"
+# The review sweep's schedule and the workflow id of each run it starts.
+REVIEW_SWEEP_SCHEDULE = "post-loan-review-sweep"
 
 # The ApplicationError type an activity raises for a business refusal (a failed pre-check, a
 # bank rejection); its details are the reasons. The workflow turns it into a task, never a failure.

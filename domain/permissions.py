@@ -89,6 +89,10 @@ class Action(StrEnum):
     REQUEST_PAYMENT_REVERSAL = "request_payment_reversal"
     # The archive manifest of a settled loan.
     READ_ARCHIVE = "read_archive"
+    # Aftercare: a loan's post-loan reviews (with the refreshed bureau report they showed) and
+    # its risk flags (raised by follow-up calls).
+    READ_POST_LOAN_REVIEWS = "read_post_loan_reviews"
+    READ_RISK_FLAGS = "read_risk_flags"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -262,6 +266,23 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.OPERATIONS_SPECIALIST.value,
             Role.DEPARTMENT_MANAGER.value,
             Role.AUDITOR.value,
+        }
+    ),
+    # Reviews hold the borrower's refreshed credit report: the risk manager who reviews, the
+    # manager and the auditor who oversee (seed §3.6, §8); need-to-know, no one else.
+    Action.READ_POST_LOAN_REVIEWS: frozenset(
+        {Role.RISK_MANAGER.value, Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}
+    ),
+    # Flags are what follow-up calls found: the risk manager acts on them, the manager and the
+    # auditor oversee, and customer service (who raises them) sees every flag of the loan, any
+    # colleague's: the next caller must know what the earlier calls found. They carry no
+    # identity data.
+    Action.READ_RISK_FLAGS: frozenset(
+        {
+            Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+            Role.CUSTOMER_SERVICE.value,
         }
     ),
 }

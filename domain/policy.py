@@ -33,6 +33,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "disbursement_authorization": 4.0,
     "disbursement_manager_auth": 8.0,
     "disbursement_awaiting_funds": 24.0,
+    "post_loan_review": 72.0,
 }
 
 
@@ -97,6 +98,13 @@ class LoanPolicy:
     # A settled loan's documents are archived and kept this many years after settlement
     # (5: the AML record-keeping period after a business relationship ends).
     archive_retention_years: int = 5
+    # Aftercare (domain.aftercare): follow-up calls repeat this many days apart after the first
+    # (0: only the first); post-loan reviews every ``post_loan_review_days``, sooner for a loan of
+    # at least ``post_loan_review_large_amount`` or classified 关注 or worse.
+    follow_up_call_interval_days: int = 90
+    post_loan_review_days: int = 180
+    post_loan_review_days_close: int = 90
+    post_loan_review_large_amount: Decimal = Decimal("100000.00")
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -158,6 +166,13 @@ class LoanPolicy:
             raise ValueError("archive_retention_years: must be between 1 and 100")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
+        if self.follow_up_call_interval_days < 0:
+            raise ValueError("follow_up_call_interval_days: must not be negative")
+        for name in ("post_loan_review_days", "post_loan_review_days_close"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.post_loan_review_large_amount <= 0:
+            raise ValueError("post_loan_review_large_amount: must be greater than zero")
 
     def rules(self) -> dict[str, Any]:
         """The rules without the version header, as JSON-friendly values (for storage)."""

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from domain.aftercare import FollowUpAnswers, ReviewDecisionData, ReviewOutcome
 from domain.lifecycle import Role
 from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
@@ -47,6 +48,8 @@ class TaskKind(StrEnum):
     PAYMENT_REVERSAL = "payment_reversal"
     # The last fen is paid: operations checks the ledger and confirms the settlement (or holds).
     SETTLEMENT_CONFIRMATION = "settlement_confirmation"
+    # The risk manager's periodic (or brought forward) post-loan review (贷后检查, seed §3.6).
+    POST_LOAN_REVIEW = "post_loan_review"
 
 
 class TaskStatus(StrEnum):
@@ -254,7 +257,14 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductMatchData] | type[RejectionData] | type[SealRefusalData] | None = None
+    data_model: (
+        type[ProductMatchData]
+        | type[RejectionData]
+        | type[SealRefusalData]
+        | type[FollowUpAnswers]
+        | type[ReviewDecisionData]
+        | None
+    ) = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
     # A matrix action the decider's roles must also allow (the lender's seal: SEAL_CONTRACT).
@@ -333,6 +343,9 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.CUSTOMER_SERVICE,
         ("reached", "unreachable"),
         base_priority=30,
+        # A reached call records the borrower's answers (domain.aftercare).
+        data_model=FollowUpAnswers,
+        data_for=("reached",),
         exhausted=Exhausted.CLOSE_TASK,
     ),
     TaskKind.OVERDUE_CALL: TaskRule(
@@ -362,6 +375,16 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         ("reject",),
         base_priority=70,
         checks=(Party.INTAKE_REVIEWER,),
+    ),
+    TaskKind.POST_LOAN_REVIEW: TaskRule(
+        Role.RISK_MANAGER,
+        tuple(o.value for o in ReviewOutcome),
+        base_priority=50,
+        data_model=ReviewDecisionData,
+        data_for=(ReviewOutcome.WATCH.value, ReviewOutcome.ACCELERATE_COLLECTION.value),
+        # Undecided (after the escalations), the review closes as expired and is recorded so;
+        # the next one falls due a review interval after this one opened.
+        exhausted=Exhausted.CLOSE_TASK,
     ),
 }
 

@@ -514,6 +514,10 @@ class ServicingInput:
     stage_seq: int = 0
     # Payment reversals requested and waiting for the checker (their tasks are in ``tasks``).
     reversals: tuple[PendingReversal, ...] = ()
+    # Aftercare (workflows.aftercare): follow-up calls opened so far, and the post-loan review
+    # period keys opened (the newest few: a repeated request opens nothing).
+    follow_up_calls: int = 0
+    reviews_opened: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -700,3 +704,94 @@ class ArchiveInput:
     at: datetime
     settled_on: date
     retain_until: date
+
+
+# ---- aftercare: follow-up answers, risk flags, post-loan reviews ------------------------------
+
+
+@dataclass(frozen=True)
+class FollowUpAnsweredInput:
+    """A reached follow-up call's answers (the task's data) and the flags they raise."""
+
+    application_no: str
+    task_id: str
+    answered_by: str
+    at: datetime
+    answers: dict[str, Any]
+    # (kind, detail) of each flag to raise (domain.aftercare.FollowUpAnswers.flags).
+    flags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """Open the loan's post-loan review for ``period_key`` (sent by the review sweep, or by the
+    loan itself when a risk flag is raised); a key already opened opens nothing."""
+
+    period_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReviewContextInput:
+    application_no: str
+    business_date: date
+
+
+@dataclass(frozen=True)
+class ReviewOpenedInput:
+    application_no: str
+    period_key: str
+    reason: str
+    task_id: str
+    at: datetime
+    business_date: date
+    bureau_status: str
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReviewDecidedInput:
+    """A review's outcome (``expired`` when nobody decided it); ``watch`` classifies the loan
+    关注 as of ``business_date``."""
+
+    application_no: str
+    period_key: str
+    outcome: str
+    at: datetime
+    business_date: date
+    business_timezone: str
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewSweepInput:
+    """One daily review sweep: the business date (None: today on the workflow's clock), the
+    page it resumes after (continue-as-new), and how many loans it has asked so far."""
+
+    as_of: date | None = None
+    after: str | None = None
+    requested: int = 0
+    page_size: int = 200
+    business_timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class DueReviewsInput:
+    as_of: date
+    after: str | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class DueReviewItem:
+    application_no: str
+    period_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DueReviewsPage:
+    due: tuple[DueReviewItem, ...] = ()
+    # The last application number looked at (the next page starts after it); None at the end.
+    next_after: str | None = None

@@ -685,3 +685,51 @@ class LoanArchive(SQLModel, table=True):
     bundle_key: str = Field(max_length=100)
     bundle_sha256: str = Field(max_length=64)
     bundle_size: int
+
+
+class LoanRiskFlag(SQLModel, table=True):
+    """A risk flag on a loan (domain.aftercare.FlagKind), raised by a follow-up call's answers
+    (``source_task_id``); open until a post-loan review clears it. The id is derived from the
+    loan, the source and the kind, so a retried activity never raises it twice."""
+
+    __tablename__ = "loan_risk_flags"
+    __table_args__ = (Index("ix_loan_risk_flags_open", "application_no", "cleared_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    kind: str = Field(max_length=32)
+    source_task_id: str | None = Field(default=None, max_length=64)
+    detail: str = Field(max_length=500)
+    raised_by: str = Field(max_length=64)
+    raised_at: datetime = Field(sa_type=UTCDateTime)
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cleared_by: str | None = Field(default=None, max_length=64)
+    # The post-loan review (period key) that cleared it.
+    cleared_by_review: str | None = Field(default=None, max_length=80)
+
+
+class PostLoanReview(SQLModel, table=True):
+    """One post-loan review of a loan: opened (its task, why, what the reviewer was shown),
+    then decided (outcome, reviewer, reason) or expired. One per loan and period key."""
+
+    __tablename__ = "post_loan_reviews"
+    __table_args__ = (UniqueConstraint("application_no", "period_key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    application_no: str = Field(index=True, max_length=32)
+    period_key: str = Field(max_length=80)
+    reason: str = Field(max_length=200)
+    task_id: str = Field(max_length=64)
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    # The business date it opened: the next periodic review falls due from it.
+    opened_on: date
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # found / no_record / unavailable: the refreshed credit bureau report.
+    bureau_status: str = Field(default="unavailable", max_length=16)
+    # no_action / watch / accelerate_collection, or expired (nobody decided).
+    outcome: str | None = Field(default=None, max_length=32)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome_reason: str | None = Field(default=None, max_length=500)
+    # What the outcome did (the classification set, the flags cleared).
+    effect: str | None = Field(default=None, max_length=500)

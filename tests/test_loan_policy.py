@@ -160,6 +160,10 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         contact_hours_end=time(20, 45),
         continue_as_new_after_events=2000,
         archive_retention_years=10,
+        follow_up_call_interval_days=60,
+        post_loan_review_days=120,
+        post_loan_review_days_close=30,
+        post_loan_review_large_amount=D("50000.00"),
     )
     for f in fields(LoanPolicy):  # the test covers every rule
         if f.name not in HEADER:

@@ -47,7 +47,8 @@ ONE_DECISION_PATCH = "one-decision-per-task-v1"
 Abort = Callable[[], Ended | None]
 # Extra checks a workflow makes on a decision's data (product terms priced against the ceiling).
 DataCheck = Callable[[OpenTask, DecisionRequest], None]
-# What a watched task's owner does with its decision (None: closed undecided).
+# What a watched task's owner does with its decision once the task closed (None: closed
+# undecided): aftercare's answers, a reversal's approval.
 Then = Callable[[DecisionRequest | None], Awaitable[None]]
 
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         DECIDE_UPDATE,
         PAYMENT_UPDATE,
         REVERSAL_UPDATE,
+        REVIEW_SIGNAL,
         SERVICING_WORKFLOW,
         SIGN_UPDATE,
         STATE_QUERY,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentResult,
         ReversalRequest,
         ReversalTicket,
+        ReviewRequest,
         ServicingEventInput,
         ServicingInput,
         SettleInput,
@@ -51,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         SignRequest,
         WithdrawRequest,
     )
+    from workflows.aftercare import Aftercare
     from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
@@ -82,17 +85,23 @@ class ServicingWorkflow:
         self._settlement = SettlementConfirmation(
             self._p, self._tasks, self._ledger, self._reversals
         )
+        self._aftercare = Aftercare(self._p, self._tasks, inp, self.accelerate_collection)
 
     @workflow.run
     async def run(self, inp: ServicingInput) -> str:
         self._reversals.resume()
+        self._aftercare.start()
         self._tasks.watch_all()
         while not self._ledger.paid_off or not await self._settlement_confirmed():
             if self._history_is_long():
                 # Keep each run's history small: carry the ledger and the open tasks over.
                 self._p.resting = True
                 await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and self._tasks.busy == 0
+                    lambda: (
+                        workflow.all_handlers_finished()
+                        and self._tasks.busy == 0
+                        and self._aftercare.busy == 0
+                    )
                 )
                 workflow.continue_as_new(self._carry_over())
             now = workflow.now()
@@ -155,6 +164,8 @@ class ServicingWorkflow:
             follow_up_opened=self._follow_up_opened,
             stage_seq=self._p.seq,
             reversals=self._reversals.snapshot(),
+            follow_up_calls=self._aftercare.calls,
+            reviews_opened=self._aftercare.carried(),
         )
 
     # ---- settlement confirmation and archive (settlement-confirmation-v1) ----------------------
@@ -190,7 +201,12 @@ class ServicingWorkflow:
         policy = self._p.policy
         tz = policy.business_timezone
         events: list[Event] = []
-        if not self._follow_up_opened:
+        if self._aftercare.enabled:
+            next_call = self._aftercare.next_call_on(self._ledger.start_date)
+            if next_call is not None:
+                at = calendar.local_instant(next_call, CALL_AT, tz)
+                events.append((at, self._aftercare.open_call))
+        elif not self._follow_up_opened:
             call_on = self._ledger.start_date + timedelta(days=policy.follow_up_call_after_days)
             events.append((calendar.local_instant(call_on, CALL_AT, tz), self._follow_up))
         unpaid = [i for i in self._ledger.installments if not i.is_paid]
@@ -255,6 +271,22 @@ class ServicingWorkflow:
         )
         return owed.days_past_due
 
+    # ---- aftercare ---------------------------------------------------------------------------
+
+    @workflow.signal(name=REVIEW_SIGNAL)
+    async def request_review(self, req: ReviewRequest) -> None:
+        """The review sweep asks for the loan's post-loan review of ``req.period_key`` (opened
+        once per key; ignored once the loan has left servicing)."""
+        await self._aftercare.open_review(req)
+
+    async def accelerate_collection(self, period_key: str, reason: str, by: str) -> None:
+        """Seam for the collections ladder: a post-loan review (``period_key``, by ``by``)
+        decided to collect sooner. The review's record and the audit event
+        ``loan.collection_accelerated`` are written before this is called; the ladder hooks
+        here (start an episode now, or move the running one up a rung). Until it exists,
+        nothing more happens in the workflow."""
+        return None
+
     # ---- updates and the query ---------------------------------------------------------------
 
     @workflow.update(name=PAYMENT_UPDATE)
@@ -275,7 +307,9 @@ class ServicingWorkflow:
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, req: DecisionRequest) -> DecisionResult:
-        return await self._tasks.handle(req)
+        result = await self._tasks.handle(req)
+        await self._aftercare.settled()  # a follow-up's flags, a review's outcome
+        return result
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:

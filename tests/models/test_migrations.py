@@ -50,6 +50,8 @@ EXPECTED_TABLES = {
     "payouts",
     "funding_movements",
     "loan_archives",
+    "loan_risk_flags",
+    "post_loan_reviews",
 }
 
 

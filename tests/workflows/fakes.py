@@ -61,7 +61,11 @@ from models.shapes import (
     DecisionResult,
     DisburseInput,
     DisburseResult,
+    DueReviewItem,
+    DueReviewsInput,
+    DueReviewsPage,
     EscalateTaskInput,
+    FollowUpAnsweredInput,
     FundsInput,
     LedgerState,
     LoanInput,
@@ -82,6 +86,9 @@ from models.shapes import (
     ReleasePayoutInput,
     ReversalRequest,
     ReversalTicket,
+    ReviewContextInput,
+    ReviewDecidedInput,
+    ReviewOpenedInput,
     RiskReportInput,
     SealInput,
     ServicingEventInput,
@@ -162,6 +169,13 @@ class FakeRecords:
     bank_down: int = 0
     reversals: dict[str, RecordReversalInput] = field(default_factory=dict)
     archives: dict[str, ArchiveInput] = field(default_factory=dict)
+    # Aftercare: answered follow-up calls (by task id), reviews opened and decided (by loan and
+    # period key), and the loans the fake sweep selection finds due (two per page).
+    follow_ups: dict[str, FollowUpAnsweredInput] = field(default_factory=dict)
+    reviews_opened: dict[tuple[str, str], ReviewOpenedInput] = field(default_factory=dict)
+    reviews_decided: dict[tuple[str, str], ReviewDecidedInput] = field(default_factory=dict)
+    due_reviews: list[DueReviewItem] = field(default_factory=list)
+    due_queries: list[DueReviewsInput] = field(default_factory=list)
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -372,9 +386,51 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         rec.archives.setdefault(inp.application_no, inp)
         return "0" * 64
 
+    @activity.defn(name="record_follow_up")
+    def record_follow_up(inp: FollowUpAnsweredInput) -> int:
+        new = inp.task_id not in rec.follow_ups
+        rec.follow_ups.setdefault(inp.task_id, inp)
+        return len(inp.flags) if new else 0
+
+    @activity.defn(name="review_context")
+    def review_context(inp: ReviewContextInput) -> dict[str, Any]:
+        flags = [
+            {"kind": kind, "detail": detail}
+            for f in rec.follow_ups.values()
+            if f.application_no == inp.application_no
+            for kind, detail in f.flags
+        ]
+        return {"repayment": {"installments": 3}, "open_flags": flags, "classification": "normal"}
+
+    @activity.defn(name="record_review_opened")
+    def record_review_opened(inp: ReviewOpenedInput) -> None:
+        rec.reviews_opened.setdefault((inp.application_no, inp.period_key), inp)
+
+    @activity.defn(name="record_review_decided")
+    def record_review_decided(inp: ReviewDecidedInput) -> str:
+        rec.reviews_decided.setdefault((inp.application_no, inp.period_key), inp)
+        return inp.outcome
+
+    @activity.defn(name="select_due_reviews")
+    def select_due_reviews(inp: DueReviewsInput) -> DueReviewsPage:
+        rec.due_queries.append(inp)
+        rest = sorted(
+            (d for d in rec.due_reviews if inp.after is None or d.application_no > inp.after),
+            key=lambda d: d.application_no,
+        )
+        page = rest[:2]
+        return DueReviewsPage(
+            due=tuple(page), next_after=page[-1].application_no if len(rest) > 2 else None
+        )
+
     return [
         record_reversal,
         archive_loan,
+        record_follow_up,
+        review_context,
+        record_review_opened,
+        record_review_decided,
+        select_due_reviews,
         record_stage,
         open_task,
         escalate_task,

@@ -41,7 +41,12 @@ async def test_two_open_tasks_survive_continue_as_new(temporal_env: WorkflowEnvi
 
         # Both are still decidable in the new run, by customer service.
         await fast.decide(no, overdue, "promise_to_pay", "cs")
-        await fast.decide(no, follow_up, "reached", "cs")
+        answers = {
+            "funds_use": "as_declared",
+            "income_change": "unchanged",
+            "repayment_plan": "on_track",
+        }
+        await fast.decide(no, follow_up, "reached", "cs", data=answers)
         assert (await fast.view(no)).open_tasks == ()
         assert fast.records.closed[overdue].decision == "promise_to_pay"
         assert fast.records.closed[follow_up].decided_by == "cs"
