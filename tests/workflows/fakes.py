@@ -184,12 +184,14 @@ class FakeRecords:
             if t.application_no == application_no and t.task_id not in self.closed
         ]
 
-    def stage_names(self, application_no: str) -> list[str]:
-        rows = sorted(
+    def stages_of(self, application_no: str) -> list[StageInput]:
+        return sorted(
             (s for s in self.stages.values() if s.application_no == application_no),
             key=lambda s: s.seq,
         )
-        return [s.stage.value for s in rows]
+
+    def stage_names(self, application_no: str) -> list[str]:
+        return [s.stage.value for s in self.stages_of(application_no)]
 
 
 def fake_activities(rec: FakeRecords) -> list[Any]:

@@ -22,16 +22,14 @@ async def test_a_refusal_quoting_a_bank_card_is_unreadable_in_history(
     temporal_env: WorkflowEnvironment,
 ) -> None:
     async with fast_worker(temporal_env) as fast:
-        fast.records.refusals.append((REASON,))
+        # The contract activity refuses (a business refusal, as an activity failure).
+        fast.records.contract_refusals.append((REASON,))
         no = await fast.start_origination()
-        await fast.drive_to(no, Stage.DISBURSEMENT)
-        await fast.decide(no, await fast.task_of(no, TaskKind.DISBURSEMENT), "approve", "ops2")
-        refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
-        task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == refused)
-        assert task.context == {
-            "refused": "the disbursement pre-check failed",
-            "reasons": [REASON],
-        }
+        await fast.drive_to(no, Stage.OFFER_CONFIRMATION)
+        offer = await fast.task_of(no, TaskKind.OFFER_CONFIRMATION)
+        assert (await fast.decide(no, offer, "accept", "bo")).stage == Stage.REJECTED
+        # The workflow read the reasons through the codec: the recorded ending quotes them.
+        assert fast.records.stages_of(no)[-1].reason == REASON
 
         history = await fast.handle(no).fetch_history()
         failed = [
@@ -42,11 +40,11 @@ async def test_a_refusal_quoting_a_bank_card_is_unreadable_in_history(
         assert failed
         raw = b"".join(e.SerializeToString() for e in history.events)
         assert CARD.encode() not in raw
-        assert b"the disbursement pre-check failed" not in raw
+        assert b"the contract was refused" not in raw
         assert failed[0].message == "Encoded failure"
 
         # The codec reads it back whole.
         error = await data_converter(codec_settings()).decode_failure(failed[0])
         assert isinstance(error, ApplicationError)
-        assert error.message == "the disbursement pre-check failed"
+        assert error.message == "the contract was refused"
         assert error.details == (REASON,)

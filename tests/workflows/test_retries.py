@@ -12,24 +12,30 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from activities.disbursement import DisbursementActivities
+from activities.payout import PayoutActivities
 from activities.tasks import TaskActivities
+from adapters.bank import HttpBank
 from loanops.db import make_engine
 from loanops.settings import Settings
-from models.shapes import DisburseInput, DisburseResult, OpenTaskInput
-from models.tables import AuditEvent, Disbursement, Task
+from models.shapes import OpenTaskInput, RecordPayoutInput
+from models.tables import AuditEvent, Disbursement, FundingMovement, Task
 from tests.conftest import System, running_system
 from tests.workflows.driving import drive_to, submit
 from tests.workflows.test_timers import eventually
 
-attempts: dict[str, list[int]] = {"open_task": [], "disburse": []}
+attempts: dict[str, list[int]] = {"open_task": [], "record_payout": []}
 
 
 def crash_after_commit(engine: Engine, settings: Settings) -> dict[str, Callable[..., Any]]:
     """The real activities, made to fail on their first attempt AFTER their transaction commits
     (a worker dying before it reports back)."""
     tasks = TaskActivities(engine)
-    disbursement = DisbursementActivities(engine)
+    payout = PayoutActivities(
+        engine,
+        HttpBank(settings.bank_url),
+        payer_account=settings.bank_pool_account,
+        callback_url=lambda: settings.bank_callback_url,
+    )
 
     @activity.defn(name="open_task")
     def open_task(inp: OpenTaskInput) -> None:
@@ -38,20 +44,23 @@ def crash_after_commit(engine: Engine, settings: Settings) -> dict[str, Callable
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost after the task row was committed")
 
-    @activity.defn(name="disburse")
-    def disburse(inp: DisburseInput) -> DisburseResult:
-        result = disbursement.disburse(inp)
-        attempts["disburse"].append(activity.info().attempt)
+    @activity.defn(name="record_payout")
+    def record_payout(inp: RecordPayoutInput) -> None:
+        payout.record_payout(inp)
+        attempts["record_payout"].append(activity.info().attempt)
         if activity.info().attempt == 1:
             raise RuntimeError("worker lost after the payout was recorded")
-        return result
 
-    return {"open_task": open_task, "disburse": disburse}
+    return {"open_task": open_task, "record_payout": record_payout}
 
 
 @pytest_asyncio.fixture
 async def crashing_system(
-    sqlite_url: str, temporal_env: WorkflowEnvironment, shared_bureau: Any, shared_sms: Any
+    sqlite_url: str,
+    temporal_env: WorkflowEnvironment,
+    shared_bureau: Any,
+    shared_sms: Any,
+    fresh_bank: Any,
 ) -> AsyncIterator[System]:
     eng = make_engine(sqlite_url)
     for v in attempts.values():
@@ -63,6 +72,7 @@ async def crashing_system(
             temporal_env,
             bureau_url=shared_bureau.url,
             sms=shared_sms,
+            bank=fresh_bank,
             replace=crash_after_commit,
         ) as s:
             yield s
@@ -89,7 +99,14 @@ async def test_retried_open_task_opens_no_second_task(crashing_system: System) -
 async def test_retried_disbursement_pays_once(crashing_system: System) -> None:
     system = crashing_system
     app_no = await drive_to(system, "SERVICING")
-    assert attempts["disburse"] == [1, 2]
+    assert attempts["record_payout"] == [1, 2]
     with Session(system.engine) as s:
         payouts = s.exec(select(Disbursement).where(Disbursement.application_no == app_no)).all()
+        consumed = s.exec(
+            select(FundingMovement).where(
+                FundingMovement.application_no == app_no, FundingMovement.kind == "payout"
+            )
+        ).all()
     assert len(payouts) == 1
+    assert len(consumed) == 1  # the pool paid it out once
+    assert [e["key"] for e in system.bank_ledger() if app_no in e["key"]] == [f"disburse-{app_no}"]
