@@ -692,3 +692,25 @@ def product_show(
         soft_wrap=True,
     )
     typer.echo(json.dumps(chosen.definition.to_json(), indent=2, ensure_ascii=False))
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit trail's hash chain: "n entries, chain intact (head …)", or the first
+    altered, missing or reordered entry (exit code 1)."""
+    from loanops.audit import verify_chain
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        report = verify_chain(engine)
+    finally:
+        engine.dispose()
+    if not report.intact:
+        console.print(f"[red]audit trail broken:[/red] {report}", soft_wrap=True)
+        raise typer.Exit(1)
+    typer.echo(str(report))
