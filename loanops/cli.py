@@ -714,3 +714,46 @@ def audit_verify() -> None:
         console.print(f"[red]audit trail broken:[/red] {report}", soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(str(report))
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="the backup file to write (FILE.sha256 beside it)")],
+) -> None:
+    """Back the database up to one file with a sha256 checksum file: SQLite through its online
+    backup API, PostgreSQL with pg_dump -Fc."""
+    from loanops.backup import BackupError
+    from loanops.backup import backup as run_backup
+
+    settings = get_settings()
+    try:
+        info = run_backup(settings.database_url, out)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{info.kind} backup of {_safe_url(settings.database_url)} written to {info.path} "
+        f"({info.size} bytes, sha256 {info.sha256} in {info.checksum_path.name})",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="a file written by `loanops backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace a database that is not empty")
+    ] = False,
+) -> None:
+    """Restore a backup after checking its sha256 checksum file (a corrupted backup is refused).
+    A database that holds anything is replaced only with --force."""
+    from loanops.backup import BackupError
+    from loanops.backup import restore as run_restore
+
+    settings = get_settings()
+    try:
+        kind = run_restore(settings.database_url, file, force=force)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{kind} backup {file} restored into {_safe_url(settings.database_url)}", soft_wrap=True
+    )
