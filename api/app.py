@@ -17,6 +17,7 @@ from api.routes import (
     documents,
     funding,
     health,
+    inspection,
     loans,
     notices,
     products,
@@ -79,6 +80,7 @@ def create_app(
         v1.include_router(module.router)
     v1.include_router(funding.router)
     v1.include_router(funding.reports_router)
+    v1.include_router(inspection.router)
     app.include_router(v1)
     app.include_router(health.router)
     return app

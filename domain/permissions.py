@@ -77,6 +77,9 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # The auditor's inspection report: four-eyes refusals, SLA breaches, PII reveals,
+    # overrides, failed logins, disabled users' attempts.
+    READ_INSPECTION_REPORT = "read_inspection_report"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -224,6 +227,9 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
     ),
+    # Internal supervision (seed §8): the auditor inspects, the department manager answers for
+    # the department's conduct. It names staff (who tried what), never borrowers' data.
+    Action.READ_INSPECTION_REPORT: frozenset({Role.AUDITOR.value, Role.DEPARTMENT_MANAGER.value}),
 }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from api.audit_events import record_four_eyes_refusal
 from api.deps import (
     ClockDep,
     CurrentUserInfo,
@@ -20,7 +21,8 @@ from api.deps import (
 )
 from api.errors import unprocessable, unprocessable_from
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
-from api.workflow_calls import update_loan
+from api.workflow_calls import WorkflowRefusal, update_loan
+from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
@@ -180,24 +182,40 @@ def decide_task(
         rule.parse_data(body.decision, body.data)
     except ValueError as exc:
         raise unprocessable_from(str(exc)) from None
-    result: DecisionResult = update_loan(
-        temporal,
-        task.application_no,
-        DECIDE_UPDATE,
-        DecisionRequest(
-            task_id=str(task.id),
-            decision=body.decision,
-            user=user.username,
-            roles=user.roles,
-            comment=body.comment,
-            data=body.data,
-            lpr_in_force=_lpr_in_force(session, clock(), settings.business_timezone)
-            if task.kind == TaskKind.PRODUCT_MATCHING
-            else None,
-        ),
-        DecisionResult,
-        workflow=task.workflow_id,
-    )
+    try:
+        result: DecisionResult = update_loan(
+            temporal,
+            task.application_no,
+            DECIDE_UPDATE,
+            DecisionRequest(
+                task_id=str(task.id),
+                decision=body.decision,
+                user=user.username,
+                roles=user.roles,
+                comment=body.comment,
+                data=body.data,
+                lpr_in_force=_lpr_in_force(session, clock(), settings.business_timezone)
+                if task.kind == TaskKind.PRODUCT_MATCHING
+                else None,
+            ),
+            DecisionResult,
+            workflow=task.workflow_id,
+        )
+    except WorkflowRefusal as exc:
+        if exc.refusal in FOUR_EYES_REFUSALS:
+            # The attempt is refused and changes nothing, but the auditor sees it.
+            record_four_eyes_refusal(
+                session,
+                actor=user.username,
+                refusal=exc.refusal,
+                reason=exc.reason,
+                at=clock(),
+                application_no=task.application_no,
+                task_id=str(task.id),
+                task_kind=task.kind,
+                decision=body.decision,
+            )
+        raise
     return DecisionOut(task_id=result.task_id, stage=result.stage)
 
 
