@@ -103,7 +103,13 @@ def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Ta
 
 
 def _audit_assignment(
-    session: Session, task: Task, *, actor: str, change: str, at: datetime
+    session: Session,
+    task: Task,
+    *,
+    actor: str,
+    change: str,
+    at: datetime,
+    before: str | None,
 ) -> None:
     append_audit(
         session,
@@ -112,7 +118,11 @@ def _audit_assignment(
         actor=actor,
         action=f"{task.kind}.{change}",
         occurred_at=at,
-        detail={"task_id": str(task.id)},
+        detail={
+            "task_id": str(task.id),
+            "before": {"assignee": before},
+            "after": {"assignee": task.assignee},
+        },
     )
 
 
@@ -130,7 +140,9 @@ def claim_task(
     if task.assignee is None:
         task.assignee = user.username
         session.add(task)
-        _audit_assignment(session, task, actor=user.username, change="claimed", at=clock())
+        _audit_assignment(
+            session, task, actor=user.username, change="claimed", at=clock(), before=None
+        )
         session.commit()
     return _out(task)
 
@@ -153,7 +165,9 @@ def unclaim_task(
         )
     task.assignee = None
     session.add(task)
-    _audit_assignment(session, task, actor=user.username, change="unclaimed", at=clock())
+    _audit_assignment(
+        session, task, actor=user.username, change="unclaimed", at=clock(), before=user.username
+    )
     session.commit()
     return _out(task)
 
