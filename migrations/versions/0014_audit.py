@@ -2,7 +2,9 @@
 entries are chained in their current order (recorded_at, occurred_at, event_key). On PostgreSQL:
 the application role ``loanops_app`` (NOLOGIN, created if absent) may read and append audit rows
 but not change or delete them, and a trigger refuses UPDATE, DELETE and TRUNCATE of audit rows to
-everyone but a superuser (the owner's retention runs as one, deliberately).
+everyone but a superuser, or the table's owner in a session that deliberately set
+``loanops.audit_maintenance = on`` (an owner-run retention job; managed PostgreSQL services give
+no superuser).
 
 Revision ID: 0014_audit
 Revises: 0013
@@ -147,7 +149,10 @@ def _postgresql_protection() -> None:
         """
         CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$
         BEGIN
-            IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+            IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+               OR (pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID),
+                               'MEMBER')
+                   AND current_setting('loanops.audit_maintenance', true) = 'on') THEN
                 RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
             END IF;
             RAISE EXCEPTION 'audit_events is append-only: % refused for %', TG_OP, current_user

@@ -196,6 +196,30 @@ def test_the_application_role_cannot_change_audit_rows(database_url: str, engine
     assert verify_chain(engine).intact
 
 
+def test_the_owner_changes_audit_rows_only_when_it_says_so(
+    database_url: str, engine: Engine
+) -> None:
+    """An owner that is not a superuser (managed PostgreSQL) is refused too, unless the session
+    set ``loanops.audit_maintenance = on`` (an owner-run retention job)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("database roles and triggers are PostgreSQL's")
+    _append(engine, 2)
+    with psycopg.connect(_pg_dsn(database_url)) as conn:
+        conn.execute("DROP ROLE IF EXISTS loanops_test_owner3")
+        conn.execute("CREATE ROLE loanops_test_owner3 NOLOGIN")
+        conn.execute("GRANT USAGE, CREATE ON SCHEMA public TO loanops_test_owner3")
+        conn.execute("ALTER TABLE audit_events OWNER TO loanops_test_owner3")
+        conn.execute("SET ROLE loanops_test_owner3")
+        conn.execute("SAVEPOINT before_update")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute("DELETE FROM audit_events WHERE seq = 2")
+        conn.execute("ROLLBACK TO SAVEPOINT before_update")
+        conn.execute("SET loanops.audit_maintenance = 'on'")
+        assert conn.execute("DELETE FROM audit_events WHERE seq = 2").rowcount == 1
+        conn.rollback()  # the role, the owner change and the deletion are never committed
+    assert verify_chain(engine).entries == 2
+
+
 def test_the_application_role_can_append(database_url: str, engine: Engine) -> None:
     """A deployment connecting as (a member of) loanops_app works: append and commit."""
     if not database_url.startswith("postgresql"):
