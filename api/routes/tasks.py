@@ -183,8 +183,25 @@ def decide_task(
     user: CurrentUserInfo = require(Action.DECIDE_TASK),
 ) -> DecisionOut:
     """The task's candidate role. The workflow's validator has the last word: wrong task, role,
-    decision or maker = checker are refused before anything is recorded."""
-    task = _task_for(session, task_id, user)
+    decision or maker = checker are refused before anything is recorded. A refusal for the role
+    (here or in the workflow) or for maker = checker is itself audited (``four_eyes.refused``)."""
+    try:
+        task = _task_for(session, task_id, user)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_403_FORBIDDEN:
+            refused = session.get(Task, task_id)
+            record_four_eyes_refusal(
+                session,
+                actor=user.username,
+                refusal="Forbidden",
+                reason=str(exc.detail),
+                at=clock(),
+                application_no=refused.application_no if refused else None,
+                task_id=str(task_id),
+                task_kind=refused.kind if refused else None,
+                decision=body.decision,
+            )
+        raise
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
     rule = TASK_RULES[TaskKind(task.kind)]

@@ -228,6 +228,9 @@ async def test_intake_review_decision_errors(system: System) -> None:
     r = await system.call("POST", url, user="risk", json={"decision": "approve"})
     assert r.status_code == 403
     assert "operations_specialist" in r.json()["detail"]
+    [attempt] = rows(system, AuditEvent, AuditEvent.action == FOUR_EYES_REFUSED)
+    assert (attempt.actor, attempt.application_no) == ("risk", application_no)
+    assert attempt.detail["refusal"] == "Forbidden" and attempt.detail["task_id"] == task_id
     r = await system.call("POST", f"/api/v1/tasks/{task_id}/claim", user="risk")
     assert r.status_code == 403
     assert task_row(system, task_id).assignee is None
