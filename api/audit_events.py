@@ -1,5 +1,6 @@
-"""The audit events the API itself writes about attempts that changed nothing: refused
-four-eyes decisions, failed logins, disabled users' attempts (read by the inspection report).
+"""The audit events the API itself writes about logins and about attempts that changed nothing:
+refused four-eyes decisions, failed logins, disabled users' attempts (read by the inspection
+report).
 
 Each is committed on its own, at once: the request is refused right after, and its refusal must
 not take the record with it.
@@ -13,7 +14,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from domain.audit_actions import DISABLED_USER_ATTEMPT, FOUR_EYES_REFUSED, LOGIN_FAILED
+from domain.audit_actions import (
+    DISABLED_USER_ATTEMPT,
+    FOUR_EYES_REFUSED,
+    LOGGED_IN,
+    LOGIN_FAILED,
+)
 from models.audit import append_audit
 
 
@@ -86,3 +92,8 @@ def record_disabled_attempt(session: Session, *, username: str, via: str, at: da
         at=at,
         detail={"via": via},
     )
+
+
+def record_login(session: Session, *, username: str, at: datetime) -> None:
+    """A successful login (never the token)."""
+    _record(session, kind="login", actor=username, action=LOGGED_IN, at=at, detail={})

@@ -4,8 +4,9 @@ from the audit trail (and the assessments, for what the scorecard recommended).
 Categories, each a list of rows (one audit entry each) and a count:
 
 - ``four_eyes_violations``: decisions refused because the decider made the step the decision
-  checks (MakerChecker) or may not take it (Forbidden), recorded by the API
-  (``four_eyes.refused``), including the funding pool's requester authorizing their own movement.
+  checks (MakerChecker) or may not take it (Forbidden: another role's task, refused by the API or
+  by the workflow), recorded by the API (``four_eyes.refused``), including the funding pool's
+  requester authorizing their own movement.
 - ``sla_breaches``: every task escalation level passed undecided (``<kind>.escalated``, or
   ``<kind>.handed_over`` at the last level) and every task expired undecided (``<kind>.expired``).
   A task escalated twice is two breaches: each level is a deadline missed.

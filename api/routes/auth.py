@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlmodel import select
 
-from api.audit_events import record_disabled_attempt, record_failed_login
+from api.audit_events import record_disabled_attempt, record_failed_login, record_login
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, public, require
 from domain.permissions import Action
 from loanops.security import create_access_token, verify_password
@@ -54,6 +54,7 @@ def login(
             detail="incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    record_login(session, username=user.username, at=clock())
     token = create_access_token(
         subject=user.username,
         roles=list(user.roles),

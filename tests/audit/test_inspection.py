@@ -34,6 +34,7 @@ from domain.audit_actions import (
     CLASSIFICATION_OVERRIDDEN,
     DISABLED_USER_ATTEMPT,
     FOUR_EYES_REFUSED,
+    LOGGED_IN,
     LOGIN_FAILED,
     PII_REVEALED,
 )
@@ -231,13 +232,16 @@ def _actions(engine: Engine, action: str) -> list[tuple[str, dict[str, Any]]]:
         return [(e.actor, e.detail) for e in rows]
 
 
-def test_failed_logins_and_disabled_users_are_recorded(
+def test_logins_failed_logins_and_disabled_users_are_recorded(
     engine: Engine, http: tuple[TestClient, Settings]
 ) -> None:
     client, settings = http
     login = "/api/v1/auth/token"
     assert client.post(login, data={"username": "ghost", "password": "x"}).status_code == 401
     assert client.post(login, data={"username": "ops", "password": "nope"}).status_code == 401
+    r = client.post(login, data={"username": "ops", "password": DEMO_PASSWORD})
+    assert r.status_code == 200
+    assert _actions(engine, LOGGED_IN) == [("ops", {})]
     token = _auth(settings, "cs", "customer_service")
     assert client.get("/api/v1/auth/me", headers=token).status_code == 200
     with session_scope(engine) as s:
