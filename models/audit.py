@@ -98,6 +98,9 @@ def _seal_pending(session: OrmSession) -> None:
     pending: list[_Pending] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
+    # Every other change of the transaction first, so the head is the last lock it takes (two
+    # transactions can then never wait for each other's head and rows in opposite orders).
+    session.flush()
     seq, prev = _lock_head(session)
     for p in pending:
         seq += 1
