@@ -112,6 +112,7 @@ class TaskActivities:
             task = s.get(Task, uuid.UUID(inp.task_id))
             if task is None or task.status != TaskStatus.OPEN:
                 return
+            before = {"status": task.status, "assignee": task.assignee}
             task.status = inp.status.value
             task.closed_at = inp.closed_at
             task.decision = inp.decision
@@ -135,5 +136,7 @@ class TaskActivities:
                     "comment": inp.comment,
                     "data": inp.data,
                     "policy_version": inp.policy_version,
+                    "before": before,
+                    "after": {"status": task.status, "decision": task.decision},
                 },
             )

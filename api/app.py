@@ -20,6 +20,7 @@ from api.routes import (
     documents,
     funding,
     health,
+    inspection,
     ledger,
     loans,
     notices,
@@ -87,6 +88,7 @@ def create_app(
     v1.include_router(bank.router)
     v1.include_router(funding.router)
     v1.include_router(funding.reports_router)
+    v1.include_router(inspection.router)
     app.include_router(v1)
     app.include_router(health.router)
     # The Temporal Web UI's origin may call the codec routes, and only them.

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
+from api.audit_events import record_disabled_attempt
 from domain.permissions import (
     BANK,
     BORROWER,
@@ -126,7 +127,10 @@ DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
 
 
 def get_current_user(
-    token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep, settings: SettingsDep
+    token: Annotated[str, Depends(oauth2_scheme)],
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> CurrentUserInfo:
     unauthorized = HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
@@ -138,6 +142,8 @@ def get_current_user(
     except jwt.PyJWTError:
         raise unauthorized from None
     user = session.exec(select(User).where(User.username == claims["sub"])).first()
+    if user is not None and not user.is_active:
+        record_disabled_attempt(session, username=user.username, via="token", at=clock())
     if user is None or not user.is_active:
         raise unauthorized
     return CurrentUserInfo(user.username, user.full_name, tuple(user.roles))

@@ -40,6 +40,16 @@ REFUSAL_STATUS = {
 }
 
 
+class WorkflowRefusal(HTTPException):
+    """A workflow validator's refusal as an HTTP error, keeping the refusal type
+    (``Forbidden``, ``MakerChecker``...) for the caller to audit attempted violations."""
+
+    def __init__(self, refusal: str, status_code: int, detail: str) -> None:
+        super().__init__(status_code, detail=detail)
+        self.refusal = refusal
+        self.reason = detail
+
+
 def start_loan(temporal: TemporalGateway, inp: LoanInput, *, task_queue: str) -> None:
     async def start(client: Client) -> None:
         await client.start_workflow(
@@ -91,7 +101,7 @@ def update_loan(
             code = REFUSAL_STATUS[cause.type]
             if code == status.HTTP_422_UNPROCESSABLE_CONTENT:
                 raise unprocessable_from(cause.message) from exc
-            raise HTTPException(code, detail=cause.message) from exc
+            raise WorkflowRefusal(cause.type, code, cause.message) from exc
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(cause)) from exc
     except RPCError as exc:
         raise _not_running(exc) from exc

@@ -93,6 +93,9 @@ class Action(StrEnum):
     # its risk flags (raised by follow-up calls).
     READ_POST_LOAN_REVIEWS = "read_post_loan_reviews"
     READ_RISK_FLAGS = "read_risk_flags"
+    # The auditor's inspection report: four-eyes refusals, SLA breaches, PII reveals,
+    # overrides, failed logins, disabled users' attempts.
+    READ_INSPECTION_REPORT = "read_inspection_report"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -285,6 +288,9 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.CUSTOMER_SERVICE.value,
         }
     ),
+    # Internal supervision (seed §8): the auditor inspects, the department manager answers for
+    # the department's conduct. It names staff (who tried what), never borrowers' data.
+    Action.READ_INSPECTION_REPORT: frozenset({Role.AUDITOR.value, Role.DEPARTMENT_MANAGER.value}),
 }
 
 

@@ -700,3 +700,68 @@ def product_show(
         soft_wrap=True,
     )
     typer.echo(json.dumps(chosen.definition.to_json(), indent=2, ensure_ascii=False))
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit trail's hash chain: "n entries, chain intact (head …)", or the first
+    altered, missing or reordered entry (exit code 1)."""
+    from loanops.audit import verify_chain
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        report = verify_chain(engine)
+    finally:
+        engine.dispose()
+    if not report.intact:
+        console.print(f"[red]audit trail broken:[/red] {report}", soft_wrap=True)
+        raise typer.Exit(1)
+    typer.echo(str(report))
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="the backup file to write (FILE.sha256 beside it)")],
+) -> None:
+    """Back the database up to one file with a sha256 checksum file: SQLite through its online
+    backup API, PostgreSQL with pg_dump -Fc."""
+    from loanops.backup import BackupError
+    from loanops.backup import backup as run_backup
+
+    settings = get_settings()
+    try:
+        info = run_backup(settings.database_url, out)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{info.kind} backup of {_safe_url(settings.database_url)} written to {info.path} "
+        f"({info.size} bytes, sha256 {info.sha256} in {info.checksum_path.name})",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="a file written by `loanops backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace a database that is not empty")
+    ] = False,
+) -> None:
+    """Restore a backup after checking its sha256 checksum file (a corrupted backup is refused).
+    A database that holds anything is replaced only with --force."""
+    from loanops.backup import BackupError
+    from loanops.backup import restore as run_restore
+
+    settings = get_settings()
+    try:
+        kind = run_restore(settings.database_url, file, force=force)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(
+        f"{kind} backup {file} restored into {_safe_url(settings.database_url)}", soft_wrap=True
+    )

@@ -391,6 +391,23 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     occurred_at: datetime = Field(sa_type=UTCDateTime, index=True)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The hash chain (domain.audit_chain): the entry's place in the trail, the previous entry's
+    # hash and its own. Written by models.audit when the transaction commits.
+    seq: int = Field(unique=True, index=True)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The one row (id 1) naming the last entry of the audit chain: appends lock it (SELECT …
+    FOR UPDATE on PostgreSQL, the write lock on SQLite) so concurrent writers never fork the
+    chain, and ``loanops audit verify`` compares the trail's end with it (a deleted tail)."""
+
+    __tablename__ = "audit_chain"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)
 
 
 class LprRateRow(SQLModel, table=True):

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(fonts-wqy-microhei libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils)
+# postgresql-client: pg_dump / pg_restore / psql for `loanops backup` and `restore` on PostgreSQL
+# (Debian 12's is 15, the server's major version; pg_dump refuses a server newer than itself).
+SYSTEM_PACKAGES=(fonts-wqy-microhei libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils postgresql-client)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

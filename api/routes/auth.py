@@ -9,7 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 from sqlmodel import select
 
-from api.deps import CurrentUserInfo, SessionDep, SettingsDep, public, require
+from api.audit_events import record_disabled_attempt, record_failed_login, record_login
+from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, public, require
 from domain.permissions import Action
 from loanops.security import create_access_token, verify_password
 from models.tables import User
@@ -34,15 +35,26 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> TokenOut:
     """Open to all. Wrong username and wrong password get the same answer."""
     user = session.exec(select(User).where(User.username == form.username)).first()
     if user is None or not user.is_active or not verify_password(form.password, user.password_hash):
+        # Recorded for the inspection report (never the password tried).
+        if user is None:
+            record_failed_login(session, username=form.username, reason="unknown_user", at=clock())
+        elif not user.is_active:
+            record_disabled_attempt(session, username=user.username, via="login", at=clock())
+        else:
+            record_failed_login(
+                session, username=user.username, reason="wrong_password", at=clock()
+            )
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    record_login(session, username=user.username, at=clock())
     token = create_access_token(
         subject=user.username,
         roles=list(user.roles),

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from api.audit_events import record_four_eyes_refusal
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, require
 from api.errors import unprocessable, unprocessable_from
 from api.schemas import MoneyOut, PositiveMoney, Strict
@@ -144,6 +145,16 @@ def post_authorize(
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except InsufficientFunds as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    except MakerCheckerViolation as exc:
+        record_four_eyes_refusal(
+            session,
+            actor=user.username,
+            refusal="MakerChecker",
+            reason=str(exc),
+            at=clock(),
+            funding_movement_id=str(movement_id),
+        )
+        raise _refusal(exc) from None
     except FundingError as exc:
         raise _refusal(exc) from None
     return _out(movement)

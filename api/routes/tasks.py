@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from api.audit_events import record_four_eyes_refusal
 from api.deps import (
     ClockDep,
     CurrentUserInfo,
@@ -20,7 +21,8 @@ from api.deps import (
 )
 from api.errors import unprocessable, unprocessable_from
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
-from api.workflow_calls import update_loan
+from api.workflow_calls import WorkflowRefusal, update_loan
+from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
@@ -101,7 +103,13 @@ def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Ta
 
 
 def _audit_assignment(
-    session: Session, task: Task, *, actor: str, change: str, at: datetime
+    session: Session,
+    task: Task,
+    *,
+    actor: str,
+    change: str,
+    at: datetime,
+    before: str | None,
 ) -> None:
     append_audit(
         session,
@@ -110,7 +118,11 @@ def _audit_assignment(
         actor=actor,
         action=f"{task.kind}.{change}",
         occurred_at=at,
-        detail={"task_id": str(task.id)},
+        detail={
+            "task_id": str(task.id),
+            "before": {"assignee": before},
+            "after": {"assignee": task.assignee},
+        },
     )
 
 
@@ -128,7 +140,9 @@ def claim_task(
     if task.assignee is None:
         task.assignee = user.username
         session.add(task)
-        _audit_assignment(session, task, actor=user.username, change="claimed", at=clock())
+        _audit_assignment(
+            session, task, actor=user.username, change="claimed", at=clock(), before=None
+        )
         session.commit()
     return _out(task)
 
@@ -151,7 +165,9 @@ def unclaim_task(
         )
     task.assignee = None
     session.add(task)
-    _audit_assignment(session, task, actor=user.username, change="unclaimed", at=clock())
+    _audit_assignment(
+        session, task, actor=user.username, change="unclaimed", at=clock(), before=user.username
+    )
     session.commit()
     return _out(task)
 
@@ -167,8 +183,25 @@ def decide_task(
     user: CurrentUserInfo = require(Action.DECIDE_TASK),
 ) -> DecisionOut:
     """The task's candidate role. The workflow's validator has the last word: wrong task, role,
-    decision or maker = checker are refused before anything is recorded."""
-    task = _task_for(session, task_id, user)
+    decision or maker = checker are refused before anything is recorded. A refusal for the role
+    (here or in the workflow) or for maker = checker is itself audited (``four_eyes.refused``)."""
+    try:
+        task = _task_for(session, task_id, user)
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_403_FORBIDDEN:
+            refused = session.get(Task, task_id)
+            record_four_eyes_refusal(
+                session,
+                actor=user.username,
+                refusal="Forbidden",
+                reason=str(exc.detail),
+                at=clock(),
+                application_no=refused.application_no if refused else None,
+                task_id=str(task_id),
+                task_kind=refused.kind if refused else None,
+                decision=body.decision,
+            )
+        raise
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
     rule = TASK_RULES[TaskKind(task.kind)]
@@ -180,24 +213,40 @@ def decide_task(
         rule.parse_data(body.decision, body.data)
     except ValueError as exc:
         raise unprocessable_from(str(exc)) from None
-    result: DecisionResult = update_loan(
-        temporal,
-        task.application_no,
-        DECIDE_UPDATE,
-        DecisionRequest(
-            task_id=str(task.id),
-            decision=body.decision,
-            user=user.username,
-            roles=user.roles,
-            comment=body.comment,
-            data=body.data,
-            lpr_in_force=_lpr_in_force(session, clock(), settings.business_timezone)
-            if task.kind == TaskKind.PRODUCT_MATCHING
-            else None,
-        ),
-        DecisionResult,
-        workflow=task.workflow_id,
-    )
+    try:
+        result: DecisionResult = update_loan(
+            temporal,
+            task.application_no,
+            DECIDE_UPDATE,
+            DecisionRequest(
+                task_id=str(task.id),
+                decision=body.decision,
+                user=user.username,
+                roles=user.roles,
+                comment=body.comment,
+                data=body.data,
+                lpr_in_force=_lpr_in_force(session, clock(), settings.business_timezone)
+                if task.kind == TaskKind.PRODUCT_MATCHING
+                else None,
+            ),
+            DecisionResult,
+            workflow=task.workflow_id,
+        )
+    except WorkflowRefusal as exc:
+        if exc.refusal in FOUR_EYES_REFUSALS:
+            # The attempt is refused and changes nothing, but the auditor sees it.
+            record_four_eyes_refusal(
+                session,
+                actor=user.username,
+                refusal=exc.refusal,
+                reason=exc.reason,
+                at=clock(),
+                application_no=task.application_no,
+                task_id=str(task.id),
+                task_kind=task.kind,
+                decision=body.decision,
+            )
+        raise
     return DecisionOut(task_id=result.task_id, stage=result.stage)
 
 

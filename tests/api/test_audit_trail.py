@@ -26,6 +26,11 @@ def _demo_logins(system: System) -> None:
     mint_demo_tokens(system)
 
 
+def _assignee(task_id: str, before: str | None, after: str | None) -> dict[str, object]:
+    """The detail of a claim or release: the task, and its assignee before and after."""
+    return {"task_id": task_id, "before": {"assignee": before}, "after": {"assignee": after}}
+
+
 def _events(system: System, application_no: str, *suffixes: str) -> list[AuditEvent]:
     """The application's audit rows whose action ends in one of ``suffixes``, oldest first."""
     found = rows(system, AuditEvent, AuditEvent.application_no == application_no)
@@ -53,9 +58,9 @@ async def test_claims_and_unclaims_leave_audit_rows(system: System) -> None:
 
     events = _events(system, application_no, ".claimed", ".unclaimed")
     assert [(e.action, e.actor, e.detail) for e in events] == [
-        ("intake_review.claimed", "ops", {"task_id": task_id}),
-        ("intake_review.unclaimed", "ops", {"task_id": task_id}),
-        ("intake_review.claimed", "ops2", {"task_id": task_id}),
+        ("intake_review.claimed", "ops", _assignee(task_id, None, "ops")),
+        ("intake_review.unclaimed", "ops", _assignee(task_id, "ops", None)),
+        ("intake_review.claimed", "ops2", _assignee(task_id, None, "ops2")),
     ]
     r = await system.call("GET", f"/api/v1/loans/{application_no}/timeline", user="auditor")
     actions = [e["action"] for e in r.json()["entries"]]

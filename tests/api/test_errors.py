@@ -12,6 +12,7 @@ import numpy_financial as npf
 import pytest
 from sqlmodel import Session
 
+from domain.audit_actions import FOUR_EYES_REFUSED
 from domain.calendar import business_date
 from domain.lifecycle import Role
 from domain.lpr import default_lpr_table
@@ -200,8 +201,10 @@ async def test_identity_values_are_stored_normalized(system: System) -> None:
 
 
 def _audit(system: System, application_no: str) -> list[str]:
+    """The loan's trail, without the records of refused four-eyes attempts (which the API
+    writes for the inspection report; checked in the maker-checker test)."""
     events = rows(system, AuditEvent, AuditEvent.application_no == application_no)
-    return sorted(e.event_key for e in events)
+    return sorted(e.event_key for e in events if e.action != FOUR_EYES_REFUSED)
 
 
 async def _assert_untouched(
@@ -225,6 +228,9 @@ async def test_intake_review_decision_errors(system: System) -> None:
     r = await system.call("POST", url, user="risk", json={"decision": "approve"})
     assert r.status_code == 403
     assert "operations_specialist" in r.json()["detail"]
+    [attempt] = rows(system, AuditEvent, AuditEvent.action == FOUR_EYES_REFUSED)
+    assert (attempt.actor, attempt.application_no) == ("risk", application_no)
+    assert attempt.detail["refusal"] == "Forbidden" and attempt.detail["task_id"] == task_id
     r = await system.call("POST", f"/api/v1/tasks/{task_id}/claim", user="risk")
     assert r.status_code == 403
     assert task_row(system, task_id).assignee is None
@@ -279,6 +285,11 @@ async def test_the_maker_of_an_application_cannot_review_it(system: System) -> N
     assert r.status_code == 409
     assert "another person must decide" in r.json()["detail"]
     await _assert_untouched(system, application_no, task_id, "INTAKE_REVIEW", audit)
+    # The attempt is on the trail for the auditor.
+    [attempt] = rows(system, AuditEvent, AuditEvent.action == FOUR_EYES_REFUSED)
+    assert (attempt.actor, attempt.application_no) == ("both", application_no)
+    assert attempt.detail["refusal"] == "MakerChecker"
+    assert attempt.detail["task_id"] == task_id and attempt.detail["decision"] == "approve"
 
     r = await system.call(
         "POST", f"/api/v1/tasks/{task_id}/decision", user="ops", json={"decision": "approve"}

@@ -188,6 +188,7 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.READ_PRODUCTS: ("GET", "/api/v1/products/NO_SUCH_PRODUCT", None),
     Action.MANAGE_PRODUCTS: ("POST", "/api/v1/products", {}),
     Action.READ_LIQUIDITY: ("GET", "/api/v1/reports/liquidity", None),
+    Action.READ_INSPECTION_REPORT: ("GET", "/api/v1/reports/inspection", None),
     Action.LIST_FUNDING_MOVEMENTS: ("GET", "/api/v1/funding/movements", None),
     Action.REQUEST_FUNDING_MOVEMENT: ("POST", "/api/v1/funding/movements", {}),
     Action.AUTHORIZE_FUNDING_MOVEMENT: (

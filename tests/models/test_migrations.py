@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "tasks",
     "notices",
     "audit_events",
+    "audit_chain",
     "loan_policies",
     "scorecards",
     "assessments",

@@ -1,0 +1,99 @@
+"""The audit events the API itself writes about logins and about attempts that changed nothing:
+refused four-eyes decisions, failed logins, disabled users' attempts (read by the inspection
+report).
+
+Each is committed on its own, at once: the request is refused right after, and its refusal must
+not take the record with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from domain.audit_actions import (
+    DISABLED_USER_ATTEMPT,
+    FOUR_EYES_REFUSED,
+    LOGGED_IN,
+    LOGIN_FAILED,
+)
+from models.audit import append_audit
+
+
+def _record(
+    session: Session,
+    *,
+    kind: str,
+    actor: str,
+    action: str,
+    at: datetime,
+    application_no: str | None = None,
+    detail: dict[str, Any],
+) -> None:
+    session.rollback()  # nothing of the refused request is written with it
+    append_audit(
+        session,
+        key=f"{kind}/{uuid.uuid4().hex}",
+        application_no=application_no,
+        actor=actor[:64],
+        action=action,
+        occurred_at=at,
+        detail=detail,
+    )
+    session.commit()
+
+
+def record_four_eyes_refusal(
+    session: Session,
+    *,
+    actor: str,
+    refusal: str,
+    reason: str,
+    at: datetime,
+    application_no: str | None = None,
+    **detail: Any,
+) -> None:
+    """A decision refused for maker = checker (``MakerChecker``) or a role that may not take it
+    (``Forbidden``)."""
+    _record(
+        session,
+        kind="four-eyes",
+        actor=actor,
+        action=FOUR_EYES_REFUSED,
+        at=at,
+        application_no=application_no,
+        detail={"refusal": refusal, "reason": reason, **detail},
+    )
+
+
+def record_failed_login(session: Session, *, username: str, reason: str, at: datetime) -> None:
+    """``reason``: unknown_user or wrong_password. Never the password."""
+    _record(
+        session,
+        kind="login-failed",
+        actor=username,
+        action=LOGIN_FAILED,
+        at=at,
+        detail={"reason": reason},
+    )
+
+
+def record_disabled_attempt(session: Session, *, username: str, via: str, at: datetime) -> None:
+    """``via``: login (a disabled account tried to log in) or token (it used a token issued
+    before it was disabled)."""
+    _record(
+        session,
+        kind="disabled-attempt",
+        actor=username,
+        action=DISABLED_USER_ATTEMPT,
+        at=at,
+        detail={"via": via},
+    )
+
+
+def record_login(session: Session, *, username: str, at: datetime) -> None:
+    """A successful login (never the token)."""
+    _record(session, kind="login", actor=username, action=LOGGED_IN, at=at, detail={})
