@@ -77,6 +77,8 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # A loan's collections log: every step of the ladder and every contact with the borrower.
+    READ_COLLECTIONS = "read_collections"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -223,6 +225,18 @@ MATRIX: dict[Action, frozenset[str]] = {
     # never the requester (models.funding.authorize_movement).
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
+    ),
+    # Those who collect (officer, customer service), monitor repayments (operations), decide
+    # on write-off (risk, manager), and the auditor (collection conduct). Not the product manager.
+    Action.READ_COLLECTIONS: frozenset(
+        {
+            Role.BUSINESS_OFFICER.value,
+            Role.CUSTOMER_SERVICE.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
     ),
 }
 

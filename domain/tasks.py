@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from domain.collections import CONTACT_OUTCOMES, ContactOutcomeData, VisitOutcomeData
 from domain.lifecycle import Role
 from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
@@ -36,6 +37,17 @@ class TaskKind(StrEnum):
     FOLLOW_UP_CALL = "follow_up_call"
     # Customer service's call when an installment falls overdue (seed §3.6, §4.1).
     OVERDUE_CALL = "overdue_call"
+    # The collections ladder (workflows/collections.py), one child workflow per overdue episode.
+    # Calls and the visit are decided with their outcome (domain.collections.Outcome).
+    REMINDER_CALL = "reminder_call"
+    COLLECTION_CALL = "collection_call"
+    FIELD_VISIT = "field_visit"
+    LEGAL_REVIEW = "legal_review"
+    # The borrower disputes the debt on a call: customer service answers the dispute.
+    COLLECTION_DISPUTE = "collection_dispute"
+    # 91+ DPD: the risk manager proposes the write-off, the department manager approves it.
+    WRITE_OFF_PROPOSAL = "write_off_proposal"
+    WRITE_OFF_APPROVAL = "write_off_approval"
 
 
 class TaskStatus(StrEnum):
@@ -65,6 +77,7 @@ class Party(StrEnum):
     RISK_REVIEWER = "risk_review"
     PRODUCT_MATCHER = "product_matching"
     DISBURSEMENT_MAKER = "disbursement"
+    WRITE_OFF_PROPOSER = "write_off_proposal"
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,13 @@ class TaskRule:
     # Whose earlier act this task checks: those people may not decide it.
     checks: tuple[Party, ...] = ()
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
-    data_model: type[ProductMatchData] | type[RejectionData] | type[SealRefusalData] | None = None
+    data_model: (
+        type[ProductMatchData]
+        | type[RejectionData]
+        | type[SealRefusalData]
+        | type[ContactOutcomeData]
+        | None
+    ) = None
     data_for: tuple[str, ...] = ()
     exhausted: Exhausted = Exhausted.HAND_TO_MANAGER
     # A matrix action the decider's roles must also allow (the lender's seal: SEAL_CONTRACT).
@@ -250,6 +269,8 @@ class TaskRule:
         """The decision's typed data (None when this decision carries none)."""
         if self.data_model is None or decision not in self.data_for:
             return None
+        if issubclass(self.data_model, ContactOutcomeData):  # the decision is the outcome
+            return self.data_model.parse_decision(decision, data)
         return self.data_model.parse(data)
 
 
@@ -325,6 +346,56 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.CUSTOMER_SERVICE,
         ("reached", "unreachable", "promise_to_pay"),
         base_priority=60,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.REMINDER_CALL: TaskRule(
+        Role.CUSTOMER_SERVICE,
+        CONTACT_OUTCOMES,
+        base_priority=60,
+        data_model=ContactOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.COLLECTION_CALL: TaskRule(
+        Role.BUSINESS_OFFICER,
+        CONTACT_OUTCOMES,
+        base_priority=70,
+        data_model=ContactOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.FIELD_VISIT: TaskRule(
+        Role.BUSINESS_OFFICER,
+        CONTACT_OUTCOMES,
+        base_priority=75,
+        data_model=VisitOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.LEGAL_REVIEW: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("lawyers_letter", "sue", "keep_collecting"),
+        base_priority=80,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.COLLECTION_DISPUTE: TaskRule(
+        # Resolved: the dispute is answered (comment) and collection resumes.
+        Role.CUSTOMER_SERVICE,
+        ("resolved",),
+        base_priority=70,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.WRITE_OFF_PROPOSAL: TaskRule(
+        Role.RISK_MANAGER,
+        ("propose", "keep_collecting"),
+        base_priority=80,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.WRITE_OFF_APPROVAL: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("approve", "reject"),
+        base_priority=90,
+        checks=(Party.WRITE_OFF_PROPOSER,),
         exhausted=Exhausted.CLOSE_TASK,
     ),
 }

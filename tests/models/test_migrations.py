@@ -48,6 +48,9 @@ EXPECTED_TABLES = {
     "funding_pools",
     "funding_reservations",
     "funding_movements",
+    "collection_contacts",
+    "loan_write_offs",
+    "write_off_recoveries",
 }
 
 
