@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
+from activities.collections import CollectionsActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
 from activities.products import ProductActivities
@@ -30,10 +31,11 @@ from loanops.db import make_engine
 from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
+from workflows.collections import CollectionsWorkflow
 from workflows.origination import OriginationWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, CollectionsWorkflow]
 
 log = logging.getLogger("loanops.worker")
 
@@ -60,6 +62,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
+        CollectionsActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

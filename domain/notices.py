@@ -33,6 +33,8 @@ SMS_TEMPLATES = frozenset(
         "application_rejected",
         "contract_signing_link",
         "signing_code",
+        # The collections ladder's SMS step (an episode's overdue amount).
+        "collections_notice",
     }
 )
 INBOX_TEMPLATES = frozenset(

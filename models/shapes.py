@@ -603,6 +603,10 @@ class CollectionStepInput:
     # Notices or events the entry carries: an SMS to the borrower, a legal-action event.
     sms_template: str | None = None
     policy_version: int | None = None
+    # The SMS step's overdue amount; the loan policy's zone and contact window.
+    overdue_amount: Decimal | None = None
+    business_timezone: str = "Asia/Shanghai"
+    contact_hours: tuple[time, time] = (time(8, 0), time(21, 0))
 
 
 @dataclass(frozen=True)
