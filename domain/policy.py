@@ -32,6 +32,7 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "follow_up_call": 48.0,
     "overdue_call": 24.0,
     # The ladder's decisions that are not calls get three days before they escalate.
+    "field_visit": 72.0,
     "legal_review": 72.0,
     "write_off_proposal": 72.0,
     "write_off_approval": 72.0,
