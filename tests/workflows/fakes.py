@@ -473,6 +473,4 @@ async def fast_worker(env: WorkflowEnvironment) -> AsyncIterator[Fast]:
                 for no in fast.started:
                     await terminate_quietly(env.client, workflow_id(no))
                     for episode in range(1, 4):  # collections episodes outlive their parent
-                        await terminate_quietly(
-                            env.client, collections_workflow_id(no, episode)
-                        )
+                        await terminate_quietly(env.client, collections_workflow_id(no, episode))

@@ -143,12 +143,14 @@ async def test_each_rung_fires_at_its_dpd_with_the_rule_it_applied(
         for step, dpd in ladder.items():
             entry = await _logged(fast, no, step=step, outcome="queued" if dpd == 1 else "opened")
             assert entry.days_past_due == dpd, step
-            assert entry.rule == f"collection_ladder.{step}: at {dpd} days past due (loan policy v1)"
+            assert (
+                entry.rule == f"collection_ladder.{step}: at {dpd} days past due (loan policy v1)"
+            )
         # The SMS step queues the collections notice; each later step opened its task.
         assert _log(fast, no, step="sms_notice")[0].sms_template == "collections_notice"
-        opened = {
-            t.kind for t in fast.records.tasks.values() if t.application_no == no
-        } & set(TaskKind)
+        opened = {t.kind for t in fast.records.tasks.values() if t.application_no == no} & set(
+            TaskKind
+        )
         assert {
             TaskKind.REMINDER_CALL,
             TaskKind.COLLECTION_CALL,
