@@ -14,6 +14,7 @@ from api.routes import (
     applications,
     auth,
     classification,
+    collections,
     documents,
     funding,
     health,
@@ -75,6 +76,7 @@ def create_app(
         signing,
         quotes,
         products,
+        collections,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)

@@ -32,6 +32,8 @@ REFUSAL_STATUS = {
     "DocumentChanged": status.HTTP_409_CONFLICT,
     "InvalidDecision": status.HTTP_422_UNPROCESSABLE_CONTENT,
     "InvalidData": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    # A collection conduct rule (contact window, daily limit) refuses the attempt, named.
+    "ConductRule": status.HTTP_409_CONFLICT,
     # The loan is between two workflow runs (origination handing over to servicing).
     "Retry": status.HTTP_409_CONFLICT,
 }
