@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import time, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -58,7 +59,7 @@ async def test_an_overdue_loan_is_collected_and_its_log_is_readable(system: Syst
     )
     assert r.status_code == 200, r.text
 
-    async def log() -> dict:  # type: ignore[type-arg]
+    async def log() -> dict[str, Any]:
         got = await system.call("GET", f"/api/v1/loans/{app_no}/collections", user="auditor")
         assert got.status_code == 200, got.text
         return dict(got.json())
