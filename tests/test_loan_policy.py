@@ -157,6 +157,16 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         overpayment=Overpayment.CREDIT,
         contact_hours_start=time(9, 15),
         contact_hours_end=time(20, 45),
+        collection_ladder={
+            "sms_notice": 2,
+            "reminder_call": 5,
+            "collection_call": 10,
+            "field_visit": 45,
+            "legal_review": 75,
+            "write_off_proposal": 120,
+        },
+        collection_max_contacts_per_day=2,
+        collection_promise_max_days=7,
         continue_as_new_after_events=2000,
     )
     for f in fields(LoanPolicy):  # the test covers every rule
