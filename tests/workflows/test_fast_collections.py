@@ -340,3 +340,28 @@ async def test_write_off_maker_checker_then_recoveries(temporal_env: WorkflowEnv
         assert await fast.handle(no).result() == "SETTLED"
         assert fast.records.stage_names(no)[-2:] == ["WRITTEN_OFF", "SETTLED"]
         assert no in fast.records.certificates
+
+
+async def test_an_episode_continues_as_new_carrying_its_steps_and_tasks(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    policy = replace(
+        DEFAULT_POLICY,
+        continue_as_new_after_events=100,
+        task_abandon_days=365,
+        sla_hours={**DEFAULT_POLICY.sla_hours, "write_off_proposal": 24.0 * 30},
+    )
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_servicing(policy)
+        await _to_dpd(fast, no, 2)
+        episode = fast.client.get_workflow_handle(_episode(no))
+        first_run = (await episode.describe()).run_id
+        await _to_dpd(fast, no, 92)
+        proposal = await _episode_task(fast, no, TaskKind.WRITE_OFF_PROPOSAL)
+        assert (await episode.describe()).run_id != first_run
+        # Each step fired once across the runs; the carried task is still decidable.
+        for step in policy.collection_ladder:
+            fired = "queued" if step == "sms_notice" else "opened"
+            assert len(_log(fast, no, step=step, outcome=fired)) == 1, step
+        await _decide(fast, no, proposal, "propose", "risk")
+        await _episode_task(fast, no, TaskKind.WRITE_OFF_APPROVAL)
