@@ -469,8 +469,10 @@ async def _terminate_loans(client: Client, engine: Engine) -> None:
     for no in numbers:
         await terminate_quietly(client, f"loan-{no}")
     with Session(engine) as s:  # collections episodes outlive their loan's runs (ABANDON)
-        episodes = s.exec(select(CollectionContact.workflow_id).distinct()).all()
-    for episode in episodes:
+        episodes = set(s.exec(select(CollectionContact.workflow_id).distinct()).all())
+    # An episode may have started without logging anything yet.
+    episodes |= {f"collections-{no}-{n}" for no in numbers for n in (1, 2)}
+    for episode in sorted(episodes):
         await terminate_quietly(client, episode)
 
 
