@@ -19,6 +19,7 @@ from activities.aftercare import AftercareActivities
 from activities.applications import ApplicationActivities
 from activities.archive import ArchiveActivities
 from activities.assessment import AssessmentActivities, ReportActivities
+from activities.collections import CollectionsActivities
 from activities.contracts import ContractActivities
 from activities.disbursement import DisbursementActivities
 from activities.ledger import LedgerActivities
@@ -36,12 +37,19 @@ from loanops.documents import FileSystemDocumentStore
 from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
+from workflows.collections import CollectionsWorkflow
 from workflows.origination import OriginationWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.review_sweep import ReviewSweepWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, PayoutWorkflow, ReviewSweepWorkflow]
+WORKFLOWS = [
+    OriginationWorkflow,
+    ServicingWorkflow,
+    PayoutWorkflow,
+    ReviewSweepWorkflow,
+    CollectionsWorkflow,
+]
 
 log = logging.getLogger("loanops.worker")
 
@@ -77,6 +85,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         LedgerActivities(engine),
         ArchiveActivities(engine, FileSystemDocumentStore(settings.document_dir)),
         AftercareActivities(engine),
+        CollectionsActivities(engine),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:

@@ -17,6 +17,7 @@ from api.routes import (
     bank,
     classification,
     codec,
+    collections,
     documents,
     funding,
     health,
@@ -83,6 +84,7 @@ def create_app(
         codec,
         ledger,
         aftercare,
+        collections,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)

@@ -35,6 +35,8 @@ REFUSAL_STATUS = {
     # A payment already reversed, or one the loan's ledger cannot reverse.
     "AlreadyReversed": status.HTTP_409_CONFLICT,
     "WrongPayment": status.HTTP_409_CONFLICT,
+    # A collection conduct rule (contact window, daily limit) refuses the attempt, named.
+    "ConductRule": status.HTTP_409_CONFLICT,
     # The loan is between two workflow runs (origination handing over to servicing).
     "Retry": status.HTTP_409_CONFLICT,
 }

@@ -10,6 +10,12 @@ TASK_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4c57-9c55-0b1f4a0e7a11")
 
 ORIGINATION_WORKFLOW = "OriginationWorkflow"
 SERVICING_WORKFLOW = "ServicingWorkflow"
+# One child of servicing per overdue episode (the collections ladder).
+COLLECTIONS_WORKFLOW = "CollectionsWorkflow"
+# Servicing tells its collections episode how the loan stands (overdue since, paid so far); the
+# episode tells servicing that a write-off was approved.
+COLLECTIONS_STATUS_SIGNAL = "collections_status"
+WRITE_OFF_APPROVED_SIGNAL = "write_off_approved"
 
 # Every loan workflow type answers these by name, whichever stage the loan is in.
 DECIDE_UPDATE = "decide"
@@ -48,3 +54,8 @@ def risk_report_id(application_no: str, seq: int, fmt: str) -> uuid.UUID:
 
 def contract_no_for(application_no: str) -> str:
     return f"HT{application_no}"
+
+
+def collections_workflow_id(application_no: str, episode: int) -> str:
+    """The collections ladder of the loan's ``episode``-th overdue episode (1, 2, …)."""
+    return f"collections-{application_no}-{episode}"

@@ -34,6 +34,8 @@ SMS_TEMPLATES = frozenset(
         "contract_signing_link",
         "signing_code",
         "loan_disbursed",
+        # The collections ladder's SMS step (an episode's overdue amount).
+        "collections_notice",
     }
 )
 INBOX_TEMPLATES = frozenset(

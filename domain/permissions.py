@@ -96,6 +96,8 @@ class Action(StrEnum):
     # The auditor's inspection report: four-eyes refusals, SLA breaches, PII reveals,
     # overrides, failed logins, disabled users' attempts.
     READ_INSPECTION_REPORT = "read_inspection_report"
+    # A loan's collections log: every step of the ladder and every contact with the borrower.
+    READ_COLLECTIONS = "read_collections"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -291,6 +293,18 @@ MATRIX: dict[Action, frozenset[str]] = {
     # Internal supervision (seed §8): the auditor inspects, the department manager answers for
     # the department's conduct. It names staff (who tried what), never borrowers' data.
     Action.READ_INSPECTION_REPORT: frozenset({Role.AUDITOR.value, Role.DEPARTMENT_MANAGER.value}),
+    # Those who collect (officer, customer service), monitor repayments (operations), decide
+    # on write-off (risk, manager), and the auditor (collection conduct). Not the product manager.
+    Action.READ_COLLECTIONS: frozenset(
+        {
+            Role.BUSINESS_OFFICER.value,
+            Role.CUSTOMER_SERVICE.value,
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
 }
 
 

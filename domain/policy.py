@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.collections import DEFAULT_LADDER, validate_ladder
 from domain.disclosure import CeilingPolicy
 from domain.money import decimal_rule
 from domain.penalty import PenaltyPolicy
@@ -34,6 +35,11 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "disbursement_manager_auth": 8.0,
     "disbursement_awaiting_funds": 24.0,
     "post_loan_review": 72.0,
+    # The ladder's decisions that are not calls get three days before they escalate.
+    "field_visit": 72.0,
+    "legal_review": 72.0,
+    "write_off_proposal": 72.0,
+    "write_off_approval": 72.0,
 }
 
 
@@ -85,6 +91,12 @@ class LoanPolicy:
     # Collection conduct: borrowers are contacted only inside these local hours.
     contact_hours_start: time = time(8, 0)
     contact_hours_end: time = time(21, 0)
+    # The collections ladder: the days past due at which each step fires (domain.collections),
+    # at most this many contact attempts (calls, visits) a business day per loan, and how far
+    # ahead a promise to pay may be dated.
+    collection_ladder: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LADDER))
+    collection_max_contacts_per_day: int = 3
+    collection_promise_max_days: int = 14
     # A workflow run continues as new past this many history events (Temporal warns at 10,240).
     continue_as_new_after_events: int = 5000
     # Payout (payout-v1): above this net amount the department manager authorizes the payout
@@ -164,6 +176,11 @@ class LoanPolicy:
                 raise ValueError(f"{name}: must be between 1 and 1440 minutes")
         if not 1 <= self.archive_retention_years <= 100:
             raise ValueError("archive_retention_years: must be between 1 and 100")
+        validate_ladder(self.collection_ladder)
+        if not 1 <= self.collection_max_contacts_per_day <= 10:
+            raise ValueError("collection_max_contacts_per_day: must be between 1 and 10")
+        if not 1 <= self.collection_promise_max_days <= 90:
+            raise ValueError("collection_promise_max_days: must be between 1 and 90")
         if self.continue_as_new_after_events < 100:
             raise ValueError("continue_as_new_after_events: must be at least 100")
         if self.follow_up_call_interval_days < 0:
@@ -231,6 +248,15 @@ def _rule_value(name: str, default: Any, raw: Any) -> Any:
         except ValueError:
             choices = ", ".join(o.value for o in Overpayment)
             raise ValueError(f"{name}: must be one of {choices}, not {raw!r}") from None
+    if name == "collection_ladder":
+        if not isinstance(raw, dict):
+            raise ValueError(f"{name}: must be an object of ladder step to days past due")
+        ladder: dict[str, int] = {}
+        for step, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name}.{step}: must be a whole number of days")
+            ladder[str(step)] = value
+        return ladder
     if isinstance(default, dict):
         if not isinstance(raw, dict):
             raise ValueError(f"{name}: must be an object of task kind to hours")

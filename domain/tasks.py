@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.aftercare import FollowUpAnswers, ReviewDecisionData, ReviewOutcome
+from domain.collections import CONTACT_OUTCOMES, ContactOutcomeData, VisitOutcomeData
 from domain.lifecycle import Role
 from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
@@ -50,6 +51,17 @@ class TaskKind(StrEnum):
     SETTLEMENT_CONFIRMATION = "settlement_confirmation"
     # The risk manager's periodic (or brought forward) post-loan review (贷后检查, seed §3.6).
     POST_LOAN_REVIEW = "post_loan_review"
+    # The collections ladder (workflows/collections.py), one child workflow per overdue episode.
+    # Calls and the visit are decided with their outcome (domain.collections.Outcome).
+    REMINDER_CALL = "reminder_call"
+    COLLECTION_CALL = "collection_call"
+    FIELD_VISIT = "field_visit"
+    LEGAL_REVIEW = "legal_review"
+    # The borrower disputes the debt on a call: customer service answers the dispute.
+    COLLECTION_DISPUTE = "collection_dispute"
+    # 91+ DPD: the risk manager proposes the write-off, the department manager approves it.
+    WRITE_OFF_PROPOSAL = "write_off_proposal"
+    WRITE_OFF_APPROVAL = "write_off_approval"
 
 
 class TaskStatus(StrEnum):
@@ -82,6 +94,7 @@ class Party(StrEnum):
     DISBURSEMENT_CHECKER = "disbursement_authorization"
     # Who requested a payment reversal (set for each request before its task opens).
     REVERSAL_REQUESTER = "payment_reversal_request"
+    WRITE_OFF_PROPOSER = "write_off_proposal"
 
 
 @dataclass(frozen=True)
@@ -263,6 +276,7 @@ class TaskRule:
         | type[SealRefusalData]
         | type[FollowUpAnswers]
         | type[ReviewDecisionData]
+        | type[ContactOutcomeData]
         | None
     ) = None
     data_for: tuple[str, ...] = ()
@@ -274,6 +288,8 @@ class TaskRule:
         """The decision's typed data (None when this decision carries none)."""
         if self.data_model is None or decision not in self.data_for:
             return None
+        if issubclass(self.data_model, ContactOutcomeData):  # the decision is the outcome
+            return self.data_model.parse_decision(decision, data)
         return self.data_model.parse(data)
 
 
@@ -384,6 +400,56 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         data_for=(ReviewOutcome.WATCH.value, ReviewOutcome.ACCELERATE_COLLECTION.value),
         # Undecided (after the escalations), the review closes as expired and is recorded so;
         # the next one falls due a review interval after this one opened.
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.REMINDER_CALL: TaskRule(
+        Role.CUSTOMER_SERVICE,
+        CONTACT_OUTCOMES,
+        base_priority=60,
+        data_model=ContactOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.COLLECTION_CALL: TaskRule(
+        Role.BUSINESS_OFFICER,
+        CONTACT_OUTCOMES,
+        base_priority=70,
+        data_model=ContactOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.FIELD_VISIT: TaskRule(
+        Role.BUSINESS_OFFICER,
+        CONTACT_OUTCOMES,
+        base_priority=75,
+        data_model=VisitOutcomeData,
+        data_for=CONTACT_OUTCOMES,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.LEGAL_REVIEW: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("lawyers_letter", "sue", "keep_collecting"),
+        base_priority=80,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.COLLECTION_DISPUTE: TaskRule(
+        # Resolved: the dispute is answered (comment) and collection resumes.
+        Role.CUSTOMER_SERVICE,
+        ("resolved",),
+        base_priority=70,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.WRITE_OFF_PROPOSAL: TaskRule(
+        Role.RISK_MANAGER,
+        ("propose", "keep_collecting"),
+        base_priority=80,
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.WRITE_OFF_APPROVAL: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("approve", "reject"),
+        base_priority=90,
+        checks=(Party.WRITE_OFF_PROPOSER,),
         exhausted=Exhausted.CLOSE_TASK,
     ),
 }

@@ -518,6 +518,12 @@ class ServicingInput:
     # period keys opened (the newest few: a repeated request opens nothing).
     follow_up_calls: int = 0
     reviews_opened: tuple[str, ...] = ()
+    # The collections ladder (collections-ladder-v1): the last episode started, whether it is
+    # still running, and the write-off (write-off-v1) once approved or done.
+    collections_episode: int = 0
+    collections_open: bool = False
+    write_off_pending: WriteOffApproved | None = None
+    write_off: WriteOffState | None = None
 
 
 @dataclass(frozen=True)
@@ -795,3 +801,125 @@ class DueReviewsPage:
     due: tuple[DueReviewItem, ...] = ()
     # The last application number looked at (the next page starts after it); None at the end.
     next_after: str | None = None
+
+
+# ---- collections and write-off ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectionsStatus:
+    """How the loan stands, as servicing tells its collections episode (a signal)."""
+
+    # The due date of the oldest overdue installment; None once the loan is current again.
+    overdue_since: date | None
+    overdue_amount: Decimal
+    # Everything received on the loan so far (a promise is kept when this grows enough).
+    paid_total: Decimal
+    as_of: date
+
+
+@dataclass(frozen=True)
+class PromiseState:
+    """A promise to pay the ladder waits on."""
+
+    task_id: str
+    amount: Decimal
+    due_on: date
+    paid_total_at_promise: Decimal
+    step: str
+
+
+@dataclass(frozen=True)
+class CollectionsInput:
+    """A collections episode: started by servicing, or by its own continue-as-new."""
+
+    application_no: str
+    episode: int
+    policy: LoanPolicy
+    parent_workflow_id: str
+    status: CollectionsStatus
+    tasks: TasksState = field(default_factory=TasksState)
+    done: tuple[str, ...] = ()
+    # Open call/visit task → its ladder step; the open dispute task, the promise waited on.
+    calls: dict[str, str] = field(default_factory=dict)
+    dispute_task: str | None = None
+    promise: PromiseState | None = None
+    # Contact attempts per business day (ISO date → count), for the daily limit.
+    attempts: dict[str, int] = field(default_factory=dict)
+    write_off_requested: bool = False
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class CollectionStepInput:
+    """One entry of the collections log (``collection_contacts``): a ladder step taken (with the
+    rule it applied) or a contact's outcome; idempotent by ``key``."""
+
+    key: str
+    application_no: str
+    episode: int
+    workflow_id: str
+    step: str
+    channel: str  # sms / phone / visit / legal / write_off / promise / system
+    outcome: str
+    rule: str
+    at: datetime
+    days_past_due: int
+    actor: str = "system"
+    task_id: str | None = None
+    promise_amount: Decimal | None = None
+    promise_date: date | None = None
+    note: str | None = None
+    # Notices or events the entry carries: an SMS to the borrower, a legal-action event.
+    sms_template: str | None = None
+    policy_version: int | None = None
+    # The SMS step's overdue amount; the loan policy's zone and contact window.
+    overdue_amount: Decimal | None = None
+    business_timezone: str = "Asia/Shanghai"
+    contact_hours: tuple[time, time] = (time(8, 0), time(21, 0))
+
+
+@dataclass(frozen=True)
+class WriteOffApproved:
+    """The episode's write-off, proposed and approved (maker-checker), sent to servicing."""
+
+    episode: int
+    proposed_by: str
+    approved_by: str
+    approved_at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteOffState:
+    """A written-off loan's figures, carried across continue-as-new."""
+
+    written_off_on: date
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    fees: Decimal
+    recovered: Decimal = Decimal("0")
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.penalty + self.fees
+
+
+@dataclass(frozen=True)
+class WriteOffInput:
+    application_no: str
+    at: datetime
+    state: WriteOffState
+    approval: WriteOffApproved
+    policy_version: int
+    business_timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class RecoveryInput:
+    application_no: str
+    external_ref: str
+    amount: Decimal
+    at: datetime
+    recovered_total: Decimal

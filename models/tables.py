@@ -750,3 +750,61 @@ class PostLoanReview(SQLModel, table=True):
     outcome_reason: str | None = Field(default=None, max_length=500)
     # What the outcome did (the classification set, the flags cleared).
     effect: str | None = Field(default=None, max_length=500)
+
+
+class CollectionContact(SQLModel, table=True):
+    """The collections log of a loan (issue 10 §1): every step of the ladder with the rule it
+    applied, and every contact with the borrower with its outcome. Rows are only added, once
+    per ``key`` (the workflow's business key)."""
+
+    __tablename__ = "collection_contacts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    application_no: str = Field(index=True, max_length=32)
+    episode: int
+    workflow_id: str = Field(max_length=128)
+    step: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    outcome: str = Field(max_length=32)
+    rule: str = Field(max_length=300)
+    days_past_due: int
+    actor: str = Field(max_length=64)
+    task_id: str | None = Field(default=None, max_length=64)
+    promise_amount: Decimal | None = _money(nullable=True)
+    promise_date: date | None = None
+    note: str | None = Field(default=None, max_length=4000)
+    policy_version: int | None = None
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LoanWriteOff(SQLModel, table=True):
+    """A loan's write-off: principal, interest, penalty and fees written off, recorded
+    separately, who proposed and who approved it, and what has been recovered since."""
+
+    __tablename__ = "loan_write_offs"
+
+    application_no: str = Field(primary_key=True, max_length=32)
+    written_off_on: date
+    principal: Decimal = _money()
+    interest: Decimal = _money()
+    penalty: Decimal = _money()
+    fees: Decimal = _money()
+    recovered: Decimal = _money(default=Decimal("0"))
+    proposed_by: str = Field(max_length=64)
+    approved_by: str = Field(max_length=64)
+    episode: int
+    policy_version: int | None = None
+    written_off_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WriteOffRecovery(SQLModel, table=True):
+    """A payment received on a written-off loan (its allocation is on the payment row)."""
+
+    __tablename__ = "write_off_recoveries"
+
+    external_ref: str = Field(primary_key=True, max_length=100)
+    application_no: str = Field(index=True, max_length=32)
+    amount: Decimal = _money()
+    recovered_total: Decimal = _money()
+    received_at: datetime = Field(sa_type=UTCDateTime)

@@ -43,7 +43,7 @@ from loanops.security import create_access_token, hash_password
 from loanops.seed import DEMO_USERS, seed_demo_pool, seed_demo_users
 from loanops.settings import Settings
 from loanops.temporal import data_converter, ensure_search_attributes
-from models.tables import Application
+from models.tables import Application, CollectionContact
 from worker import build_notice_relay, build_worker
 
 PG_ADMIN_DSN = os.environ.get(
@@ -504,6 +504,12 @@ async def _terminate_loans(client: Client, engine: Engine) -> None:
         numbers = s.exec(select(Application.application_no)).all()
     for no in numbers:
         await terminate_quietly(client, f"loan-{no}")
+    with Session(engine) as s:  # collections episodes outlive their loan's runs (ABANDON)
+        episodes = set(s.exec(select(CollectionContact.workflow_id).distinct()).all())
+    # An episode may have started without logging anything yet.
+    episodes |= {f"collections-{no}-{n}" for no in numbers for n in (1, 2)}
+    for episode in sorted(episodes):
+        await terminate_quietly(client, episode)
 
 
 async def workflow_runs(client: Client, application_no: str) -> list[WorkflowHistory]:

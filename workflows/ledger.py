@@ -83,6 +83,9 @@ class LoanLedger:
         self.lock = asyncio.Lock()
         # Moves on every booked change: the main loop wakes to reschedule its timers.
         self.version = 0
+        # A written-off loan's ledger is frozen on the write-off date (workflows/write_off.py):
+        # recoveries are allocated as of that day, no penalty accrues after it.
+        self.frozen_on: date | None = None
 
     @property
     def terms(self) -> LoanTerms:
@@ -139,8 +142,14 @@ class LoanLedger:
         """Refuse a payment before anything is written (the update validator)."""
         if req.external_ref in self._payments:
             return  # a duplicate: the handler answers with the first result
-        if stage != Stage.SERVICING:
+        written_off = stage == Stage.WRITTEN_OFF and self.frozen_on is not None
+        if stage != Stage.SERVICING and not written_off:
             refuse("WrongStage", f"payments are posted in SERVICING, not {stage.value}")
+        if written_off and req.mode != PaymentMode.INSTALLMENTS:
+            refuse(
+                "InvalidData",
+                "mode: a written-off loan takes recoveries as plain payments (installments)",
+            )
         if not is_allowed(req.roles, Action.POST_PAYMENT):
             refuse("Forbidden", "payments are posted by an operations_specialist")
         if req.amount <= 0:
@@ -245,7 +254,9 @@ class LoanLedger:
         return apply_posting(
             self.installments,
             self.credit,
-            Posting(req.external_ref, req.amount, req.paid_on, req.mode),
+            # A written-off loan's ledger stands still on its write-off date (no penalty
+            # accrues on recoveries): write-off-v1.
+            Posting(req.external_ref, req.amount, self.frozen_on or req.paid_on, req.mode),
             self._terms(),
         )
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SIGN_UPDATE,
         STATE_QUERY,
         WITHDRAW_UPDATE,
+        WRITE_OFF_APPROVED_SIGNAL,
     )
     from domain.lifecycle import Stage
     from domain.tasks import TaskKind, TaskStatus
@@ -52,13 +53,16 @@ with workflow.unsafe.imports_passed_through():
         SettlementCertificateInput,
         SignRequest,
         WithdrawRequest,
+        WriteOffApproved,
     )
     from workflows.aftercare import Aftercare
+    from workflows.collections import COLLECTIONS_PATCH, CollectionsLink
     from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
     from workflows.reversal import PaymentReversals
     from workflows.settlement_confirmation import SettlementConfirmation
+    from workflows.write_off import WriteOff
 
 # Customer service calls in office hours (local time), inside the contact window.
 CALL_AT = time(10, 0)
@@ -73,7 +77,8 @@ class ServicingWorkflow:
     @workflow.init
     def __init__(self, inp: ServicingInput) -> None:
         self._inp = inp
-        self._p = LoanProgress(inp.application_no, inp.policy, Stage.SERVICING, inp.stage_seq)
+        stage = Stage.WRITTEN_OFF if inp.write_off is not None else Stage.SERVICING
+        self._p = LoanProgress(inp.application_no, inp.policy, stage, inp.stage_seq)
         self._ledger = LoanLedger(
             inp.application_no, inp.policy, inp.offer, inp.start_date, inp.ledger
         )
@@ -86,6 +91,10 @@ class ServicingWorkflow:
             self._p, self._tasks, self._ledger, self._reversals
         )
         self._aftercare = Aftercare(self._p, self._tasks, inp, self.accelerate_collection)
+        self._collections = CollectionsLink(
+            inp.application_no, inp.policy, inp.collections_episode, inp.collections_open
+        )
+        self._write_off = WriteOff(self._p, self._ledger, inp.write_off, inp.write_off_pending)
 
     @workflow.run
     async def run(self, inp: ServicingInput) -> str:
@@ -104,13 +113,16 @@ class ServicingWorkflow:
                     )
                 )
                 workflow.continue_as_new(self._carry_over())
+            await self._collections_and_write_off()
             now = workflow.now()
             wake_at, handler = self._next_event(now)
             seen = self._ledger.version
             if wake_at > now:
                 try:
                     await self._p.rest(
-                        lambda seen=seen: self._ledger.version != seen,  # type: ignore[misc]
+                        lambda seen=seen: (  # type: ignore[misc]
+                            self._ledger.version != seen or self._write_off.pending is not None
+                        ),
                         at_most=wake_at - now,
                     )
                     continue
@@ -118,6 +130,7 @@ class ServicingWorkflow:
                     pass
             async with self._ledger.lock:
                 await handler()
+        await self._collections_and_write_off()  # paid off: the episode ends
         async with self._ledger.lock:
             await workflow.execute_activity_method(
                 ServicingActivities.settle_loan,
@@ -166,6 +179,10 @@ class ServicingWorkflow:
             reversals=self._reversals.snapshot(),
             follow_up_calls=self._aftercare.calls,
             reviews_opened=self._aftercare.carried(),
+            collections_episode=self._collections.episode,
+            collections_open=self._collections.running,
+            write_off_pending=self._write_off.pending,
+            write_off=self._write_off.state,
         )
 
     # ---- settlement confirmation and archive (settlement-confirmation-v1) ----------------------
@@ -198,6 +215,8 @@ class ServicingWorkflow:
     # ---- timers --------------------------------------------------------------------------------
 
     def _next_event(self, now: datetime) -> Event:
+        if self._write_off.done:  # a written-off loan waits for recoveries only
+            return (now + timedelta(days=30), self._rest_written_off)
         policy = self._p.policy
         tz = policy.business_timezone
         events: list[Event] = []
@@ -239,6 +258,10 @@ class ServicingWorkflow:
             return  # the credit held paid it: not overdue
         self._overdue_marked.add(inst.number)
         days_past_due = await self._servicing_event("overdue", inst.number)
+        if workflow.patched(COLLECTIONS_PATCH):
+            # The collections ladder replaces the single overdue call (workflows/collections.py).
+            await self._collections.overdue(self._ledger.installments, self._p.today())
+            return
         task_id = await self._tasks.open(
             TaskKind.OVERDUE_CALL,
             context={"installment": inst.number, "days_past_due": days_past_due},
@@ -247,6 +270,25 @@ class ServicingWorkflow:
 
     async def _refresh(self) -> None:
         await self._servicing_event("overdue_refresh", 0)
+
+    # ---- collections and write-off (workflows/collections.py, workflows/write_off.py) -------
+
+    async def _collections_and_write_off(self) -> None:
+        """Tell the running collections episode how the loan stands (it ends once the loan is
+        current), and write the loan off once an episode's write-off is approved."""
+        if self._write_off.pending is not None:
+            async with self._ledger.lock:
+                await self._write_off.apply()
+            if self._write_off.done:
+                self._collections.running = False  # the episode ended with its approval
+        await self._collections.tell(self._ledger.installments, self._p.today())
+
+    async def _rest_written_off(self) -> None:
+        """Nothing falls due on a written-off loan: its workflow only takes recoveries."""
+
+    @workflow.signal(name=WRITE_OFF_APPROVED_SIGNAL)
+    def write_off_approved(self, approval: WriteOffApproved) -> None:
+        self._write_off.approved(approval)
 
     async def _servicing_event(self, event: str, number: int) -> int:
         """Accrue penalties to today and record the event (notices, installment rows); returns
@@ -293,6 +335,7 @@ class ServicingWorkflow:
     async def post_payment(self, req: PaymentRequest) -> PaymentResult:
         async with self._ledger.lock:
             outcome = await self._ledger.post(req, self._p.stage)
+            await self._write_off.recovered(outcome)  # a payment on a written-off loan
         if self._ledger.paid_off and not outcome.duplicate:
             # Settled, or (settlement-confirmation-v1) waiting for the confirmation.
             await workflow.wait_condition(

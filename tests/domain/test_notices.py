@@ -76,6 +76,7 @@ SAMPLE_PAYLOADS: dict[tuple[str, str], dict[str, Any]] = {
         "business_date": "2026-03-12",
         "days_past_due": 3,
     },
+    ("sms", "collections_notice"): {"days_past_due": 1, "overdue_amount": "4043.16"},
     ("sms", "application_expired"): {},
     ("sms", "application_rejected"): {"reason": "负债水平相对收入过高"},
     ("sms", "contract_signing_link"): {

@@ -53,6 +53,9 @@ EXPECTED_TABLES = {
     "loan_archives",
     "loan_risk_flags",
     "post_loan_reviews",
+    "collection_contacts",
+    "loan_write_offs",
+    "write_off_recoveries",
 }
 
 

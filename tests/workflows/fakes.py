@@ -30,6 +30,7 @@ from domain.identifiers import (
     REVERSAL_UPDATE,
     SIGN_UPDATE,
     STATE_QUERY,
+    collections_workflow_id,
     workflow_id,
 )
 from domain.lifecycle import Role, Stage
@@ -55,6 +56,7 @@ from models.shapes import (
     BureauAnswer,
     BureauRequest,
     CloseTaskInput,
+    CollectionStepInput,
     ContractInfo,
     ContractInput,
     DecisionRequest,
@@ -83,6 +85,7 @@ from models.shapes import (
     RecordPaymentInput,
     RecordPayoutInput,
     RecordReversalInput,
+    RecoveryInput,
     ReleasePayoutInput,
     ReversalRequest,
     ReversalTicket,
@@ -98,6 +101,7 @@ from models.shapes import (
     SignatureInput,
     SignRequest,
     StageInput,
+    WriteOffInput,
 )
 from tests.conftest import terminate_quietly
 from worker import WORKFLOWS
@@ -111,6 +115,8 @@ ROLES_OF = {
     "pm": (Role.PRODUCT_MANAGER.value,),
     "cs": (Role.CUSTOMER_SERVICE.value,),
     "manager": (Role.DEPARTMENT_MANAGER.value,),
+    # A risk manager who is also a department manager (maker-checker on a write-off).
+    "boss": (Role.RISK_MANAGER.value, Role.DEPARTMENT_MANAGER.value),
 }
 # A choice among the proposals of the seeded catalog (grade B, 20,000 asked over 3 months).
 TERMS = {
@@ -176,6 +182,14 @@ class FakeRecords:
     reviews_decided: dict[tuple[str, str], ReviewDecidedInput] = field(default_factory=dict)
     due_reviews: list[DueReviewItem] = field(default_factory=list)
     due_queries: list[DueReviewsInput] = field(default_factory=list)
+    # The collections log (by key), write-offs and recoveries.
+    collection_steps: dict[str, CollectionStepInput] = field(default_factory=dict)
+    write_offs: dict[str, WriteOffInput] = field(default_factory=dict)
+    recoveries: dict[str, RecoveryInput] = field(default_factory=dict)
+
+    def collections_log(self, application_no: str) -> list[CollectionStepInput]:
+        """The loan's collections log in the order it was written."""
+        return [s for s in self.collection_steps.values() if s.application_no == application_no]
 
     def open_tasks(self, application_no: str) -> list[OpenTaskInput]:
         return [
@@ -425,6 +439,18 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
             due=tuple(page), next_after=page[-1].application_no if len(rest) > 2 else None
         )
 
+    @activity.defn(name="record_collection_step")
+    def record_collection_step(inp: CollectionStepInput) -> None:
+        rec.collection_steps.setdefault(inp.key, inp)
+
+    @activity.defn(name="record_write_off")
+    def record_write_off(inp: WriteOffInput) -> None:
+        rec.write_offs.setdefault(inp.application_no, inp)
+
+    @activity.defn(name="record_recovery")
+    def record_recovery(inp: RecoveryInput) -> None:
+        rec.recoveries.setdefault(inp.external_ref, inp)
+
     return [
         record_reversal,
         archive_loan,
@@ -433,6 +459,9 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         record_review_opened,
         record_review_decided,
         select_due_reviews,
+        record_collection_step,
+        record_write_off,
+        record_recovery,
         record_stage,
         open_task,
         escalate_task,
@@ -666,3 +695,5 @@ async def fast_worker(env: WorkflowEnvironment) -> AsyncIterator[Fast]:
                 # time-skipping server from skipping time for the tests after this one.
                 for no in fast.started:
                     await terminate_quietly(env.client, workflow_id(no))
+                    for episode in range(1, 4):  # collections episodes outlive their parent
+                        await terminate_quietly(env.client, collections_workflow_id(no, episode))
