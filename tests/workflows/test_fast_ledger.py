@@ -74,8 +74,10 @@ async def test_a_reversal_makes_a_paid_installment_overdue_again(
         view = await _until(
             fast,
             no,
-            "an overdue call",
-            lambda v: any(t.kind == TaskKind.OVERDUE_CALL for t in v.open_tasks),
+            "the installment marked overdue again (the collections ladder starts)",
+            lambda v: any(
+                e.event == "overdue" and e.application_no == no for e in fast.records.events
+            ),
         )
         assert view.offer is not None
         today = business_date(await temporal_env.get_current_time(), view.policy.business_timezone)
