@@ -48,6 +48,8 @@ EXPECTED_TABLES = {
     "funding_pools",
     "funding_reservations",
     "funding_movements",
+    "reconciliation_runs",
+    "reconciliation_differences",
 }
 
 
