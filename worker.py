@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.applications import ApplicationActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.contracts import ContractActivities
+from activities.department import DepartmentActivities
 from activities.disbursement import DisbursementActivities
 from activities.products import ProductActivities
 from activities.rendering import Lender
@@ -30,10 +32,12 @@ from loanops.db import make_engine
 from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
+from workflows.department import DEPARTMENT_WORKFLOWS
 from workflows.origination import OriginationWorkflow
 from workflows.servicing import ServicingWorkflow
 
-WORKFLOWS = [OriginationWorkflow, ServicingWorkflow]
+# The loans' workflows, then the department's scheduled jobs (loanops.schedules), one queue.
+WORKFLOWS = [OriginationWorkflow, ServicingWorkflow, *DEPARTMENT_WORKFLOWS]
 
 log = logging.getLogger("loanops.worker")
 
@@ -60,6 +64,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
+        DepartmentActivities(engine, settings),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:
@@ -111,6 +116,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
     await ensure_search_attributes(client)
+    if settings.schedules_enabled:
+        await ensure_schedules_logged(client, settings)
     engine = make_engine(settings.database_url)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, engine, settings, executor=executor)
@@ -128,6 +135,19 @@ async def run_worker(settings: Settings | None = None) -> None:
             await asyncio.shield(relay_task)
             gateway.close()
             engine.dispose()
+
+
+async def ensure_schedules_logged(client: Client, settings: Settings) -> None:
+    """The department's schedules, created or updated; a server without schedules (the
+    time-skipping test server) is logged, not fatal: the worker still serves the loans."""
+    from loanops.schedules import ensure_schedules
+
+    try:
+        done = await ensure_schedules(client, settings)
+    except RPCError as exc:
+        log.warning("could not create or update the department's schedules: %s", exc.message)
+        return
+    log.info("schedules: %s", ", ".join(f"{sid} {what}" for sid, what in done.items()))
 
 
 def main() -> None:

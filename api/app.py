@@ -21,6 +21,7 @@ from api.routes import (
     notices,
     products,
     quotes,
+    reconciliation,
     reports,
     signing,
     tasks,
@@ -75,6 +76,7 @@ def create_app(
         signing,
         quotes,
         products,
+        reconciliation,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)

@@ -77,6 +77,8 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # The daily reconciliations of the bank's ledger with the records, and their differences.
+    READ_RECONCILIATION = "read_reconciliation"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -223,6 +225,15 @@ MATRIX: dict[Action, frozenset[str]] = {
     # never the requester (models.funding.authorize_movement).
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
+    ),
+    # Reconciliation (issue 9 §6): operations settles the differences, the manager gets the
+    # escalated ones, the auditor inspects that money and records agree.
+    Action.READ_RECONCILIATION: frozenset(
+        {
+            Role.OPERATIONS_SPECIALIST.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
     ),
 }
 

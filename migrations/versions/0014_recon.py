@@ -54,9 +54,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key"),
     )
     with op.batch_alter_table("reconciliation_differences") as batch_op:
-        batch_op.create_index(
-            "ix_reconciliation_differences_business_date", ["business_date"]
-        )
+        batch_op.create_index("ix_reconciliation_differences_business_date", ["business_date"])
         batch_op.create_index("ix_reconciliation_differences_status", ["status"])
 
 

@@ -195,6 +195,7 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         f"/api/v1/funding/movements/{NO_SUCH_TASK}/authorize",
         None,
     ),
+    Action.READ_RECONCILIATION: ("GET", "/api/v1/reconciliation/runs/2000-01-01", None),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}
