@@ -9,7 +9,6 @@ from decimal import Decimal
 from domain.reconciliation import (
     BankMovement,
     Difference,
-    DifferenceKind,
     Direction,
     RecordedMovement,
     compare,
