@@ -52,8 +52,11 @@ def lender_of(settings: Settings) -> Lender:
     )
 
 
-def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity method, bound to its dependencies."""
+def build_activities(
+    engine: Engine, settings: Settings, client: Client | None = None
+) -> list[Callable[..., Any]]:
+    """Every activity method, bound to its dependencies (``client``: the worker's, for the
+    department jobs that start the workflow of a date; connected from settings if None)."""
     objs = [
         TaskActivities(engine),
         ApplicationActivities(engine),
@@ -64,7 +67,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         AssessmentActivities(engine, HttpCreditBureau(settings.bureau_url)),
         ReportActivities(engine),
         ProductActivities(engine),
-        DepartmentActivities(engine, settings),
+        DepartmentActivities(engine, settings, client),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:
@@ -87,7 +90,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(engine, settings),
+        activities=build_activities(engine, settings, client),
         activity_executor=executor,
         max_concurrent_activities=16,
     )

@@ -14,6 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from adapters.bank import HttpBank
 from domain.funding import POOL_CODE
@@ -38,6 +41,7 @@ from models.jobs import (
     LiquidityCheck,
     ReconcileInput,
     ReconcileOutcome,
+    StartJob,
 )
 from models.tables import (
     Disbursement,
@@ -53,10 +57,40 @@ def _money(x: object) -> str | None:
 
 
 class DepartmentActivities:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, client: Client | None = None) -> None:
         self.engine = engine
         # Read at each call (the bank's address, the grace period).
         self.settings = settings
+        # The worker's client, to start a job's workflow of the date (connected on first use
+        # when not given).
+        self._client = client
+
+    # ---- starting the workflow of a date ----------------------------------------------------
+
+    @activity.defn
+    async def start_job_once(self, inp: StartJob) -> str | None:
+        """Start ``inp.workflow_id`` on this task queue unless it exists (running or done; a
+        failed or terminated one may run again): its id, or None when it was there already.
+
+        An activity rather than a child workflow: the job of the date outlives the scheduled
+        run that starts it, and a child abandoned by its parent also stops the time-skipping
+        test server from skipping time."""
+        if self._client is None:
+            from loanops.temporal import connect
+
+            self._client = await connect(self.settings)
+        arg = inp.daily if inp.daily is not None else inp.liquidity
+        try:
+            await self._client.start_workflow(
+                inp.workflow,
+                arg,
+                id=inp.workflow_id,
+                task_queue=activity.info().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+        except WorkflowAlreadyStartedError:
+            return None
+        return inp.workflow_id
 
     # ---- daily classification and portfolio snapshot -----------------------------------------
 

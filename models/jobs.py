@@ -123,3 +123,14 @@ class LiquidityCheck:
             "coverage_ratio": self.coverage_ratio,
             "warnings": list(self.warnings),
         }
+
+
+@dataclass(frozen=True)
+class StartJob:
+    """Start the workflow of a date unless it exists: ``reconcile-<date>`` (with ``daily``) or
+    ``low-liquidity-<date>`` (with ``liquidity``)."""
+
+    workflow: str
+    workflow_id: str
+    daily: DailyJobInput | None = None
+    liquidity: LiquidityCheck | None = None

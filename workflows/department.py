@@ -5,7 +5,7 @@ bank's ledger with the records, and the low-liquidity check.
 A schedule starts a job with no business date (``DailyJobInput.as_of`` None): the job takes the
 business date of its start. The reconciliation and the low-liquidity alert hold human tasks and
 must exist once per business date, so the scheduled run only starts the workflow of the date
-(``reconcile-<date>``, ``low-liquidity-<date>``) as an abandoned child and ends: a second start
+(``reconcile-<date>``, ``low-liquidity-<date>``, through an activity) and ends: a second start
 the same day finds it already there and does nothing.
 
 Deterministic code only.
@@ -14,14 +14,12 @@ Deterministic code only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.department import DepartmentActivities
@@ -51,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         LiquidityCheck,
         ReconcileInput,
         ReconcileOutcome,
+        StartJob,
     )
     from models.shapes import DecisionRequest, DecisionResult, OpenTask, TasksState
     from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, refuse
@@ -68,29 +67,18 @@ BANK_OPTIONS: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=8),
 }
 
-A = TypeVar("A")
-
 
 def _as_of(inp: DailyJobInput) -> Any:
     return inp.as_of or calendar.business_date(workflow.now(), inp.timezone)
 
 
-async def _start_once(
-    run: Callable[[Any, A], Awaitable[Any]], arg: A, workflow_id: str
-) -> str | None:
+async def _start_once(inp: StartJob) -> str | None:
     """Start the job's workflow of the date unless it exists (running or done): its id, or None
-    when it was there already. A failed or terminated one may be started again."""
-    try:
-        await workflow.start_child_workflow(
-            run,
-            arg,
-            id=workflow_id,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        )
-    except WorkflowAlreadyStartedError:
-        return None
-    return workflow_id
+    when it was there already."""
+    started: str | None = await workflow.execute_activity_method(
+        DepartmentActivities.start_job_once, inp, **ACTIVITY_OPTIONS
+    )
+    return started
 
 
 class DepartmentProgress(LoanProgress):
@@ -168,7 +156,7 @@ class ReconciliationWorkflow:
         own = reconciliation_workflow_id(as_of)
         if workflow.info().workflow_id != own:  # the schedule's start: the run of the date
             started = await _start_once(
-                ReconciliationWorkflow.run, DailyJobInput(inp.timezone, as_of), own
+                StartJob(RECONCILIATION_WORKFLOW, own, daily=DailyJobInput(inp.timezone, as_of))
             )
             return DailyJobResult(as_of=as_of, started=started)
         self._p = DepartmentProgress(reconciliation_key(as_of), DEFAULT_POLICY, "RECONCILING")
@@ -281,7 +269,7 @@ class LiquidityCheckWorkflow:
         if not check.low:
             return DailyJobResult(as_of=as_of)
         started = await _start_once(
-            LowLiquidityWorkflow.run, check, low_liquidity_workflow_id(as_of)
+            StartJob(LOW_LIQUIDITY_WORKFLOW, low_liquidity_workflow_id(as_of), liquidity=check)
         )
         return DailyJobResult(as_of=as_of, count=1 if started else 0, started=started)
 

@@ -61,17 +61,35 @@ class Jobs:
         )
 
 
+def _jobs(system: System, bank: Any) -> Jobs:
+    """The system reading the sandbox bank's ledger with no grace period."""
+    system.settings.bank_url = bank.url
+    system.settings.reconciliation_grace_minutes = 0
+    return Jobs(system, bank)
+
+
+async def _end(j: Jobs) -> None:
+    for wid in j.started:
+        await terminate_quietly(j.system.client, wid)
+
+
 @pytest_asyncio.fixture
 async def jobs(sqlite_system: System, fresh_bank: Any) -> AsyncIterator[Jobs]:
-    """The system reading the sandbox bank's ledger with no grace period."""
-    sqlite_system.settings.bank_url = fresh_bank.url
-    sqlite_system.settings.reconciliation_grace_minutes = 0
-    j = Jobs(sqlite_system, fresh_bank)
+    j = _jobs(sqlite_system, fresh_bank)
     try:
         yield j
     finally:
-        for wid in j.started:
-            await terminate_quietly(sqlite_system.client, wid)
+        await _end(j)
+
+
+@pytest_asyncio.fixture
+async def jobs_each_db(system: System, fresh_bank: Any) -> AsyncIterator[Jobs]:
+    """The same on SQLite and on PostgreSQL."""
+    j = _jobs(system, fresh_bank)
+    try:
+        yield j
+    finally:
+        await _end(j)
 
 
 def inject_payout(bank: Any, key: str, amount: str) -> None:
@@ -135,8 +153,9 @@ def count_tasks(system: System, kind: TaskKind) -> int:
 
 
 async def test_a_payout_not_on_record_becomes_a_task_decided_through_the_inbox(
-    jobs: Jobs,
+    jobs_each_db: Jobs,
 ) -> None:
+    jobs = jobs_each_db
     system, bank = jobs.system, jobs.bank
     day = date(2031, 3, 2)
     inject_payout(bank, "payout-GHOST-1", "5000.00")
@@ -349,3 +368,34 @@ async def test_classification_sweep_and_portfolio_snapshot_run_once_per_date(
     with Session(system.engine) as s:
         rows = s.exec(select(PortfolioSnapshot)).all()
         assert [(r.as_of, r.taken_at) for r in rows] == [(day, taken_at)]
+
+
+async def test_a_difference_nobody_settles_is_handed_to_the_manager_then_closed_unresolved(
+    jobs: Jobs,
+) -> None:
+    """Past its SLAs the task escalates, passes to the department manager, and after the
+    policy's abandon days closes as expired: the difference stays recorded as unresolved, the
+    run ends, and the next run does not reopen it."""
+    system, bank = jobs.system, jobs.bank
+    day = date(2031, 9, 2)
+    inject_payout(bank, "payout-GHOST-3", "12.34")
+    handle = await jobs.start(
+        RECONCILIATION_WORKFLOW, DailyJobInput(as_of=day), reconciliation_workflow_id(day)
+    )
+    (task,) = await open_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE)
+    assert (await handle.result()).count == 1  # time skips through the SLAs
+    with Session(system.engine) as s:
+        closed = s.get(Task, task.id)
+        assert closed is not None
+        assert (closed.status, closed.candidate_role) == ("expired", "department_manager")
+        run = s.get(ReconciliationRun, day)
+        assert run is not None and run.status == "completed"
+    (diff,) = differences(system)
+    assert (diff.status, diff.resolved_by) == ("unresolved", None)
+
+    nxt = day + timedelta(days=40)
+    again = await jobs.start(
+        RECONCILIATION_WORKFLOW, DailyJobInput(as_of=nxt), reconciliation_workflow_id(nxt)
+    )
+    assert (await again.result()).count == 0
+    assert count_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE) == 1
