@@ -307,6 +307,20 @@ class LowLiquidityWorkflow:
         self._tasks.validate(req)
 
 
+async def check_liquidity_now(timezone: str, key: str) -> DailyJobResult:
+    """For a workflow that has just reserved funds (the payout): run the low-liquidity check as
+    a child and wait for it. It ends at once; the day's alert, if the pool is now low, runs as
+    ``low-liquidity-<date>`` on its own (once a day). ``key`` makes the child's id unique, e.g.
+    the reservation's business key. A loan workflow calling this for running loans needs a
+    ``workflow.patched`` guard."""
+    result: DailyJobResult = await workflow.execute_child_workflow(
+        LiquidityCheckWorkflow.run,
+        DailyJobInput(timezone=timezone),
+        id=f"liquidity-check-{key}",
+    )
+    return result
+
+
 DEPARTMENT_WORKFLOWS = [
     ClassificationSweepWorkflow,
     PortfolioSnapshotWorkflow,

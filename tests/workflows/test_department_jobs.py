@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -18,6 +19,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlmodel import Session, col, select
+from temporalio import workflow
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.identifiers import (
     CLASSIFICATION_SWEEP_WORKFLOW,
@@ -37,6 +40,8 @@ from models.tables import (
     Task,
 )
 from tests.conftest import System, terminate_quietly
+from worker import WORKFLOWS, build_activities
+from workflows.department import check_liquidity_now
 
 pytestmark = pytest.mark.asyncio
 
@@ -399,3 +404,39 @@ async def test_a_difference_nobody_settles_is_handed_to_the_manager_then_closed_
     )
     assert (await again.result()).count == 0
     assert count_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE) == 1
+
+
+@workflow.defn(name="ReservesFundsForTest")
+class ReservesFunds:
+    """Stands for the payout workflow: it has just reserved funds and checks the pool."""
+
+    @workflow.run
+    async def run(self, key: str) -> DailyJobResult:
+        return await check_liquidity_now("Asia/Shanghai", key)
+
+
+async def test_a_workflow_that_reserved_funds_checks_liquidity_as_a_child(jobs: Jobs) -> None:
+    system = jobs.system
+    with Session(system.engine) as s:
+        ensure_pool(s, account_no=POOL_ACCOUNT, at=datetime.now(UTC))
+    queue = f"reserve-{uuid.uuid4()}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(
+            system.client,
+            task_queue=queue,
+            workflows=[ReservesFunds, *WORKFLOWS],
+            activities=build_activities(system.engine, system.settings, system.client),
+            activity_executor=executor,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        ):
+            wid = f"reserve-{uuid.uuid4()}"
+            jobs.started.append(wid)
+            result = await system.client.execute_workflow(
+                ReservesFunds.run, "RSV-1", id=wid, task_queue=queue
+            )
+            alert = low_liquidity_workflow_id(result.as_of)  # the business date of the check
+            jobs.started.append(alert)
+            assert result.started == alert
+            (task,) = await open_tasks(system, TaskKind.LOW_LIQUIDITY)
+            assert task.workflow_id == alert
+            await terminate_quietly(system.client, alert)
