@@ -274,13 +274,30 @@ class DepartmentActivities:
 
     @activity.defn
     def finish_reconciliation(self, inp: FinishReconciliation) -> None:
+        """Record how the run ended; a run that could not read the bank's ledger is recorded
+        too (with nothing compared), and audited with the reason."""
         with session_scope(self.engine) as s:
             run = s.get(ReconciliationRun, inp.business_date)
-            if run is None or run.status == inp.status:
+            if run is None:
+                run = ReconciliationRun(
+                    business_date=inp.business_date,
+                    workflow_id=inp.workflow_id,
+                    cutoff=inp.at,
+                    started_at=inp.at,
+                )
+            elif run.status == inp.status:
                 return
             run.status = inp.status
             run.finished_at = inp.at
             s.add(run)
+            append_audit(
+                s,
+                key=f"reconciliation/{inp.business_date}/{inp.workflow_id}/{inp.status}",
+                actor="system",
+                action=f"reconciliation.{inp.status}",
+                occurred_at=inp.at,
+                detail={"business_date": inp.business_date.isoformat(), "reason": inp.reason},
+            )
 
     # ---- liquidity -------------------------------------------------------------------------------
 

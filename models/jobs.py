@@ -92,8 +92,11 @@ class DifferenceSettled:
 @dataclass(frozen=True)
 class FinishReconciliation:
     business_date: date
+    # completed, or bank_unavailable (the ledger could not be read after the retries)
     status: str
     at: datetime
+    workflow_id: str = ""
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

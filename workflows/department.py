@@ -167,8 +167,8 @@ class ReconciliationWorkflow:
                 ReconcileInput(business_date=as_of, workflow_id=own),
                 **BANK_OPTIONS,
             )
-        except ActivityError:
-            await self._finish(as_of, "bank_unavailable")
+        except ActivityError as exc:  # the bank stayed down: a recorded ending, not a failure
+            await self._finish(as_of, "bank_unavailable", str(exc.cause or exc))
             return DailyJobResult(as_of=as_of)
         opened: list[tuple[FoundDifference, str]] = []
         for d in outcome.to_settle:  # one after the other: task ids follow the same order
@@ -235,10 +235,16 @@ class ReconciliationWorkflow:
             **ACTIVITY_OPTIONS,
         )
 
-    async def _finish(self, as_of: Any, status: str) -> None:
+    async def _finish(self, as_of: Any, status: str, reason: str | None = None) -> None:
         await workflow.execute_activity_method(
             DepartmentActivities.finish_reconciliation,
-            FinishReconciliation(business_date=as_of, status=status, at=workflow.now()),
+            FinishReconciliation(
+                business_date=as_of,
+                status=status,
+                at=workflow.now(),
+                workflow_id=workflow.info().workflow_id,
+                reason=reason,
+            ),
             **ACTIVITY_OPTIONS,
         )
 

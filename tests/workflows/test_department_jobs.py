@@ -34,12 +34,13 @@ from domain.tasks import TaskKind
 from models.funding import ensure_pool
 from models.jobs import DailyJobInput, DailyJobResult
 from models.tables import (
+    AuditEvent,
     PortfolioSnapshot,
     ReconciliationDifference,
     ReconciliationRun,
     Task,
 )
-from tests.conftest import System, terminate_quietly
+from tests.conftest import System, free_port, terminate_quietly
 from worker import WORKFLOWS, build_activities
 from workflows.department import check_liquidity_now
 
@@ -404,6 +405,25 @@ async def test_a_difference_nobody_settles_is_handed_to_the_manager_then_closed_
     )
     assert (await again.result()).count == 0
     assert count_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE) == 1
+
+
+async def test_a_bank_down_after_the_retries_is_a_recorded_ending(jobs: Jobs) -> None:
+    system = jobs.system
+    system.settings.bank_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    day = date(2031, 10, 2)
+    handle = await jobs.start(
+        RECONCILIATION_WORKFLOW, DailyJobInput(as_of=day), reconciliation_workflow_id(day)
+    )
+    assert (await handle.result()).count == 0  # the workflow completes: nothing failed
+    with Session(system.engine) as s:
+        run = s.get(ReconciliationRun, day)
+        assert run is not None
+        assert (run.status, run.bank_movements) == ("bank_unavailable", 0)
+        (event,) = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "reconciliation.bank_unavailable")
+        ).all()
+        assert event.detail is not None and "Connection refused" in str(event.detail["reason"])
+    assert differences(system) == []
 
 
 @workflow.defn(name="ReservesFundsForTest")
