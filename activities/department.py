@@ -130,6 +130,9 @@ class DepartmentActivities:
                 counterparty=e.payee_account if e.direction == "out" else e.payer_account,
             )
             for e in ledger
+            # The statement of the lender's pool account: its payouts and its credits.
+            if (e.payer_account if e.direction == "out" else e.payee_account)
+            == self.settings.bank_pool_account
         ]
         with Session(self.engine) as s:
             records = [

@@ -127,11 +127,15 @@ class ClassificationSweepWorkflow:
 
 @workflow.defn(name=PORTFOLIO_SNAPSHOT_WORKFLOW)
 class PortfolioSnapshotWorkflow:
-    """Store the day's portfolio report (after the classification sweep of the day)."""
+    """Store the day's portfolio report. The day's classification runs first (a no-op when the
+    sweep has run), so the snapshot never shows yesterday's categories."""
 
     @workflow.run
     async def run(self, inp: DailyJobInput) -> DailyJobResult:
         as_of = _as_of(inp)
+        await workflow.execute_activity_method(
+            DepartmentActivities.reclassify_book, as_of, **JOB_OPTIONS
+        )
         await workflow.execute_activity_method(
             DepartmentActivities.take_portfolio_snapshot, as_of, **JOB_OPTIONS
         )

@@ -35,6 +35,7 @@ from models.funding import ensure_pool
 from models.jobs import DailyJobInput, DailyJobResult
 from models.tables import (
     AuditEvent,
+    Payment,
     PortfolioSnapshot,
     ReconciliationDifference,
     ReconciliationRun,
@@ -405,6 +406,60 @@ async def test_a_difference_nobody_settles_is_handed_to_the_manager_then_closed_
     )
     assert (await again.result()).count == 0
     assert count_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE) == 1
+
+
+def inject_credit(bank: Any, key: str, amount: str) -> None:
+    """A borrower's transfer into the pool account (executed at once by the bank)."""
+    r = httpx.post(
+        f"{bank.url}/v1/incoming",
+        json={
+            "amount": amount,
+            "payer_account": "6222020200112233446",
+            "payer_name": "张三丰",
+            "payee_account": POOL_ACCOUNT,
+            "reference": f"repayment {key}",
+        },
+        headers={"Idempotency-Key": key},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_credits_are_matched_to_the_repayments_on_record(jobs: Jobs) -> None:
+    system, bank = jobs.system, jobs.bank
+    inject_credit(bank, "PAY-77", "300.00")
+    inject_credit(bank, "PAY-78", "450.00")
+    earlier = datetime.now(UTC) - timedelta(hours=2)
+    with Session(system.engine) as s:
+        for ref, amount in (("PAY-77", "300.00"), ("PAY-78", "449.99"), ("PAY-79", "10.00")):
+            s.add(
+                Payment(
+                    application_no="A20310101-REC001",
+                    external_ref=ref,
+                    amount=Decimal(amount),
+                    paid_at=earlier,
+                    recorded_by="ops",
+                    allocation=[],
+                    created_at=earlier,
+                )
+            )
+        s.commit()
+    day = date(2031, 11, 2)
+    await jobs.start(
+        RECONCILIATION_WORKFLOW, DailyJobInput(as_of=day), reconciliation_workflow_id(day)
+    )
+    await open_tasks(system, TaskKind.RECONCILIATION_DIFFERENCE, 2)
+    found = sorted(
+        (d.key, d.bank_amount, d.record_amount, d.application_no) for d in differences(system)
+    )
+    assert found == [
+        ("amount_mismatch/in/PAY-78", Decimal("450.00"), Decimal("449.99"), "A20310101-REC001"),
+        ("record_only/in/PAY-79", None, Decimal("10.00"), "A20310101-REC001"),
+    ]
+    with Session(system.engine) as s:
+        run = s.get(ReconciliationRun, day)
+        assert run is not None
+        assert (run.bank_movements, run.records, run.matched) == (2, 3, 1)
 
 
 async def test_a_bank_down_after_the_retries_is_a_recorded_ending(jobs: Jobs) -> None:
