@@ -14,7 +14,7 @@ Deterministic code only.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -60,15 +60,15 @@ JOB_OPTIONS: dict[str, Any] = {
     **ACTIVITY_OPTIONS,
     "start_to_close_timeout": timedelta(minutes=10),
 }
-# The bank stays down past these attempts (about 20 minutes): the run ends recorded as such and
-# tomorrow's run compares everything again.
+# The bank stays down past these attempts (a few minutes of back-off): the run ends recorded as
+# bank_unavailable and tomorrow's run compares everything again.
 BANK_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=8),
 }
 
 
-def _as_of(inp: DailyJobInput) -> Any:
+def _as_of(inp: DailyJobInput) -> date:
     return inp.as_of or calendar.business_date(workflow.now(), inp.timezone)
 
 
@@ -239,7 +239,7 @@ class ReconciliationWorkflow:
             **ACTIVITY_OPTIONS,
         )
 
-    async def _finish(self, as_of: Any, status: str, reason: str | None = None) -> None:
+    async def _finish(self, as_of: date, status: str, reason: str | None = None) -> None:
         await workflow.execute_activity_method(
             DepartmentActivities.finish_reconciliation,
             FinishReconciliation(
