@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.aftercare import AftercareActivities
@@ -21,6 +22,7 @@ from activities.archive import ArchiveActivities
 from activities.assessment import AssessmentActivities, ReportActivities
 from activities.collections import CollectionsActivities
 from activities.contracts import ContractActivities
+from activities.department import DepartmentActivities
 from activities.disbursement import DisbursementActivities
 from activities.ledger import LedgerActivities
 from activities.payout import PayoutActivities
@@ -38,17 +40,20 @@ from loanops.notice_relay import Clock, NoticeRelay, RelayConfig, utcnow
 from loanops.settings import Settings, get_settings
 from loanops.temporal import connect, ensure_search_attributes
 from workflows.collections import CollectionsWorkflow
+from workflows.department import DEPARTMENT_WORKFLOWS
 from workflows.origination import OriginationWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.review_sweep import ReviewSweepWorkflow
 from workflows.servicing import ServicingWorkflow
 
+# The loans' workflows, then the department's scheduled jobs (loanops.schedules), one queue.
 WORKFLOWS = [
     OriginationWorkflow,
     ServicingWorkflow,
     PayoutWorkflow,
-    ReviewSweepWorkflow,
     CollectionsWorkflow,
+    ReviewSweepWorkflow,
+    *DEPARTMENT_WORKFLOWS,
 ]
 
 log = logging.getLogger("loanops.worker")
@@ -64,8 +69,11 @@ def lender_of(settings: Settings) -> Lender:
     )
 
 
-def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., Any]]:
-    """Every activity method, bound to its dependencies."""
+def build_activities(
+    engine: Engine, settings: Settings, client: Client | None = None
+) -> list[Callable[..., Any]]:
+    """Every activity method, bound to its dependencies (``client``: the worker's, for the
+    department jobs that start the workflow of a date; connected from settings if None)."""
     objs = [
         TaskActivities(engine),
         ApplicationActivities(engine),
@@ -86,6 +94,7 @@ def build_activities(engine: Engine, settings: Settings) -> list[Callable[..., A
         ArchiveActivities(engine, FileSystemDocumentStore(settings.document_dir)),
         AftercareActivities(engine),
         CollectionsActivities(engine),
+        DepartmentActivities(engine, settings, client),
     ]
     methods: list[Callable[..., Any]] = []
     for obj in objs:
@@ -108,7 +117,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(engine, settings),
+        activities=build_activities(engine, settings, client),
         activity_executor=executor,
         max_concurrent_activities=16,
     )
@@ -137,6 +146,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
     await ensure_search_attributes(client)
+    if settings.schedules_enabled:
+        await ensure_schedules_logged(client, settings)
     engine = make_engine(settings.database_url)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, engine, settings, executor=executor)
@@ -154,6 +165,19 @@ async def run_worker(settings: Settings | None = None) -> None:
             await asyncio.shield(relay_task)
             gateway.close()
             engine.dispose()
+
+
+async def ensure_schedules_logged(client: Client, settings: Settings) -> None:
+    """The department's schedules, created or updated; a server without schedules (the
+    time-skipping test server) is logged, not fatal: the worker still serves the loans."""
+    from loanops.schedules import ensure_schedules
+
+    try:
+        done = await ensure_schedules(client, settings)
+    except RPCError as exc:
+        log.warning("could not create or update the department's schedules: %s", exc.message)
+        return
+    log.info("schedules: %s", ", ".join(f"{sid} {what}" for sid, what in done.items()))
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Literal, Protocol, TypeVar
@@ -105,6 +105,8 @@ class LedgerEntry(BaseModel):
     payee_name: str
     reference: str
     value_date: date
+    # When the bank executed it (reconciliation's grace period); None from a bank without it.
+    executed_at: datetime | None = None
 
 
 class BankEvent(BaseModel):

@@ -27,6 +27,7 @@ from api.routes import (
     notices,
     products,
     quotes,
+    reconciliation,
     reports,
     signing,
     tasks,
@@ -85,6 +86,7 @@ def create_app(
         ledger,
         aftercare,
         collections,
+        reconciliation,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)

@@ -5,6 +5,7 @@ API can address a loan without importing workflow code)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 TASK_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4c57-9c55-0b1f4a0e7a11")
 
@@ -59,3 +60,30 @@ def contract_no_for(application_no: str) -> str:
 def collections_workflow_id(application_no: str, episode: int) -> str:
     """The collections ladder of the loan's ``episode``-th overdue episode (1, 2, …)."""
     return f"collections-{application_no}-{episode}"
+
+
+# The department's scheduled jobs (workflows/department.py, loanops/schedules.py).
+CLASSIFICATION_SWEEP_WORKFLOW = "ClassificationSweepWorkflow"
+PORTFOLIO_SNAPSHOT_WORKFLOW = "PortfolioSnapshotWorkflow"
+RECONCILIATION_WORKFLOW = "ReconciliationWorkflow"
+LIQUIDITY_CHECK_WORKFLOW = "LiquidityCheckWorkflow"
+LOW_LIQUIDITY_WORKFLOW = "LowLiquidityWorkflow"
+
+
+def reconciliation_workflow_id(business_date: date) -> str:
+    """One reconciliation per business date: ``reconcile-2026-11-29``."""
+    return f"reconcile-{business_date.isoformat()}"
+
+
+def reconciliation_key(business_date: date) -> str:
+    """The pseudo application number the reconciliation's tasks carry: ``RECON-20261129``."""
+    return f"RECON-{business_date:%Y%m%d}"
+
+
+def low_liquidity_workflow_id(business_date: date) -> str:
+    """At most one low-liquidity alert per business date."""
+    return f"low-liquidity-{business_date.isoformat()}"
+
+
+def low_liquidity_key(business_date: date) -> str:
+    return f"LIQ-{business_date:%Y%m%d}"

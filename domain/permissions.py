@@ -98,6 +98,8 @@ class Action(StrEnum):
     READ_INSPECTION_REPORT = "read_inspection_report"
     # A loan's collections log: every step of the ladder and every contact with the borrower.
     READ_COLLECTIONS = "read_collections"
+    # The daily reconciliations of the bank's ledger with the records, and their differences.
+    READ_RECONCILIATION = "read_reconciliation"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -301,6 +303,15 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.CUSTOMER_SERVICE.value,
             Role.OPERATIONS_SPECIALIST.value,
             Role.RISK_MANAGER.value,
+            Role.DEPARTMENT_MANAGER.value,
+            Role.AUDITOR.value,
+        }
+    ),
+    # Reconciliation (issue 9 §6): operations settles the differences, the manager gets the
+    # escalated ones, the auditor inspects that money and records agree.
+    Action.READ_RECONCILIATION: frozenset(
+        {
+            Role.OPERATIONS_SPECIALIST.value,
             Role.DEPARTMENT_MANAGER.value,
             Role.AUDITOR.value,
         }

@@ -62,6 +62,13 @@ class TaskKind(StrEnum):
     # 91+ DPD: the risk manager proposes the write-off, the department manager approves it.
     WRITE_OFF_PROPOSAL = "write_off_proposal"
     WRITE_OFF_APPROVAL = "write_off_approval"
+    # A difference between the bank's ledger and the records (the daily reconciliation):
+    # operations resolves it (comment required) or escalates it to the department manager.
+    RECONCILIATION_DIFFERENCE = "reconciliation_difference"
+    # An escalated reconciliation difference, for the department manager.
+    RECONCILIATION_ESCALATED = "reconciliation_escalated"
+    # The funding pool's available money fell below its warning line (once a business day).
+    LOW_LIQUIDITY = "low_liquidity"
 
 
 class TaskStatus(StrEnum):
@@ -450,6 +457,20 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         ("approve", "reject"),
         base_priority=90,
         checks=(Party.WRITE_OFF_PROPOSER,),
+        exhausted=Exhausted.CLOSE_TASK,
+    ),
+    TaskKind.RECONCILIATION_DIFFERENCE: TaskRule(
+        Role.OPERATIONS_SPECIALIST, ("resolved", "escalate"), base_priority=70
+    ),
+    TaskKind.RECONCILIATION_ESCALATED: TaskRule(
+        Role.DEPARTMENT_MANAGER, ("resolved",), base_priority=80
+    ),
+    TaskKind.LOW_LIQUIDITY: TaskRule(
+        Role.DEPARTMENT_MANAGER,
+        ("acknowledged", "top_up_requested"),
+        base_priority=80,
+        # Already the manager's: undecided past its escalations it closes (tomorrow's check
+        # opens a new one while the pool stays low).
         exhausted=Exhausted.CLOSE_TASK,
     ),
 }

@@ -765,3 +765,68 @@ def restore(
     console.print(
         f"{kind} backup {file} restored into {_safe_url(settings.database_url)}", soft_wrap=True
     )
+
+
+schedules_app = typer.Typer(
+    help="The department's Temporal Schedules (classification, portfolio snapshot, "
+    "reconciliation, liquidity check); the worker creates or updates them when it starts."
+)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _with_temporal(job: Callable[[Any], Any]) -> Any:
+    import asyncio
+
+    from loanops.temporal import connect
+
+    async def go() -> Any:
+        return await job(await connect(get_settings()))
+
+    from temporalio.service import RPCError
+
+    try:
+        return asyncio.run(go())
+    except RPCError as exc:
+        _fail(f"Temporal refused: {exc.message}")
+    except RuntimeError as exc:  # the SDK's "Failed client connect"
+        _fail(f"Temporal at {get_settings().temporal_address}: {exc}")
+
+
+@schedules_app.command("list")
+def schedules_list() -> None:
+    """Each schedule: its workflow, when it runs, whether it is paused, its next and last runs."""
+    from loanops.schedules import schedule_statuses
+
+    rows = _with_temporal(lambda client: schedule_statuses(client, get_settings()))
+    table = Table("id", "workflow", "when", "state", "next", "recent")
+    for r in rows:
+        state = "not created" if not r.exists else ("paused" if r.paused else "active")
+        table.add_row(r.id, r.workflow, r.when, state, "\n".join(r.next_runs), "\n".join(r.recent))
+    Console().print(table)
+
+
+@schedules_app.command("ensure")
+def schedules_ensure() -> None:
+    """Create or update every schedule now (what the worker does when it starts)."""
+    from loanops.schedules import ensure_schedules
+
+    done = _with_temporal(lambda client: ensure_schedules(client, get_settings()))
+    for sid, what in done.items():
+        console.print(f"{sid}: {what}")
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(
+    schedule_id: Annotated[str, typer.Argument(help="e.g. daily-reconciliation")],
+) -> None:
+    """Run a schedule's job now (e.g. today's reconciliation)."""
+    from loanops.schedules import trigger_schedule
+
+    async def job(client: Any) -> None:
+        await trigger_schedule(client, get_settings(), schedule_id)
+
+    try:
+        _with_temporal(job)
+    except LookupError as exc:
+        _fail(str(exc))
+    console.print(f"{schedule_id}: triggered")

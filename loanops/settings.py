@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     # and the largest file accepted (413 above it).
     document_dir: Path = VAR_DIR / "documents"
     document_max_bytes: int = 10 * 1024 * 1024
+    # The department's Temporal Schedules (loanops.schedules), at local times of the business
+    # timezone: created or updated when the worker starts unless disabled.
+    schedules_enabled: bool = True
+    classification_time: str = "00:30"
+    portfolio_snapshot_time: str = "00:45"
+    reconciliation_time: str = "02:00"
+    # The low-liquidity check runs every hour at this minute (and after a reservation).
+    liquidity_check_minute: int = 5
+    # Reconciliation: a movement younger than this is not yet a difference (its other side may
+    # be being recorded right now).
+    reconciliation_grace_minutes: float = 60.0
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> Settings:

@@ -98,7 +98,9 @@ class WithdrawRequest:
 @dataclass(frozen=True)
 class DecisionResult:
     task_id: str
-    stage: Stage
+    # The loan's stage once the workflow acted on the decision; for a department job's task
+    # (a reconciliation, a liquidity alert) the job's state, e.g. RECONCILING.
+    stage: str
 
 
 @dataclass(frozen=True)

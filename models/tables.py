@@ -808,3 +808,51 @@ class WriteOffRecovery(SQLModel, table=True):
     amount: Decimal = _money()
     recovered_total: Decimal = _money()
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ReconciliationRun(SQLModel, table=True):
+    """One daily reconciliation of the bank's ledger with the records (``reconcile-<date>``):
+    what it compared and how many differences it found new."""
+
+    __tablename__ = "reconciliation_runs"
+
+    business_date: date = Field(primary_key=True)
+    workflow_id: str = Field(max_length=128)
+    status: str = Field(default="running", max_length=16)
+    # Movements executed or recorded after this instant were left for the next run (grace).
+    cutoff: datetime = Field(sa_type=UTCDateTime)
+    bank_movements: int = 0
+    records: int = 0
+    matched: int = 0
+    in_grace: int = 0
+    differences_found: int = 0
+    differences_new: int = 0
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReconciliationDifference(SQLModel, table=True):
+    """A difference between the bank and the records (``domain.reconciliation``), recorded once
+    by its key (found again the next day, it is not recorded or opened again); its task and how
+    it was settled."""
+
+    __tablename__ = "reconciliation_differences"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(unique=True, max_length=160)
+    # The run that found it first.
+    business_date: date = Field(index=True)
+    kind: str = Field(max_length=20)
+    direction: str = Field(max_length=4)
+    reference: str = Field(max_length=120)
+    application_no: str | None = Field(default=None, max_length=32)
+    bank_amount: Decimal | None = _money(nullable=True)
+    record_amount: Decimal | None = _money(nullable=True)
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # open → escalated → resolved, or unresolved (nobody settled it within the task's SLAs).
+    status: str = Field(default="open", index=True, max_length=16)
+    task_id: uuid.UUID | None = None
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    comment: str | None = None
+    found_at: datetime = Field(sa_type=UTCDateTime)

@@ -104,6 +104,29 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
         assert (tmp_path / "var" / "loanops.db").exists()
         assert (tmp_path / "var" / "temporal.db").exists()
         assert (tmp_path / "var" / "bank.db").exists()  # the sandbox bank's ledger
+
+        # The worker created the department's schedules when it started.
+        at_dev = env | {"LOANOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}", "COLUMNS": "200"}
+        listed = subprocess.run(
+            [sys.executable, "-m", "loanops", "schedules", "list"],
+            env=at_dev,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        for schedule_id in ("daily-classification", "daily-reconciliation"):
+            assert schedule_id in listed.stdout
+        assert "not created" not in listed.stdout
+        unknown = subprocess.run(
+            [sys.executable, "-m", "loanops", "schedules", "trigger", "no-such-schedule"],
+            env=at_dev,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert unknown.returncode == 2
+        assert "daily-reconciliation" in unknown.stderr  # the refusal lists the known ids
     finally:
         dev.send_signal(signal.SIGINT)
         try:

@@ -105,7 +105,7 @@ class LoanProgress:
         finally:
             self.resting = False
 
-    async def settled_stage(self) -> Stage:
+    async def settled_stage(self) -> str:
         """The stage once the workflow has acted on an update and waits again (bounded, so a
         slow activity never holds the caller for long)."""
         with contextlib.suppress(TimeoutError):

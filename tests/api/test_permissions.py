@@ -207,6 +207,7 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.READ_POST_LOAN_REVIEWS: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/reviews", None),
     Action.READ_RISK_FLAGS: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/risk-flags", None),
     Action.READ_COLLECTIONS: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/collections", None),
+    Action.READ_RECONCILIATION: ("GET", "/api/v1/reconciliation/runs/2000-01-01", None),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

@@ -56,6 +56,8 @@ EXPECTED_TABLES = {
     "collection_contacts",
     "loan_write_offs",
     "write_off_recoveries",
+    "reconciliation_runs",
+    "reconciliation_differences",
 }
 
 
