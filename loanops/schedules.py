@@ -38,9 +38,16 @@ from domain.identifiers import (
     LIQUIDITY_CHECK_WORKFLOW,
     PORTFOLIO_SNAPSHOT_WORKFLOW,
     RECONCILIATION_WORKFLOW,
+    REVIEW_SWEEP_SCHEDULE,
+    REVIEW_SWEEP_WORKFLOW,
 )
 from loanops.settings import Settings
 from models.jobs import DailyJobInput
+from models.shapes import ReviewSweepInput
+
+# The post-loan review sweep runs after the daily overdue refresh (00:05) and the
+# classification, so it sees the day's 关注 loans.
+REVIEW_SWEEP_HOUR = 1
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,16 @@ def department_schedules(settings: Settings) -> list[ScheduleDef]:
             timezone=tz,
             catchup_window=timedelta(hours=12),
             note="the bank's ledger against the disbursements and repayments (issue 9 §6)",
+        ),
+        ScheduleDef(
+            id=REVIEW_SWEEP_SCHEDULE,
+            workflow=REVIEW_SWEEP_WORKFLOW,
+            args=(ReviewSweepInput(business_timezone=tz),),
+            hours=(REVIEW_SWEEP_HOUR,),
+            minute=0,
+            timezone=tz,
+            catchup_window=timedelta(days=1),
+            note="loans due for a post-loan review get their review task (issue 10 §4)",
         ),
         ScheduleDef(
             id="hourly-liquidity-check",

@@ -47,6 +47,7 @@ IDS = {
     "daily-classification",
     "daily-portfolio-snapshot",
     "daily-reconciliation",
+    "post-loan-review-sweep",
     "hourly-liquidity-check",
 }
 
