@@ -444,6 +444,8 @@ def dev(
     env = dict(os.environ)
     env.setdefault("LOANOPS_ENVIRONMENT", "development")
     env.setdefault("LOANOPS_DATABASE_URL", f"sqlite:///{var_dir / 'loanops.db'}")
+    # The install's own keys (generated on first run unless configured): every child reads them.
+    env.setdefault("LOANOPS_KEY_DIR", str(var_dir / "keys"))
     env["LOANOPS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{temporal_port}"
     env.setdefault("LOANOPS_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
