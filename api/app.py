@@ -24,6 +24,7 @@ from api.routes import (
     reports,
     signing,
     tasks,
+    users,
 )
 from loanops.db import make_engine
 from loanops.documents import DocumentStore
@@ -75,6 +76,7 @@ def create_app(
         signing,
         quotes,
         products,
+        users,
     ):
         v1.include_router(module.router)
     v1.include_router(funding.router)

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio.client import Client
 
 from domain.permissions import (
@@ -26,11 +26,12 @@ from domain.permissions import (
     allowed_principals,
     is_allowed,
     refusal,
+    sees_only_own,
 )
+from loanops.auth import active_user
 from loanops.documents import DocumentStore, FileSystemDocumentStore
 from loanops.security import decode_access_token
 from loanops.settings import Settings
-from models.tables import User
 
 T = TypeVar("T")
 
@@ -111,10 +112,16 @@ class CurrentUserInfo:
     username: str
     full_name: str
     roles: tuple[str, ...]
+    # The login the access token belongs to (None for tokens minted without one).
+    session_id: str | None = None
 
     def can(self, action: Action) -> bool:
         """Whether the matrix lets any of this user's roles do ``action``."""
         return is_allowed(self.roles, action)
+
+    def sees_only_own(self) -> bool:
+        """Whether the object rules limit this user to their own applications and loans."""
+        return sees_only_own(self.roles)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -136,10 +143,12 @@ def get_current_user(
         claims = decode_access_token(token, secret=settings.secret_key)
     except jwt.PyJWTError:
         raise unauthorized from None
-    user = session.exec(select(User).where(User.username == claims["sub"])).first()
-    if user is None or not user.is_active:
+    user = active_user(session, claims)
+    if user is None:  # disabled, password reset, logged out: refused at once
         raise unauthorized
-    return CurrentUserInfo(user.username, user.full_name, tuple(user.roles))
+    return CurrentUserInfo(
+        user.username, user.full_name, tuple(user.roles), session_id=claims.get("sid")
+    )
 
 
 CurrentUser = Annotated[CurrentUserInfo, Depends(get_current_user)]

@@ -77,6 +77,13 @@ class Action(StrEnum):
     LIST_FUNDING_MOVEMENTS = "list_funding_movements"
     REQUEST_FUNDING_MOVEMENT = "request_funding_movement"
     AUTHORIZE_FUNDING_MOVEMENT = "authorize_funding_movement"
+    # A refresh token for a new access token (authenticated by the refresh token itself).
+    REFRESH_TOKEN = "refresh_token"
+    # End one's own login (its refresh and access tokens).
+    LOGOUT = "logout"
+    # Staff accounts: read them; add, disable, enable, change roles, reset passwords.
+    LIST_USERS = "list_users"
+    MANAGE_USERS = "manage_users"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -224,6 +231,12 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.AUTHORIZE_FUNDING_MOVEMENT: frozenset(
         {Role.DEPARTMENT_MANAGER.value, Role.RISK_MANAGER.value}
     ),
+    Action.REFRESH_TOKEN: frozenset({PUBLIC}),
+    Action.LOGOUT: _STAFF,
+    # The department manager administers accounts (seed §8: permission management); the
+    # auditor inspects who has which roles, and changes nothing.
+    Action.LIST_USERS: frozenset({Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}),
+    Action.MANAGE_USERS: frozenset({Role.DEPARTMENT_MANAGER.value}),
 }
 
 
@@ -250,3 +263,27 @@ def sole_role(action: Action) -> Role:
 def refusal(action: Action) -> str:
     """The sentence a 403 carries: which principals may do it."""
     return f"{action.value} requires one of: {', '.join(sorted(MATRIX[action]))}"
+
+
+# ---- object rules (need to know) -------------------------------------------------------------
+
+# Roles that see only their own applications and loans: those they submitted or are assigned.
+# A user with any other role as well sees what that role sees.
+OWN_OBJECTS_ONLY = frozenset({Role.BUSINESS_OFFICER.value})
+
+
+def sees_only_own(roles: Iterable[str]) -> bool:
+    """True when every one of ``roles`` is limited to its own objects (a business officer)."""
+    held = set(roles)
+    return bool(held) and held <= OWN_OBJECTS_ONLY
+
+
+def may_see_application(
+    roles: Iterable[str], username: str, *, submitted_by: str, assigned_officer: str | None
+) -> bool:
+    """The need-to-know rule on one application, its loan, documents, tasks and notices: a
+    business officer only on those they submitted or are assigned to; other staff roles on all
+    (what they may do with them is the matrix's)."""
+    if not sees_only_own(roles):
+        return True
+    return username in (submitted_by, assigned_officer)

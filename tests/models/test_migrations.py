@@ -48,6 +48,9 @@ EXPECTED_TABLES = {
     "funding_pools",
     "funding_reservations",
     "funding_movements",
+    "login_throttles",
+    "auth_sessions",
+    "refresh_tokens",
 }
 
 
