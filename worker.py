@@ -132,6 +132,9 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from loanops import logredact
+
+    logredact.install()  # no secret in the worker's log either
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker())
 

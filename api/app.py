@@ -26,6 +26,7 @@ from api.routes import (
     tasks,
     users,
 )
+from loanops import logredact
 from loanops.db import make_engine
 from loanops.documents import DocumentStore
 from loanops.settings import Settings, get_settings
@@ -41,6 +42,8 @@ def create_app(
     document_store: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # No secret in a log: uvicorn's access log would write the borrower's signing token.
+    logredact.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
