@@ -151,7 +151,7 @@ def get_application(
     """Any staff role: what the reviewers decide on — the application, the borrower as it was
     submitted (masked unless the role reads personal data), the documents, and the latest
     automatic assessment (checks, bureau answer, score with breakdown and reason codes)."""
-    app, _ = load_application(session, application_no)
+    app, _ = load_application(session, application_no, user)
     data = borrower_data_of(session, app)
     if data is None:  # the foreign key makes this impossible short of manual edits
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
@@ -218,11 +218,11 @@ def _assessment_out(row: Assessment) -> AssessmentOut:
 def get_risk_report_pdf(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+    viewer: CurrentUserInfo = require(Action.READ_APPLICATION),
 ) -> Response:
     """Any staff role: the latest risk report (identifiers masked), as prepared for the risk
     manager's task; 404 until the application reaches risk review."""
-    return _risk_report(session, application_no, "risk_report")
+    return _risk_report(session, application_no, "risk_report", viewer)
 
 
 @router.get(
@@ -233,14 +233,16 @@ def get_risk_report_pdf(
 def get_risk_report_html(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+    viewer: CurrentUserInfo = require(Action.READ_APPLICATION),
 ) -> Response:
     """Any staff role: the latest risk report as a web page."""
-    return _risk_report(session, application_no, "risk_report_html")
+    return _risk_report(session, application_no, "risk_report_html", viewer)
 
 
-def _risk_report(session: Session, application_no: str, kind: str) -> Response:
-    app, _ = load_application(session, application_no)
+def _risk_report(
+    session: Session, application_no: str, kind: str, viewer: CurrentUserInfo
+) -> Response:
+    app, _ = load_application(session, application_no, viewer)
     doc = session.exec(
         select(Document)
         .where(Document.application_no == app.application_no, Document.kind == kind)

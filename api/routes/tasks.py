@@ -19,6 +19,7 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable, unprocessable_from
+from api.loan_views import own_applications, visible_to
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import update_loan
 from domain.calendar import business_date
@@ -29,7 +30,7 @@ from domain.tasks import TASK_RULES, TaskKind, TaskStatus
 from loanops.policy import lpr_table
 from models.audit import append_audit
 from models.shapes import DecisionRequest, DecisionResult
-from models.tables import Task
+from models.tables import Application, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -65,8 +66,12 @@ def list_tasks(
     offset: int = Query(0, ge=0),
 ) -> TaskPage:
     """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
-    most urgent first (priority, then due time)."""
+    most urgent first (priority, then due time); a business officer's only on their own
+    applications."""
     where: list[Any] = [Task.status == task_status.value]
+    own = own_applications(user)
+    if own is not None:
+        where.append(col(Task.application_no).in_(select(Application.application_no).where(own)))
     if not user.can(Action.OVERSEE_TASKS):
         where.append(col(Task.candidate_role).in_(user.roles))
     if kind is not None:
@@ -86,7 +91,15 @@ def list_tasks(
 
 def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Task:
     task = session.get(Task, task_id)
-    if task is None:
+    app = (
+        session.exec(
+            select(Application).where(Application.application_no == task.application_no)
+        ).first()
+        if task is not None
+        else None
+    )
+    # A task on an application the caller may not see is answered as one that does not exist.
+    if task is None or (app is not None and not visible_to(user, app)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"task {task_id} does not exist")
     if task.candidate_role not in user.roles:
         raise HTTPException(
