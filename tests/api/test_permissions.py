@@ -195,6 +195,10 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
         f"/api/v1/funding/movements/{NO_SUCH_TASK}/authorize",
         None,
     ),
+    # (a token minted without a login: logging out ends nothing, 204)
+    Action.LOGOUT: ("POST", "/api/v1/auth/logout", None),
+    Action.LIST_USERS: ("GET", "/api/v1/users", None),
+    Action.MANAGE_USERS: ("POST", "/api/v1/users", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}
