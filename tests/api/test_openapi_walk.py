@@ -169,3 +169,40 @@ def test_the_walk_covers_every_role_and_uuid_paths() -> None:
     op = {"parameters": [{"name": "task_id", "in": "path", "schema": {"format": "uuid"}}]}
     assert _url("/api/v1/tasks/{task_id}/claim", op) == f"/api/v1/tasks/{NO_SUCH_ID}/claim"
     assert uuid.UUID(NO_SUCH_ID)
+
+
+def test_every_json_body_refuses_fields_it_does_not_name() -> None:
+    """``extra="forbid"`` on every request model, nested ones included: a body cannot slip in a
+    server-owned field (stage, submitter, approved amount); FastAPI answers 422 naming it."""
+    spec = create_app(Settings(environment="test")).openapi()
+    schemas = spec["components"]["schemas"]
+    lenient: list[str] = []
+    seen: set[str] = set()
+
+    def check(schema: dict[str, Any], where: str) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name in seen:
+                return
+            seen.add(name)
+            check(schemas[name], name)
+            return
+        for key in ("anyOf", "allOf", "oneOf"):
+            for sub in schema.get(key, []):
+                check(sub, where)
+        if "items" in schema:
+            check(schema["items"], where)
+        if schema.get("type") == "object" and "properties" in schema:
+            if schema.get("additionalProperties") is not False:
+                lenient.append(where)
+            for prop in schema["properties"].values():
+                check(prop, where)
+
+    bodies = 0
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                bodies += 1
+                check(content["application/json"]["schema"], "body")
+    assert bodies >= 15 and lenient == []
