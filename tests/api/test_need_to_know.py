@@ -26,7 +26,7 @@ from loanops.demo import DEMO_BORROWER
 from loanops.security import create_access_token, hash_password
 from loanops.seed import seed_demo_users
 from loanops.settings import Settings
-from models.tables import Application, AuditEvent, Borrower, Task, User
+from models.tables import Application, AuditEvent, Borrower, Notice, Task, User
 from tests.api.helpers import application_body
 from tests.conftest import DEMO_PASSWORD
 
@@ -221,6 +221,32 @@ def test_customer_service_reads_the_timeline_with_the_borrower_masked(api: Api) 
     assert mask_id_number(b["id_number"]) in note and mask_phone(b["phone"]) in note
     manager = api.call("manager", "GET", f"/api/v1/loans/{MINE}/timeline").json()
     assert manager["entries"][0]["detail"]["signer_name"] == b["name"]
+
+
+def test_customer_service_reads_notice_texts_with_the_borrower_masked(
+    api: Api, engine: Engine
+) -> None:
+    b = DEMO_BORROWER
+    with Session(engine) as s:
+        s.add(
+            Notice(
+                key=f"test/{uuid.uuid4()}",
+                application_no=MINE,
+                channel="inbox",
+                recipient="officer",
+                template="application_rejected",
+                payload={"reason": f"{b['name']} 的手机 {b['phone']} 无法接通"},
+                created_at=datetime.now(UTC),
+            )
+        )
+        s.commit()
+    cs = api.call("cs", "GET", f"/api/v1/loans/{MINE}/notices")
+    assert cs.status_code == 200, cs.text
+    (notice,) = cs.json()["items"]
+    assert mask_name(b["name"]) in notice["text"] and mask_phone(b["phone"]) in notice["text"]
+    assert b["name"] not in cs.text and b["phone"] not in cs.text
+    manager = api.call("manager", "GET", f"/api/v1/loans/{MINE}/notices").json()
+    assert b["phone"] in manager["items"][0]["text"]
 
 
 @pytest.mark.parametrize(
