@@ -832,3 +832,21 @@ def user_list() -> None:
     for u in rows:
         state = "active" if u.is_active else "disabled"
         typer.echo(f"{u.username}\t{','.join(sorted(u.roles))}\t{state}\t{u.full_name}")
+
+
+@app.command()
+def permissions() -> None:
+    """Print the permission matrix (domain/permissions.py) as a Markdown table: each action and
+    the principals that may do it. The object rules come on top (a business officer: own
+    applications only)."""
+    from domain.lifecycle import Role
+    from domain.permissions import MATRIX, NOT_STAFF
+
+    staff = [r.value for r in Role]
+    others = sorted(NOT_STAFF)
+    columns = [*staff, *others]
+    typer.echo("| action | " + " | ".join(columns) + " |")
+    typer.echo("|---|" + "---|" * len(columns))
+    for action, allowed in MATRIX.items():
+        marks = ["✓" if c in allowed else "" for c in columns]
+        typer.echo(f"| `{action.value}` | " + " | ".join(marks) + " |")

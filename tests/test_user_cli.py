@@ -128,3 +128,17 @@ def test_demo_users_are_seeded_only_in_development(
     r = CliRunner().invoke(app, ["seed", "--demo"])
     assert r.exit_code == 2 and "only seeded when LOANOPS_ENVIRONMENT=development" in r.stderr
     assert _users(db) == {}
+
+
+def test_the_permission_matrix_is_printed_with_every_action() -> None:
+    from domain.permissions import MATRIX
+
+    r = CliRunner().invoke(app, ["permissions"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("| action | business_officer |")
+    assert len(lines) == 2 + len(MATRIX)
+    manage = next(line for line in lines if line.startswith("| `manage_users` |"))
+    cells = [c.strip() for c in manage.split("|")[2:-1]]
+    header = [c.strip() for c in lines[0].split("|")[2:-1]]
+    assert [h for h, c in zip(header, cells, strict=True) if c] == ["department_manager"]
