@@ -11,6 +11,10 @@ Decisions (issue 11):
   ``login_max_failures`` (5) consecutive failures lock it for ``login_lockout_minutes`` (15);
   while locked even the right password is refused (423 with Retry-After). A success clears the
   count; a reset password or re-enabled account clears the lock. Counts live in the database.
+- Rate limiting per client address as well (password spraying across usernames):
+  ``login_max_failures_per_address`` (20) consecutive failures from one address hold it back
+  for ``login_lockout_minutes`` (429 with Retry-After); a success from it clears its count. Its
+  row in ``login_throttles`` is keyed ``@<address>`` (usernames cannot start with ``@``).
 - Unknown usernames and disabled accounts cost one argon2 verification, as a wrong password does.
 - Every login, failure, lock, refresh-token reuse and logout is audited (never the password).
 """
@@ -132,9 +136,45 @@ def _count_failure(session: Session, key: str, now: datetime) -> int:
     return row.failures if row else 1
 
 
+def address_key(address: str | None) -> str | None:
+    return f"@{address}"[:64] if address else None
+
+
+def _lock(session: Session, key: str, until: datetime) -> None:
+    session.exec(
+        update(LoginThrottle)
+        .where(col(LoginThrottle.username) == key)
+        .values(failures=0, locked_until=until)
+    )
+
+
 def login(
-    session: Session, settings: Settings, *, username: str, password: str, now: datetime
+    session: Session,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    address: str | None = None,
 ) -> Issued:
+    by_address = address_key(address) if settings.login_max_failures_per_address else None
+    if by_address is not None:
+        held = session.get(LoginThrottle, by_address)
+        if held and held.locked_until and held.locked_until > now:
+            _audit(
+                session,
+                actor=throttle_key(username),
+                action="auth.login_refused",
+                at=now,
+                reason="address held back",
+                address=address,
+            )
+            session.commit()
+            raise AuthRefused(
+                429,
+                "too many failed logins from this address: try again later",
+                _seconds_until(held.locked_until, now),
+            )
     key = throttle_key(username)
     throttle = session.get(LoginThrottle, key)
     if throttle and throttle.locked_until and throttle.locked_until > now:
@@ -153,10 +193,11 @@ def login(
         matches = verify_password(password, user.password_hash)
         reason = "wrong_password" if not matches else ("disabled" if not user.is_active else "")
     if user is not None and matches and user.is_active:
-        if throttle is not None:
-            throttle.failures = 0
-            throttle.locked_until = None
-            session.add(throttle)
+        for cleared in (throttle, session.get(LoginThrottle, by_address) if by_address else None):
+            if cleared is not None:
+                cleared.failures = 0
+                cleared.locked_until = None
+                session.add(cleared)
         auth = AuthSession(username=user.username, created_at=now)
         session.add(auth)
         session.flush()
@@ -165,14 +206,30 @@ def login(
         session.commit()
         return issued
     failures = _count_failure(session, key, now)
-    _audit(session, actor=key, action="auth.login_failed", at=now, reason=reason, failures=failures)
+    _audit(
+        session,
+        actor=key,
+        action="auth.login_failed",
+        at=now,
+        reason=reason,
+        failures=failures,
+        address=address,
+    )
+    until = now + timedelta(minutes=settings.login_lockout_minutes)
+    if by_address is not None:
+        from_address = _count_failure(session, by_address, now)
+        if from_address >= settings.login_max_failures_per_address:
+            _lock(session, by_address, until)
+            _audit(
+                session,
+                actor=key,
+                action="auth.address_held_back",
+                at=now,
+                address=address,
+                until=until.isoformat(),
+            )
     if failures >= settings.login_max_failures:
-        until = now + timedelta(minutes=settings.login_lockout_minutes)
-        session.exec(
-            update(LoginThrottle)
-            .where(col(LoginThrottle.username) == key)
-            .values(failures=0, locked_until=until)
-        )
+        _lock(session, key, until)
         _audit(session, actor=key, action="auth.locked", at=now, until=until.isoformat())
         session.commit()
         raise AuthRefused(

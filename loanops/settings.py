@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # consecutive failures the username is locked for ``login_lockout_minutes``.
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
+    # And per client address, across usernames (password spraying): this many consecutive
+    # failures from one address hold it back for the same time (429); 0 turns it off.
+    login_max_failures_per_address: int = 20
     # The department's zone: application numbers and the choice of the policy version in force.
     # Each loan's own dates follow its policy snapshot (domain.policy.LoanPolicy).
     business_timezone: str = "Asia/Shanghai"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,19 +60,30 @@ def _refused(exc: AuthRefused) -> HTTPException:
     "/token",
     response_model=TokenOut,
     dependencies=[public(Action.AUTHENTICATE)],
-    responses={401: {"description": "wrong username or password"}, 423: {"description": "locked"}},
+    responses={
+        401: {"description": "wrong username or password"},
+        423: {"description": "the username is locked"},
+        429: {"description": "too many failures from this address"},
+    },
 )
 def login(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> TokenOut:
     """Open to all. Wrong username and wrong password get the same answer in the same time;
-    after ``login_max_failures`` failures in a row the username is locked (423, Retry-After)."""
+    after ``login_max_failures`` failures in a row the username is locked (423, Retry-After),
+    after ``login_max_failures_per_address`` the client address is held back (429)."""
     try:
         issued = auth_rules.login(
-            session, settings, username=form.username, password=form.password, now=clock()
+            session,
+            settings,
+            username=form.username,
+            password=form.password,
+            now=clock(),
+            address=request.client.host if request.client else None,
         )
     except AuthRefused as exc:
         raise _refused(exc) from None

@@ -132,6 +132,29 @@ def test_failures_are_counted_in_the_database_across_api_processes(
     assert codes == [401, 401, 401, 401, 423]
 
 
+def test_one_address_failing_on_many_usernames_is_held_back(
+    api: Api, engine: Engine, database_url: str
+) -> None:
+    """Password spraying: one failure on each of 20 usernames from one address holds the
+    address back (429) — not the usernames, nor the other addresses."""
+    for i in range(20):
+        assert api.login(f"guess{i}", "Summer2026!").status_code == 401
+    r = api.login("officer")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) == 15 * 60
+    (held,) = api.audit("auth.address_held_back")
+    assert held.detail["address"] == "testclient"
+    elsewhere = TestClient(
+        create_app(api.settings, engine=engine, clock=api.clock), client=("10.0.0.2", 50000)
+    )
+    with elsewhere:
+        r = elsewhere.post(
+            "/api/v1/auth/token", data={"username": "officer", "password": DEMO_PASSWORD}
+        )
+        assert r.status_code == 200
+    api.clock.now += timedelta(minutes=15, seconds=1)
+    assert api.login("officer").status_code == 200
+
+
 def test_a_success_resets_the_count_of_consecutive_failures(api: Api) -> None:
     for _ in range(4):
         assert api.login("risk", "wrong").status_code == 401
