@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func
@@ -25,6 +25,7 @@ from api.workflow_calls import update_loan
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
+from domain.masking import scrub_pii
 from domain.permissions import Action
 from domain.tasks import TASK_RULES, TaskKind, TaskStatus
 from loanops.policy import lpr_table
@@ -35,7 +36,12 @@ from models.tables import Application, Task
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
-def _out(t: Task) -> TaskOut:
+def _out(t: Task, viewer: CurrentUserInfo) -> TaskOut:
+    """One task; its context with personal data masked (by key: name, id_number, phone, card)
+    for a viewer who sees PII masked."""
+    context = t.context
+    if context is not None and not viewer.can(Action.READ_BORROWER_PII):
+        context = cast(dict[str, Any], scrub_pii(context, {}))
     return TaskOut(
         id=str(t.id),
         kind=t.kind,
@@ -51,7 +57,7 @@ def _out(t: Task) -> TaskOut:
         decisions=list(TASK_RULES[TaskKind(t.kind)].decisions),
         application_url=f"/api/v1/applications/{t.application_no}",
         escalation_level=t.escalation_level,
-        context=t.context,
+        context=context,
     )
 
 
@@ -86,7 +92,7 @@ def list_tasks(
         .offset(offset)
         .limit(limit)
     ).all()
-    return TaskPage(items=[_out(t) for t in rows], total=total, limit=limit, offset=offset)
+    return TaskPage(items=[_out(t, user) for t in rows], total=total, limit=limit, offset=offset)
 
 
 def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Task:
@@ -143,7 +149,7 @@ def claim_task(
         session.add(task)
         _audit_assignment(session, task, actor=user.username, change="claimed", at=clock())
         session.commit()
-    return _out(task)
+    return _out(task, user)
 
 
 @router.post("/{task_id}/unclaim", response_model=TaskOut)
@@ -166,7 +172,7 @@ def unclaim_task(
     session.add(task)
     _audit_assignment(session, task, actor=user.username, change="unclaimed", at=clock())
     session.commit()
-    return _out(task)
+    return _out(task, user)
 
 
 @router.post("/{task_id}/decision", response_model=DecisionOut)

@@ -249,6 +249,31 @@ def test_customer_service_reads_notice_texts_with_the_borrower_masked(
     assert b["phone"] in manager["items"][0]["text"]
 
 
+def test_customer_service_reads_task_contexts_with_personal_data_masked(
+    api: Api, engine: Engine
+) -> None:
+    phone = DEMO_BORROWER["phone"]
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        s.add(
+            Task(
+                id=uuid.uuid4(),
+                application_no=MINE,
+                kind="overdue_call",
+                candidate_role="customer_service",
+                due_at=now + timedelta(days=1),
+                created_at=now,
+                context={"installment": 1, "phone": phone},
+            )
+        )
+        s.commit()
+    cs = api.call("cs", "GET", "/api/v1/tasks?kind=overdue_call")
+    (task,) = cs.json()["items"]
+    assert task["context"] == {"installment": 1, "phone": mask_phone(phone)}
+    manager = api.call("manager", "GET", "/api/v1/tasks?kind=overdue_call").json()
+    assert manager["items"][0]["context"]["phone"] == phone
+
+
 @pytest.mark.parametrize(
     ("method", "url", "body", "field"),
     [
