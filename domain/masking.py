@@ -29,9 +29,10 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1) if name else name
 
 
-# Keys whose values are personal data wherever they appear (audit details, notice payloads).
+# Keys whose values are personal data wherever they appear (audit details, task contexts).
+# (Not a bare "name": products and documents have names too; the borrower's own name is found
+# by value.)
 _MASK_BY_KEY = {
-    "name": mask_name,
     "borrower_name": mask_name,
     "signer_name": mask_name,
     "id_number": mask_id_number,
@@ -47,6 +48,7 @@ def scrub_pii(value: object, identifiers: dict[str, str]) -> object:
     roles that see PII masked: the values of the keys above, and every occurrence in any string
     of the borrower's own identifiers (``identifiers``: field → value, field one of
     name / id_number / phone / bank_card)."""
+    maskers = {**_MASK_BY_KEY, "name": mask_name}
     if isinstance(value, dict):
         out: dict[str, object] = {}
         for k, v in value.items():
@@ -58,7 +60,7 @@ def scrub_pii(value: object, identifiers: dict[str, str]) -> object:
     if isinstance(value, str):
         # Longest first: a name inside another identifier is not masked twice.
         for field, raw in sorted(identifiers.items(), key=lambda kv: -len(kv[1])):
-            masker = _MASK_BY_KEY.get(field)
+            masker = maskers.get(field)
             if raw and masker and raw in value:
                 value = value.replace(raw, masker(raw))
         return value
