@@ -84,6 +84,8 @@ class Action(StrEnum):
     # Staff accounts: read them; add, disable, enable, change roles, reset passwords.
     LIST_USERS = "list_users"
     MANAGE_USERS = "manage_users"
+    # Assign an application to a business officer besides its submitter (e.g. for collection).
+    ASSIGN_OFFICER = "assign_officer"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -237,6 +239,7 @@ MATRIX: dict[Action, frozenset[str]] = {
     # auditor inspects who has which roles, and changes nothing.
     Action.LIST_USERS: frozenset({Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}),
     Action.MANAGE_USERS: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    Action.ASSIGN_OFFICER: frozenset({Role.DEPARTMENT_MANAGER.value}),
 }
 
 

@@ -181,15 +181,30 @@ def test_the_officer_sees_their_own_and_the_manager_and_auditor_see_all(api: Api
     assert listed("manager") == listed("auditor") == {MINE, THEIRS}
 
 
-def test_an_assigned_officer_sees_the_application_too(api: Api, engine: Engine) -> None:
-    with Session(engine) as s:
-        app = s.exec(select(Application).where(Application.application_no == MINE)).one()
-        app.assigned_officer = "officer2"
-        s.add(app)
-        s.commit()
+def test_an_officer_assigned_by_the_manager_sees_the_application_too(
+    api: Api, engine: Engine
+) -> None:
+    url = f"/api/v1/applications/{MINE}/assigned-officer"
+    for who in ("risk", "nobody", "officer2x"):  # not an active business officer
+        r = api.call("manager", "PUT", url, json={"assigned_officer": who})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "assigned_officer"]
+    assert api.call("officer", "PUT", url, json={"assigned_officer": "officer2"}).status_code == 403
+    r = api.call("manager", "PUT", url, json={"assigned_officer": "officer2"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "application_no": MINE,
+        "submitted_by": "officer",
+        "assigned_officer": "officer2",
+    }
     assert api.call("officer2", "GET", f"/api/v1/applications/{MINE}").status_code == 200
     r = api.call("officer2", "GET", "/api/v1/loans")
     assert {i["application_no"] for i in r.json()["items"]} == {MINE, THEIRS}
+    timeline = api.call("manager", "GET", f"/api/v1/loans/{MINE}/timeline").json()["entries"]
+    assigned = [e for e in timeline if e["action"] == "application.officer_assigned"]
+    assert assigned[0]["detail"] == {"before": None, "after": "officer2"}
+    # Removed again: officer2 no longer sees it.
+    assert api.call("manager", "PUT", url, json={"assigned_officer": None}).status_code == 200
+    assert api.call("officer2", "GET", f"/api/v1/applications/{MINE}").status_code == 404
 
 
 def test_tasks_on_another_officers_application_are_neither_listed_nor_decided(api: Api) -> None:

@@ -199,6 +199,7 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.LOGOUT: ("POST", "/api/v1/auth/logout", None),
     Action.LIST_USERS: ("GET", "/api/v1/users", None),
     Action.MANAGE_USERS: ("POST", "/api/v1/users", {}),
+    Action.ASSIGN_OFFICER: ("PUT", f"/api/v1/applications/{NO_SUCH_LOAN}/assigned-officer", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}
