@@ -183,12 +183,14 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.AUDITOR.value,
         }
     ),
+    # (issue 11: the auditor reads everything, the collection worklist included.)
     Action.READ_OVERDUE_REPORT: frozenset(
         {
             Role.DEPARTMENT_MANAGER.value,
             Role.RISK_MANAGER.value,
             Role.OPERATIONS_SPECIALIST.value,
             Role.BUSINESS_OFFICER.value,
+            Role.AUDITOR.value,
         }
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
@@ -211,12 +213,14 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
     # Exactly one staff role: the lender_seal task's candidate (``sole_role``).
     Action.SEAL_CONTRACT: frozenset({Role.DEPARTMENT_MANAGER.value}),
-    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it.
+    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it; the
+    # auditor reads everything (issue 11).
     Action.READ_LIQUIDITY: frozenset(
         {
             Role.DEPARTMENT_MANAGER.value,
             Role.OPERATIONS_SPECIALIST.value,
             Role.RISK_MANAGER.value,
+            Role.AUDITOR.value,
         }
     ),
     Action.LIST_FUNDING_MOVEMENTS: frozenset(

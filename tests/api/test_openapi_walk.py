@@ -2,8 +2,8 @@
 minimal, usually invalid, body and a path naming nothing) and must answer 403 exactly when the
 permission matrix (``domain.permissions.MATRIX``) refuses that role the operation's declared
 action — never 401 or 500 for a logged-in role. An operation without a declared action fails the
-walk, so a new route cannot be added without its rule. The auditor changes nothing: every
-operation that writes refuses them."""
+walk, so a new route cannot be added without its rule. The auditor reads everything and
+changes nothing: every GET admits them, every operation that writes refuses them."""
 
 from __future__ import annotations
 
@@ -101,6 +101,8 @@ def walk(app: FastAPI, http: TestClient, tokens: dict[str, str]) -> list[str]:
             writes = method in WRITES and action not in READ_ONLY_WRITES
             if writes and Role.AUDITOR.value in MATRIX[action]:
                 problems.append(f"{method.upper()} {path}: the auditor may write")
+            if method == "get" and Role.AUDITOR.value not in MATRIX[action]:
+                problems.append(f"GET {path}: the auditor may not read it")
     return problems
 
 
@@ -151,15 +153,27 @@ def test_the_walk_fails_on_a_route_without_a_rule_or_a_check_the_matrix_does_not
     def audited_write() -> dict[str, str]:
         return {}
 
+    @app.get("/api/v1/hidden-from-audit", dependencies=[require(Action.SUBMIT_APPLICATION)])
+    def hidden_from_audit() -> dict[str, str]:
+        return {}
+
     with TestClient(app) as http:
         problems = walk(app, http, tokens)
     assert "POST /api/v1/forgotten: no rule (declares [])" in problems
     assert "GET /api/v1/stricter as auditor: 403 but the matrix allows list_loans" in problems
     assert "POST /api/v1/audited-write: the auditor may write" in problems
+    assert "GET /api/v1/hidden-from-audit: the auditor may not read it" in problems
     assert all(
         p.split(":")[0]
         .split(" ")[1]
-        .startswith(("/api/v1/forgotten", "/api/v1/stricter", "/api/v1/audited-write"))
+        .startswith(
+            (
+                "/api/v1/forgotten",
+                "/api/v1/stricter",
+                "/api/v1/audited-write",
+                "/api/v1/hidden-from-audit",
+            )
+        )
         for p in problems
     ), problems
 
