@@ -182,6 +182,9 @@ async def ensure_schedules_logged(client: Client, settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from loanops import logredact
+
+    logredact.install()  # no secret in the worker's log either
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker())
 

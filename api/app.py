@@ -31,7 +31,9 @@ from api.routes import (
     reports,
     signing,
     tasks,
+    users,
 )
+from loanops import logredact
 from loanops.db import make_engine
 from loanops.documents import DocumentStore
 from loanops.settings import Settings, get_settings
@@ -47,6 +49,8 @@ def create_app(
     document_store: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # No secret in a log: uvicorn's access log would write the borrower's signing token.
+    logredact.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +91,7 @@ def create_app(
         aftercare,
         collections,
         reconciliation,
+        users,
     ):
         v1.include_router(module.router)
     v1.include_router(bank.router)

@@ -28,7 +28,9 @@ from domain.permissions import (
     allowed_principals,
     is_allowed,
     refusal,
+    sees_only_own,
 )
+from loanops.auth import active_user
 from loanops.documents import DocumentStore, FileSystemDocumentStore
 from loanops.security import decode_access_token
 from loanops.settings import Settings
@@ -113,10 +115,16 @@ class CurrentUserInfo:
     username: str
     full_name: str
     roles: tuple[str, ...]
+    # The login the access token belongs to (None for tokens minted without one).
+    session_id: str | None = None
 
     def can(self, action: Action) -> bool:
         """Whether the matrix lets any of this user's roles do ``action``."""
         return is_allowed(self.roles, action)
+
+    def sees_only_own(self) -> bool:
+        """Whether the object rules limit this user to their own applications and loans."""
+        return sees_only_own(self.roles)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -141,12 +149,15 @@ def get_current_user(
         claims = decode_access_token(token, secret=settings.secret_key)
     except jwt.PyJWTError:
         raise unauthorized from None
-    user = session.exec(select(User).where(User.username == claims["sub"])).first()
-    if user is not None and not user.is_active:
-        record_disabled_attempt(session, username=user.username, via="token", at=clock())
-    if user is None or not user.is_active:
+    user = active_user(session, claims)
+    if user is None:  # disabled, password reset, logged out: refused at once
+        known = session.exec(select(User).where(User.username == claims["sub"])).first()
+        if known is not None and not known.is_active:
+            record_disabled_attempt(session, username=known.username, via="token", at=clock())
         raise unauthorized
-    return CurrentUserInfo(user.username, user.full_name, tuple(user.roles))
+    return CurrentUserInfo(
+        user.username, user.full_name, tuple(user.roles), session_id=claims.get("sid")
+    )
 
 
 CurrentUser = Annotated[CurrentUserInfo, Depends(get_current_user)]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import HTTPException, status
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentUserInfo, TemporalGateway
@@ -24,7 +25,7 @@ from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
 from domain.masking import mask_name
 from domain.penalty import PenaltyPolicy
-from domain.permissions import Action
+from domain.permissions import Action, may_see_application
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
 from domain.signing import SIGNING_LINK_TEMPLATE
@@ -73,12 +74,38 @@ class LoanRecord:
         return penalty_terms(self.policy, self.penalty_multiple)
 
 
-def load_application(session: Session, application_no: str) -> tuple[Application, BorrowerData]:
-    """The application and the borrower data it was submitted with (never a newer version)."""
+def visible_to(viewer: CurrentUserInfo | None, app: Application) -> bool:
+    """The need-to-know rule (``domain.permissions.may_see_application``); ``None`` is the
+    system itself (no viewer), which sees everything."""
+    return viewer is None or may_see_application(
+        viewer.roles,
+        viewer.username,
+        submitted_by=app.submitted_by,
+        assigned_officer=app.assigned_officer,
+    )
+
+
+def own_applications(viewer: CurrentUserInfo) -> Any:
+    """The condition on ``Application`` a list query adds for a viewer limited to their own
+    applications (None when the viewer sees all)."""
+    if not viewer.sees_only_own():
+        return None
+    return or_(
+        col(Application.submitted_by) == viewer.username,
+        col(Application.assigned_officer) == viewer.username,
+    )
+
+
+def load_application(
+    session: Session, application_no: str, viewer: CurrentUserInfo | None
+) -> tuple[Application, BorrowerData]:
+    """The application and the borrower data it was submitted with (never a newer version).
+    An application ``viewer`` may not see is answered exactly as one that does not exist (404:
+    its existence is not revealed)."""
     app = session.exec(
         select(Application).where(Application.application_no == application_no)
     ).first()
-    if app is None:
+    if app is None or not visible_to(viewer, app):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"application {application_no} does not exist"
         )
@@ -86,6 +113,16 @@ def load_application(session: Session, application_no: str) -> tuple[Application
     if borrower is None:  # the foreign key makes this impossible short of manual edits
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
     return app, borrower
+
+
+def pii_of(borrower: BorrowerData) -> dict[str, str]:
+    """The borrower's identifiers, for ``domain.masking.scrub_pii``."""
+    return {
+        "name": borrower.name,
+        "id_number": borrower.id_number,
+        "phone": borrower.phone,
+        "bank_card": borrower.bank_card,
+    }
 
 
 def policy_of(session: Session, app: Application) -> LoanPolicy:
@@ -148,10 +185,15 @@ def signing_status(session: Session, application_no: str) -> SigningStatusOut | 
     )
 
 
-def load_record(session: Session, temporal: TemporalGateway, application_no: str) -> LoanRecord:
+def load_record(
+    session: Session,
+    temporal: TemporalGateway,
+    application_no: str,
+    viewer: CurrentUserInfo | None,
+) -> LoanRecord:
     """One read path for every loan view: the live workflow while it runs, the database once it
-    has closed; both give the loan's own policy version."""
-    app, borrower = load_application(session, application_no)
+    has closed; both give the loan's own policy version. 404 for what ``viewer`` may not see."""
+    app, borrower = load_application(session, application_no, viewer)
     stage = Stage(app.stage)
     if not stage.is_terminal:
         view = query_loan(temporal, application_no)

@@ -17,7 +17,7 @@ FOUR_EYES_REFUSED: Final = "four_eyes.refused"
 FOUR_EYES_REFUSALS: Final = frozenset({"MakerChecker", "Forbidden"})
 
 # A successful login (the actor is the user).
-LOGGED_IN: Final = "auth.logged_in"
+LOGGED_IN: Final = "auth.login"
 # A wrong username or password at login (the actor is the username tried).
 LOGIN_FAILED: Final = "auth.login_failed"
 # A disabled account tried to log in, or used a token it was issued before it was disabled.

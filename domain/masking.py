@@ -27,3 +27,41 @@ def mask_bank_card(card: str) -> str:
 def mask_name(name: str) -> str:
     """张** : the family name kept."""
     return name[:1] + "*" * (len(name) - 1) if name else name
+
+
+# Keys whose values are personal data wherever they appear (audit details, task contexts).
+# (Not a bare "name": products and documents have names too; the borrower's own name is found
+# by value.)
+_MASK_BY_KEY = {
+    "borrower_name": mask_name,
+    "signer_name": mask_name,
+    "id_number": mask_id_number,
+    "phone": mask_phone,
+    "mobile": mask_phone,
+    "bank_card": mask_bank_card,
+    "card": mask_bank_card,
+}
+
+
+def scrub_pii(value: object, identifiers: dict[str, str]) -> object:
+    """``value`` (a JSON-like structure: dicts, lists, strings) with personal data masked, for
+    roles that see PII masked: the values of the keys above, and every occurrence in any string
+    of the borrower's own identifiers (``identifiers``: field → value, field one of
+    name / id_number / phone / bank_card)."""
+    maskers = {**_MASK_BY_KEY, "name": mask_name}
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            masker = _MASK_BY_KEY.get(str(k))
+            out[k] = masker(v) if masker and isinstance(v, str) else scrub_pii(v, identifiers)
+        return out
+    if isinstance(value, list):
+        return [scrub_pii(v, identifiers) for v in value]
+    if isinstance(value, str):
+        # Longest first: a name inside another identifier is not masked twice.
+        for field, raw in sorted(identifiers.items(), key=lambda kv: -len(kv[1])):
+            masker = maskers.get(field)
+            if raw and masker and raw in value:
+                value = value.replace(raw, masker(raw))
+        return value
+    return value

@@ -100,6 +100,15 @@ class Action(StrEnum):
     READ_COLLECTIONS = "read_collections"
     # The daily reconciliations of the bank's ledger with the records, and their differences.
     READ_RECONCILIATION = "read_reconciliation"
+    # A refresh token for a new access token (authenticated by the refresh token itself).
+    REFRESH_TOKEN = "refresh_token"
+    # End one's own login (its refresh and access tokens).
+    LOGOUT = "logout"
+    # Staff accounts: read them; add, disable, enable, change roles, reset passwords.
+    LIST_USERS = "list_users"
+    MANAGE_USERS = "manage_users"
+    # Assign an application to a business officer besides its submitter (e.g. for collection).
+    ASSIGN_OFFICER = "assign_officer"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -197,12 +206,14 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.AUDITOR.value,
         }
     ),
+    # (issue 11: the auditor reads everything, the collection worklist included.)
     Action.READ_OVERDUE_REPORT: frozenset(
         {
             Role.DEPARTMENT_MANAGER.value,
             Role.RISK_MANAGER.value,
             Role.OPERATIONS_SPECIALIST.value,
             Role.BUSINESS_OFFICER.value,
+            Role.AUDITOR.value,
         }
     ),
     Action.READ_SIGNING: frozenset({BORROWER}),
@@ -225,12 +236,14 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.MANAGE_PRODUCTS: frozenset({Role.PRODUCT_MANAGER.value}),
     # Exactly one staff role: the lender_seal task's candidate (``sole_role``).
     Action.SEAL_CONTRACT: frozenset({Role.DEPARTMENT_MANAGER.value}),
-    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it.
+    # Liquidity (seed §4): the manager plans funds, operations pays out, risk watches it; the
+    # auditor reads everything (issue 11).
     Action.READ_LIQUIDITY: frozenset(
         {
             Role.DEPARTMENT_MANAGER.value,
             Role.OPERATIONS_SPECIALIST.value,
             Role.RISK_MANAGER.value,
+            Role.AUDITOR.value,
         }
     ),
     Action.LIST_FUNDING_MOVEMENTS: frozenset(
@@ -316,6 +329,13 @@ MATRIX: dict[Action, frozenset[str]] = {
             Role.AUDITOR.value,
         }
     ),
+    Action.REFRESH_TOKEN: frozenset({PUBLIC}),
+    Action.LOGOUT: _STAFF,
+    # The department manager administers accounts (seed §8: permission management); the
+    # auditor inspects who has which roles, and changes nothing.
+    Action.LIST_USERS: frozenset({Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}),
+    Action.MANAGE_USERS: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    Action.ASSIGN_OFFICER: frozenset({Role.DEPARTMENT_MANAGER.value}),
 }
 
 
@@ -342,3 +362,27 @@ def sole_role(action: Action) -> Role:
 def refusal(action: Action) -> str:
     """The sentence a 403 carries: which principals may do it."""
     return f"{action.value} requires one of: {', '.join(sorted(MATRIX[action]))}"
+
+
+# ---- object rules (need to know) -------------------------------------------------------------
+
+# Roles that see only their own applications and loans: those they submitted or are assigned.
+# A user with any other role as well sees what that role sees.
+OWN_OBJECTS_ONLY = frozenset({Role.BUSINESS_OFFICER.value})
+
+
+def sees_only_own(roles: Iterable[str]) -> bool:
+    """True when every one of ``roles`` is limited to its own objects (a business officer)."""
+    held = set(roles)
+    return bool(held) and held <= OWN_OBJECTS_ONLY
+
+
+def may_see_application(
+    roles: Iterable[str], username: str, *, submitted_by: str, assigned_officer: str | None
+) -> bool:
+    """The need-to-know rule on one application, its loan, documents, tasks and notices: a
+    business officer only on those they submitted or are assigned to; other staff roles on all
+    (what they may do with them is the matrix's)."""
+    if not sees_only_own(roles):
+        return True
+    return username in (submitted_by, assigned_officer)

@@ -444,6 +444,8 @@ def dev(
     env = dict(os.environ)
     env.setdefault("LOANOPS_ENVIRONMENT", "development")
     env.setdefault("LOANOPS_DATABASE_URL", f"sqlite:///{var_dir / 'loanops.db'}")
+    # The install's own keys (generated on first run unless configured): every child reads them.
+    env.setdefault("LOANOPS_KEY_DIR", str(var_dir / "keys"))
     env["LOANOPS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{temporal_port}"
     env.setdefault("LOANOPS_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     env["LOANOPS_BUREAU_URL"] = f"http://127.0.0.1:{bureau_port}"
@@ -830,3 +832,159 @@ def schedules_trigger(
     except LookupError as exc:
         _fail(str(exc))
     console.print(f"{schedule_id}: triggered")
+
+
+user_app = typer.Typer(
+    help="Staff accounts: add the first department manager here, then manage the others here or "
+    "through the API (/api/v1/users). Every change is audited."
+)
+app.add_typer(user_app, name="user")
+
+
+def _user_change(fn: Callable[..., Any], **kw: Any) -> Any:
+    """Run one ``loanops.users`` change against the configured database; a refusal is one line
+    naming the field or the reason, exit status 2."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from loanops import users as accounts
+    from loanops.db import make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            return fn(session, at=datetime.now(UTC), **kw)
+    except accounts.UserInputError as exc:
+        _fail(f"{exc.field}: {exc.reason}")
+    except (accounts.UserConflict, accounts.UnknownUser) as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    return by or f"cli:{getpass.getuser()}"
+
+
+_PASSWORD = typer.Option(
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="asked for when not given (better: not on the command line, where `ps` shows it)",
+)
+_BY = typer.Option(help="who makes the change (default: cli:<your login name>)")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="the login name")],
+    roles: Annotated[str, typer.Option(help="comma-separated roles, e.g. department_manager")],
+    password: Annotated[str, _PASSWORD],
+    full_name: Annotated[str | None, typer.Option(help="default: the username")] = None,
+    by: Annotated[str | None, _BY] = None,
+) -> None:
+    """Add an account (production starts with one: --roles department_manager)."""
+    from loanops.users import create_user
+
+    u = _user_change(
+        create_user,
+        username=username,
+        full_name=full_name or username,
+        roles=[r.strip() for r in roles.split(",") if r.strip()],
+        password=password,
+        actor=_actor(by),
+    )
+    console.print(f"user {u.username} added: {', '.join(u.roles)}")
+
+
+@user_app.command("disable")
+def user_disable(
+    username: Annotated[str, typer.Argument()], by: Annotated[str | None, _BY] = None
+) -> None:
+    """Disable an account: it loses access at once, its tokens included."""
+    from loanops.users import set_active
+
+    _user_change(set_active, username=username, active=False, actor=_actor(by))
+    console.print(f"user {username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(
+    username: Annotated[str, typer.Argument()], by: Annotated[str | None, _BY] = None
+) -> None:
+    """Enable a disabled account again (and clear a login lock on it)."""
+    from loanops.users import set_active
+
+    _user_change(set_active, username=username, active=True, actor=_actor(by))
+    console.print(f"user {username} enabled")
+
+
+@user_app.command("roles")
+def user_roles(
+    username: Annotated[str, typer.Argument()],
+    roles: Annotated[str, typer.Argument(help="comma-separated: the account's roles from now on")],
+    by: Annotated[str | None, _BY] = None,
+) -> None:
+    """Set an account's roles."""
+    from loanops.users import set_roles
+
+    u = _user_change(
+        set_roles,
+        username=username,
+        roles=[r.strip() for r in roles.split(",") if r.strip()],
+        actor=_actor(by),
+    )
+    console.print(f"user {u.username}: {', '.join(u.roles)}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: Annotated[str, typer.Argument()],
+    password: Annotated[str, _PASSWORD],
+    by: Annotated[str | None, _BY] = None,
+) -> None:
+    """Give an account a new password; its current logins end."""
+    from loanops.users import reset_password
+
+    _user_change(reset_password, username=username, password=password, actor=_actor(by))
+    console.print(f"password of {username} reset; their logins ended")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every account, its roles and whether it is active."""
+    from sqlmodel import Session
+
+    from loanops.db import make_engine
+    from loanops.users import list_users
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with Session(engine) as session:
+            rows = list_users(session)
+    finally:
+        engine.dispose()
+    for u in rows:
+        state = "active" if u.is_active else "disabled"
+        typer.echo(f"{u.username}\t{','.join(sorted(u.roles))}\t{state}\t{u.full_name}")
+
+
+@app.command()
+def permissions() -> None:
+    """Print the permission matrix (domain/permissions.py) as a Markdown table: each action and
+    the principals that may do it. The object rules come on top (a business officer: own
+    applications only)."""
+    from domain.lifecycle import Role
+    from domain.permissions import MATRIX, NOT_STAFF
+
+    staff = [r.value for r in Role]
+    others = sorted(NOT_STAFF)
+    columns = [*staff, *others]
+    typer.echo("| action | " + " | ".join(columns) + " |")
+    typer.echo("|---|" + "---|" * len(columns))
+    for action, allowed in MATRIX.items():
+        marks = ["✓" if c in allowed else "" for c in columns]
+        typer.echo(f"| `{action.value}` | " + " | ".join(marks) + " |")

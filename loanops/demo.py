@@ -117,14 +117,26 @@ class DemoDriver:
         self.password = password
         self.say = say
         self.tokens: dict[str, str] = {}
+        # Per login: the refresh token and when (monotonic) to use it, a minute before the
+        # short access token expires.
+        self._renew: dict[str, tuple[str, float]] = {}
+
+    def _keep(self, username: str, body: dict[str, Any]) -> None:
+        self.tokens[username] = body["access_token"]
+        if body.get("refresh_token"):
+            at = time.monotonic() + max(0, int(body.get("expires_in", 0)) - 60)
+            self._renew[username] = (body["refresh_token"], at)
 
     def login(self, username: str) -> dict[str, str]:
+        renew = self._renew.get(username)
+        if renew is not None and time.monotonic() >= renew[1]:
+            r = self.client.post("/api/v1/auth/refresh", json={"refresh_token": renew[0]})
+            self._keep(username, self.expect(r, 200, f"refresh the login of {username}"))
         if username not in self.tokens:
             r = self.client.post(
                 "/api/v1/auth/token", data={"username": username, "password": self.password}
             )
-            self.expect(r, 200, f"log in as {username}")
-            self.tokens[username] = r.json()["access_token"]
+            self._keep(username, self.expect(r, 200, f"log in as {username}"))
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
     @staticmethod

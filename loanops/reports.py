@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Engine, and_, case, func, literal, type_coerce
+from sqlalchemy import BigInteger, Engine, and_, case, func, literal, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
@@ -284,15 +284,25 @@ def overdue_worklist(
     order: SortOrder = "desc",
     limit: int = 50,
     offset: int = 0,
+    officer: str | None = None,
 ) -> OverduePage:
     """Loans in SERVICING with something overdue on ``as_of``, sorted by days past due or by
-    the overdue amount (ties by application number), one page of them."""
+    the overdue amount (ties by application number), one page of them; with ``officer``, only
+    the loans that officer submitted or is assigned (need to know)."""
     pos = _positions(as_of, overdue_only=True)
     amount = pos.c.overdue_principal + pos.c.overdue_interest + pos.c.overdue_fee + pos.c.penalty
     where = and_(
         pos.c.oldest_due.is_not(None),
         col(Application.stage) == Stage.SERVICING.value,
     )
+    if officer is not None:
+        where = and_(
+            where,
+            or_(
+                col(Application.submitted_by) == officer,
+                col(Application.assigned_officer) == officer,
+            ),
+        )
     base = select(pos.c.application_no).join(
         Application, col(Application.application_no) == pos.c.application_no
     )

@@ -4,6 +4,7 @@ the one-time codes that prove the signer holds the borrower's phone."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -30,17 +31,53 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password with the same parameters as the real ones."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def burn_password_check(password: str) -> None:
+    """The work of one password verification, for a username that does not exist (or cannot
+    log in): known and unknown usernames then take the same time (bench/login_timing.py)."""
+    verify_password(password, _dummy_hash())
+
+
 def create_access_token(
-    *, subject: str, roles: list[str], secret: str, minutes: int, now: datetime | None = None
+    *,
+    subject: str,
+    roles: list[str],
+    secret: str,
+    minutes: int,
+    now: datetime | None = None,
+    version: int = 0,
+    session_id: uuid.UUID | None = None,
 ) -> str:
+    """A signed access token. ``version`` is the user's token version when minted (a disabled
+    user's or a reset password's bump refuses it); ``session_id`` the login it belongs to (its
+    logout refuses it)."""
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": subject,
         "roles": roles,
         "iat": issued,
         "exp": issued + timedelta(minutes=minutes),
+        "ver": version,
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token: 32 random bytes."""
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> str:
+    """What is stored of a refresh token (its SHA-256: the token has 256 bits of entropy, so a
+    plain hash cannot be searched)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def decode_access_token(token: str, *, secret: str) -> dict[str, Any]:

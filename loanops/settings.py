@@ -6,6 +6,9 @@ Infrastructure only (addresses, secrets, names). Business rules are the versione
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,10 +18,59 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
+# Values once published in this repository (here and in the sandboxes): never accepted as a key
+# in production, whatever their length.
 DEFAULT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
-# Shared with the sandbox SMS gateway's default (sandbox/sms.py), so `loanops dev` works as is.
 DEFAULT_SMS_CALLBACK_SECRET = "dev-sms-callback-secret-change-me"
 DEFAULT_BANK_CALLBACK_SECRET = "dev-only-bank-callback-secret"
+KNOWN_DEFAULTS = frozenset(
+    {
+        DEFAULT_SECRET,
+        DEFAULT_SMS_CALLBACK_SECRET,
+        DEFAULT_BANK_CALLBACK_SECRET,
+        "sandbox-bank-callback-secret",
+        "test-bank-callback-secret",
+        "test-sms-callback-secret",
+    }
+)
+# The secrets a deployment must configure (environment variable LOANOPS_<NAME upper-cased>).
+SECRET_FIELDS = ("secret_key", "sms_callback_secret", "bank_callback_secret")
+MIN_SECRET_CHARS = 32
+MIN_SECRET_DISTINCT = 10
+
+
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` is not a key of real entropy (None when it is): at least 32 characters
+    (``secrets.token_urlsafe(32)`` gives 43), at least 10 distinct characters (refuses "k" * 40
+    and similar), and never a value published in this repository."""
+    if value in KNOWN_DEFAULTS:
+        return "is a published default"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"must be at least {MIN_SECRET_CHARS} characters"
+    if len(set(value)) < MIN_SECRET_DISTINCT:
+        return "has too little entropy (generate one with secrets.token_urlsafe(32))"
+    return None
+
+
+def local_secret(key_dir: Path, name: str) -> str:
+    """The development install's own key ``name``: read from ``key_dir/name``, generated there on
+    first use (32 random bytes, url-safe; the file created exclusively with mode 0600, so two
+    processes starting at once agree on one key)."""
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = key_dir / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process created it a moment ago: wait for its content
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty: delete it to generate a new key") from None
+    with os.fdopen(fd, "w") as f:
+        value = secrets.token_urlsafe(32)
+        f.write(value + "\n")
+    return value
 
 
 class Settings(BaseSettings):
@@ -36,8 +88,22 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
 
-    secret_key: str = DEFAULT_SECRET
-    access_token_minutes: int = 8 * 60
+    # The keys (JWT and signing links; the SMS gateway's and the bank's callback HMACs). Left
+    # empty, a development or test install uses its own, generated on first run under
+    # ``key_dir`` (``local_secret``); production refuses to start without explicit ones of real
+    # entropy (``secret_problem``).
+    secret_key: str = ""
+    key_dir: Path = VAR_DIR / "keys"
+    # Short access tokens; a refresh token (rotated on each use) keeps a working day's session.
+    access_token_minutes: int = 15
+    refresh_token_minutes: int = 12 * 60
+    # Login throttling (per username, known or not, persisted in the database): after this many
+    # consecutive failures the username is locked for ``login_lockout_minutes``.
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    # And per client address, across usernames (password spraying): this many consecutive
+    # failures from one address hold it back for the same time (429); 0 turns it off.
+    login_max_failures_per_address: int = 20
     # The department's zone: application numbers and the choice of the policy version in force.
     # Each loan's own dates follow its policy snapshot (domain.policy.LoanPolicy).
     business_timezone: str = "Asia/Shanghai"
@@ -53,7 +119,7 @@ class Settings(BaseSettings):
     # The SMS gateway (adapters.sms); `loanops dev` runs the sandbox gateway here. Its delivery
     # receipts come to {public_base_url}/api/v1/sms/receipts signed with this shared secret.
     sms_url: str = "http://127.0.0.1:8092"
-    sms_callback_secret: str = DEFAULT_SMS_CALLBACK_SECRET
+    sms_callback_secret: str = ""
     sms_timeout_seconds: float = 5.0
     # The worker's notice relay (loanops.notice_relay): how often it looks for due notices, and
     # how it retries an SMS the gateway could not take (exponential back-off, then failed).
@@ -64,7 +130,7 @@ class Settings(BaseSettings):
     # The bank (adapters.bank); `loanops dev` runs the sandbox bank here. The callback secret is
     # the HMAC key of the bank's signed status callbacks; the pool account pays disbursements.
     bank_url: str = "http://127.0.0.1:8093"
-    bank_callback_secret: str = DEFAULT_BANK_CALLBACK_SECRET
+    bank_callback_secret: str = ""
     bank_pool_account: str = "9558800200100000005"
     # Uploaded documents (ID cards, income proofs...): the folder of the default document store,
     # and the largest file accepted (413 above it).
@@ -83,22 +149,22 @@ class Settings(BaseSettings):
     reconciliation_grace_minutes: float = 60.0
 
     @model_validator(mode="after")
-    def _refuse_unsafe_secret(self) -> Settings:
-        if self.environment == "production" and (
-            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
-        ):
-            raise ValueError(
-                "LOANOPS_SECRET_KEY must be set to a random value of at least 32 characters "
-                "in production"
-            )
-        if self.environment == "production" and (
-            self.sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
-            or len(self.sms_callback_secret) < 32
-        ):
-            raise ValueError(
-                "LOANOPS_SMS_CALLBACK_SECRET must be set to a random value of at least 32 "
-                "characters in production"
-            )
+    def _resolve_secrets(self) -> Settings:
+        """Production: every key explicit and of real entropy, else a configuration error naming
+        the variable. Development and test: an empty key is the install's own (generated under
+        ``key_dir`` on first run); an explicit one is taken as given."""
+        for name in SECRET_FIELDS:
+            value: str = getattr(self, name)
+            variable = f"LOANOPS_{name.upper()}"
+            if self.environment == "production":
+                problem = "must be set" if not value else secret_problem(value)
+                if problem:
+                    raise ValueError(
+                        f"{variable} {problem}: production needs a random value of at least "
+                        f"{MIN_SECRET_CHARS} characters"
+                    )
+            elif not value:
+                setattr(self, name, local_secret(self.key_dir, name))
         return self
 
     @property

@@ -42,6 +42,9 @@ class User(SQLModel, table=True):
     password_hash: str
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Bumped when the user is disabled or their password is reset: every access token minted
+    # before (it carries the version it was minted under) is refused from then on.
+    token_version: int = 0
 
 
 class Borrower(SQLModel, table=True):
@@ -105,6 +108,9 @@ class Application(SQLModel, table=True):
     borrower_version: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # A second business officer who may see and act on it besides the submitter (collection):
+    # the seam of the need-to-know rule (``domain.permissions.may_see_application``).
+    assigned_officer: str | None = Field(default=None, index=True, max_length=64)
 
 
 @dataclass(frozen=True)
@@ -856,3 +862,43 @@ class ReconciliationDifference(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     comment: str | None = None
     found_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Consecutive failed logins per username (known or not, so a lockout says nothing about
+    whether the account exists), and the lock they led to. In the database, so the count holds
+    across API processes."""
+
+    __tablename__ = "login_throttles"
+
+    username: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    last_failure_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: its access tokens carry its id (``sid``), its refresh tokens belong to it.
+    Revoked on logout, on disable or password reset, and when a used refresh token comes back
+    (a stolen copy): its access tokens are refused from then on."""
+
+    __tablename__ = "auth_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(index=True, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_reason: str | None = Field(default=None, max_length=64)
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token, stored only as its SHA-256 (the token is 32 random bytes: no dictionary
+    to search). Used once: a refresh marks it used and issues the next one of its session."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    session_id: uuid.UUID = Field(foreign_key="auth_sessions.id", index=True)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

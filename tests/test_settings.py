@@ -9,19 +9,32 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from loanops.settings import DEFAULT_SECRET, DEFAULT_SMS_CALLBACK_SECRET, Settings
+from loanops.settings import (
+    DEFAULT_BANK_CALLBACK_SECRET,
+    DEFAULT_SECRET,
+    DEFAULT_SMS_CALLBACK_SECRET,
+    Settings,
+)
 
-GOOD_SECRET = "k" * 40
-GOOD_SMS = "m" * 40
+GOOD_SECRET = "Zq3v9Lr0xT7mWb2NcY5pKd8sHf1gJa4e"  # 32 characters of 32 distinct
+GOOD_SMS = "m1N2b3V4c5X6z7L8k9J0h-G_fDsApOiU"
+GOOD_BANK = "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc"
+GOOD = {
+    "secret_key": GOOD_SECRET,
+    "sms_callback_secret": GOOD_SMS,
+    "bank_callback_secret": GOOD_BANK,
+}
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No LOANOPS_ variable and no .env file from the machine running the tests."""
+    """No LOANOPS_ variable and no .env file from the machine running the tests; the install's
+    generated keys in a folder of this test's own."""
     for name in list(os.environ):
         if name.upper().startswith("LOANOPS_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOANOPS_KEY_DIR", str(tmp_path / "keys"))
 
 
 def make(**kw: Any) -> Settings:
@@ -31,41 +44,105 @@ def make(**kw: Any) -> Settings:
 def test_defaults_are_development() -> None:
     s = make()
     assert s.environment == "development"
-    assert s.secret_key == DEFAULT_SECRET
     assert s.temporal_address == "127.0.0.1:7233"
 
 
-def test_production_with_default_secret_is_refused() -> None:
-    with pytest.raises(ValidationError, match="LOANOPS_SECRET_KEY"):
-        make(environment="production")
-
-
-def test_production_with_short_secret_is_refused() -> None:
-    with pytest.raises(ValidationError):
-        make(environment="production", secret_key="x" * 31)
-
-
-def test_production_with_long_random_secret_passes() -> None:
-    s = make(environment="production", secret_key=GOOD_SECRET, sms_callback_secret=GOOD_SMS)
-    assert s.environment == "production"
-    assert s.secret_key == GOOD_SECRET
-    assert (
-        make(environment="production", secret_key="y" * 32, sms_callback_secret=GOOD_SMS).secret_key
-        == "y" * 32
+def test_development_generates_its_own_keys_once_in_files_only_the_owner_reads(
+    tmp_path: Path,
+) -> None:
+    first = make()
+    keys = {
+        "secret_key": first.secret_key,
+        "sms_callback_secret": first.sms_callback_secret,
+        "bank_callback_secret": first.bank_callback_secret,
+    }
+    for name, value in keys.items():
+        assert value not in (
+            DEFAULT_SECRET,
+            DEFAULT_SMS_CALLBACK_SECRET,
+            DEFAULT_BANK_CALLBACK_SECRET,
+        )
+        assert len(value) >= 32 and len(set(value)) >= 10
+        path = tmp_path / "keys" / name
+        assert path.read_text().strip() == value
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert len(set(keys.values())) == 3  # three keys, not one
+    # The next start (another process: the worker, the API) reads the same keys.
+    again = make(environment="test")
+    assert (again.secret_key, again.sms_callback_secret, again.bank_callback_secret) == tuple(
+        keys.values()
     )
 
 
-def test_production_refuses_the_default_or_a_short_sms_callback_secret() -> None:
-    with pytest.raises(ValidationError, match="LOANOPS_SMS_CALLBACK_SECRET"):
-        make(environment="production", secret_key=GOOD_SECRET)
-    with pytest.raises(ValidationError, match="LOANOPS_SMS_CALLBACK_SECRET"):
-        make(environment="production", secret_key=GOOD_SECRET, sms_callback_secret="s" * 31)
-    assert make(environment="development").sms_callback_secret == DEFAULT_SMS_CALLBACK_SECRET
+def test_another_install_generates_other_keys(tmp_path: Path) -> None:
+    mine = make()
+    other = make(key_dir=tmp_path / "elsewhere")
+    assert mine.secret_key != other.secret_key
 
 
-def test_development_and_test_accept_the_default_secret() -> None:
-    assert make(environment="development").secret_key == DEFAULT_SECRET
-    assert make(environment="test").secret_key == DEFAULT_SECRET
+def test_an_explicit_key_is_used_and_nothing_generated(tmp_path: Path) -> None:
+    s = make(**GOOD)
+    assert s.secret_key == GOOD_SECRET
+    assert not (tmp_path / "keys").exists()
+
+
+@pytest.mark.parametrize("field", ["secret_key", "sms_callback_secret", "bank_callback_secret"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        DEFAULT_SECRET,
+        DEFAULT_SMS_CALLBACK_SECRET,
+        DEFAULT_BANK_CALLBACK_SECRET,
+        "x" * 31,
+        "k" * 40,
+        "ab" * 20,
+    ],
+)
+def test_production_refuses_to_start_without_an_explicit_key_of_real_entropy(
+    field: str, bad: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationError, match=f"LOANOPS_{field.upper()}"):
+        make(environment="production", **{**GOOD, field: bad})
+    assert not (tmp_path / "keys").exists()  # and production never generates one
+
+
+def test_production_with_random_keys_passes() -> None:
+    s = make(environment="production", **GOOD)
+    assert s.environment == "production"
+    assert (s.secret_key, s.sms_callback_secret, s.bank_callback_secret) == (
+        GOOD_SECRET,
+        GOOD_SMS,
+        GOOD_BANK,
+    )
+
+
+def test_the_api_process_refuses_to_start_in_production_with_a_default_secret(
+    tmp_path: Path,
+) -> None:
+    """``loanops api`` as a real process: a configuration error naming the variable, exit 2."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LOANOPS_")}
+    env.update(
+        LOANOPS_ENVIRONMENT="production",
+        LOANOPS_SECRET_KEY=DEFAULT_SECRET,
+        LOANOPS_SMS_CALLBACK_SECRET=GOOD_SMS,
+        LOANOPS_BANK_CALLBACK_SECRET=GOOD_BANK,
+        LOANOPS_DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "loanops", "api", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr.split())
+    assert "LOANOPS_SECRET_KEY is a published default" in said
 
 
 def test_unknown_environment_is_refused() -> None:
@@ -97,6 +174,7 @@ def test_production_guard_applies_to_env_vars(monkeypatch: pytest.MonkeyPatch) -
         make()
     monkeypatch.setenv("LOANOPS_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("LOANOPS_SMS_CALLBACK_SECRET", GOOD_SMS)
+    monkeypatch.setenv("LOANOPS_BANK_CALLBACK_SECRET", GOOD_BANK)
     assert make().environment == "production"
 
 

@@ -94,11 +94,11 @@ def _flag_out(f: LoanRiskFlag) -> RiskFlagOut:
 def list_reviews(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_POST_LOAN_REVIEWS),
+    user: CurrentUserInfo = require(Action.READ_POST_LOAN_REVIEWS),
 ) -> ReviewList:
     """risk_manager, department_manager, auditor: every post-loan review of the loan, oldest
     first: why it opened, what the reviewer was shown, the outcome and what it did."""
-    load_application(session, application_no)
+    load_application(session, application_no, user)
     return ReviewList(
         application_no=application_no,
         items=[_review_out(r) for r in reviews_of(session, application_no)],
@@ -109,11 +109,11 @@ def list_reviews(
 def list_risk_flags(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_RISK_FLAGS),
+    user: CurrentUserInfo = require(Action.READ_RISK_FLAGS),
 ) -> RiskFlagList:
     """risk_manager, department_manager, auditor, customer_service: every risk flag of the loan,
     oldest first, open or cleared (by which review)."""
-    load_application(session, application_no)
+    load_application(session, application_no, user)
     items = [_flag_out(f) for f in flags_of(session, application_no)]
     return RiskFlagList(
         application_no=application_no, open=sum(1 for f in items if f.open), items=items

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import secrets
 import string
+import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
+from api.errors import unprocessable
 from api.loan_views import load_application
 from api.routes.documents import document_out, inline_document
 from api.schemas import (
@@ -24,14 +27,15 @@ from api.schemas import (
 )
 from api.workflow_calls import start_loan
 from domain.calendar import business_date
-from domain.lifecycle import Stage
+from domain.lifecycle import Role, Stage
 from domain.masking import mask_bank_card, mask_id_number, mask_name, mask_phone
 from domain.permissions import Action
 from loanops.policy import loan_policy_in_force
 from models.assessments import summary_of
+from models.audit import append_audit
 from models.borrowers import BorrowerFields, record_borrower_data
 from models.shapes import LoanInput
-from models.tables import Application, Assessment, Borrower, Document, borrower_data_of
+from models.tables import Application, Assessment, Borrower, Document, User, borrower_data_of
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
@@ -151,7 +155,7 @@ def get_application(
     """Any staff role: what the reviewers decide on — the application, the borrower as it was
     submitted (masked unless the role reads personal data), the documents, and the latest
     automatic assessment (checks, bureau answer, score with breakdown and reason codes)."""
-    app, _ = load_application(session, application_no)
+    app, _ = load_application(session, application_no, user)
     data = borrower_data_of(session, app)
     if data is None:  # the foreign key makes this impossible short of manual edits
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail="borrower missing")
@@ -218,11 +222,11 @@ def _assessment_out(row: Assessment) -> AssessmentOut:
 def get_risk_report_pdf(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+    viewer: CurrentUserInfo = require(Action.READ_APPLICATION),
 ) -> Response:
     """Any staff role: the latest risk report (identifiers masked), as prepared for the risk
     manager's task; 404 until the application reaches risk review."""
-    return _risk_report(session, application_no, "risk_report")
+    return _risk_report(session, application_no, "risk_report", viewer)
 
 
 @router.get(
@@ -233,14 +237,16 @@ def get_risk_report_pdf(
 def get_risk_report_html(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_APPLICATION),
+    viewer: CurrentUserInfo = require(Action.READ_APPLICATION),
 ) -> Response:
     """Any staff role: the latest risk report as a web page."""
-    return _risk_report(session, application_no, "risk_report_html")
+    return _risk_report(session, application_no, "risk_report_html", viewer)
 
 
-def _risk_report(session: Session, application_no: str, kind: str) -> Response:
-    app, _ = load_application(session, application_no)
+def _risk_report(
+    session: Session, application_no: str, kind: str, viewer: CurrentUserInfo
+) -> Response:
+    app, _ = load_application(session, application_no, viewer)
     doc = session.exec(
         select(Document)
         .where(Document.application_no == app.application_no, Document.kind == kind)
@@ -251,3 +257,55 @@ def _risk_report(session: Session, application_no: str, kind: str) -> Response:
             status.HTTP_404_NOT_FOUND, detail="no risk report has been prepared yet"
         )
     return inline_document(doc)
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # The business officer who may see and act on the application besides its submitter;
+    # null removes the assignment.
+    assigned_officer: str | None = Field(max_length=64)
+
+
+class AssignmentOut(BaseModel):
+    application_no: str
+    submitted_by: str
+    assigned_officer: str | None
+
+
+@router.put("/{application_no}/assigned-officer", response_model=AssignmentOut)
+def assign_officer(
+    application_no: str,
+    body: AssignmentIn,
+    session: SessionDep,
+    clock: ClockDep,
+    user: CurrentUserInfo = require(Action.ASSIGN_OFFICER),
+) -> AssignmentOut:
+    """department_manager: name a second business officer for an application (who then sees
+    and acts on it as its submitter does — collection, a colleague's leave), or none. The
+    officer must be an active business officer (422 naming ``assigned_officer``). Audited."""
+    app, _ = load_application(session, application_no, user)
+    officer = body.assigned_officer or None
+    if officer is not None:
+        row = session.exec(select(User).where(User.username == officer)).first()
+        if row is None or not row.is_active or Role.BUSINESS_OFFICER.value not in row.roles:
+            raise unprocessable("assigned_officer", "must be an active business officer")
+    before = app.assigned_officer
+    if before != officer:
+        app.assigned_officer = officer
+        session.add(app)
+        append_audit(
+            session,
+            key=f"application/{app.application_no}/assigned/{uuid.uuid4().hex}",
+            application_no=app.application_no,
+            actor=user.username,
+            action="application.officer_assigned",
+            occurred_at=clock(),
+            detail={"before": before, "after": officer},
+        )
+        session.commit()
+    return AssignmentOut(
+        application_no=app.application_no,
+        submitted_by=app.submitted_by,
+        assigned_officer=app.assigned_officer,
+    )

@@ -76,12 +76,12 @@ def get_classification(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    _: CurrentUserInfo = require(Action.READ_CLASSIFICATION),
+    viewer: CurrentUserInfo = require(Action.READ_CLASSIFICATION),
 ) -> ClassificationHistory:
     """department_manager, risk_manager, operations_specialist, business_officer, auditor:
     every classification of the loan (oldest first), the current one, and what the rules give
     today."""
-    load_application(session, application_no)
+    load_application(session, application_no, viewer)
     rows = [_out(r) for r in history(session, application_no)]
     today = business_date(clock(), settings.business_timezone)
     try:
@@ -115,7 +115,7 @@ def post_classification(
     """risk_manager: classify the loan by hand, with the reason (audited). Not better than the
     rules' floor (422 naming ``category``); it holds until the rules' floor is worse than it
     (the daily run then records the rules' category)."""
-    load_application(session, application_no)
+    load_application(session, application_no, user)
     now = clock()
     try:
         row = override(

@@ -73,11 +73,11 @@ def _money(x: Decimal | None) -> str | None:
 def get_collections(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_COLLECTIONS),
+    user: CurrentUserInfo = require(Action.READ_COLLECTIONS),
 ) -> CollectionsOut:
     """business_officer, customer_service, operations_specialist, risk_manager,
     department_manager, auditor: the loan's collections log, oldest first, and its write-off."""
-    load_application(session, application_no)
+    load_application(session, application_no, user)
     rows = session.exec(
         select(CollectionContact)
         .where(CollectionContact.application_no == application_no)

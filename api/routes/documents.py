@@ -77,8 +77,8 @@ def document_out(doc: Document) -> DocumentOut:
     )
 
 
-def _application(session: Session, application_no: str) -> Application:
-    return load_application(session, application_no)[0]
+def _application(session: Session, application_no: str, viewer: CurrentUserInfo) -> Application:
+    return load_application(session, application_no, viewer)[0]
 
 
 def inline_document(doc: Document) -> Response:
@@ -126,7 +126,7 @@ def upload_document(
     """business_officer. Attach a paper to an application: PDF, JPEG or PNG by content (415
     otherwise), not empty (422), at most ``document_max_bytes`` (413). The same file already
     attached to another borrower's application is flagged (``duplicate_of_borrower``) and audited."""
-    app = _application(session, application_no)
+    app = _application(session, application_no, user)
     refuse_if_settled(app, "no document can be added")
     limit = settings.document_max_bytes
     data = file.file.read(limit + 1)
@@ -188,11 +188,11 @@ def upload_document(
 def list_documents(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.LIST_DOCUMENTS),
+    viewer: CurrentUserInfo = require(Action.LIST_DOCUMENTS),
 ) -> DocumentList:
     """Any staff role: the application's documents (uploaded papers and the contract), oldest
     first, without their contents."""
-    app = _application(session, application_no)
+    app = _application(session, application_no, viewer)
     docs = session.exec(
         select(Document)
         .where(Document.application_no == app.application_no)
@@ -216,6 +216,7 @@ def download_document(
 ) -> Response:
     """business_officer, operations_specialist, risk_manager, department_manager, auditor: one
     document's bytes, served as the type its content showed. Each download is audited."""
+    _application(session, application_no, user)
     doc = session.get(Document, document_id)
     if doc is None or doc.application_no != application_no:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such document")

@@ -40,7 +40,7 @@ def request_reversal(
     the same task (200). 409 when the payment was already reversed, or the loan is not in
     SERVICING (a SETTLED loan is read-only; a loan waiting for its settlement confirmation still
     takes reversals)."""
-    app, _ = load_application(session, application_no)
+    app, _ = load_application(session, application_no, user)
     try:
         pid = uuid.UUID(payment_id)
     except ValueError:
@@ -97,12 +97,12 @@ def request_reversal(
 def get_archive(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_ARCHIVE),
+    user: CurrentUserInfo = require(Action.READ_ARCHIVE),
 ) -> ArchiveOut:
     """operations_specialist, department_manager, auditor: the archive manifest of a settled
     loan (each document's id, kind, file name, size and sha256, recomputed from the stored bytes
     and checked against the recorded one; the retention date); 404 before it is archived."""
-    load_application(session, application_no)
+    load_application(session, application_no, user)
     archive = session.exec(
         select(LoanArchive).where(LoanArchive.application_no == application_no)
     ).first()

@@ -4,6 +4,7 @@ and the payoff quote."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func
@@ -22,6 +23,8 @@ from api.loan_views import (
     load_application,
     load_record,
     loan_out,
+    own_applications,
+    pii_of,
     policy_of,
     refuse_if_settled,
 )
@@ -45,7 +48,7 @@ from domain.allocation import PaymentMode
 from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
-from domain.masking import mask_name
+from domain.masking import mask_name, scrub_pii
 from domain.permissions import Action
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
@@ -72,8 +75,12 @@ def list_loans(
     offset: int = Query(0, ge=0),
     user: CurrentUserInfo = require(Action.LIST_LOANS),
 ) -> LoanPage:
-    """Any role: the managers' list, newest first, optionally by stage."""
-    where = [Application.stage == stage.value] if stage else []
+    """Any role: the managers' list, newest first, optionally by stage; a business officer's
+    own applications only (submitted or assigned)."""
+    where: list[Any] = [Application.stage == stage.value] if stage else []
+    own = own_applications(user)
+    if own is not None:
+        where.append(own)
     total = session.exec(select(func.count()).select_from(Application).where(*where)).one()
     rows = session.exec(
         # The name each application was submitted with (its borrower version; the borrower
@@ -122,7 +129,7 @@ def get_loan(
     user: CurrentUserInfo = require(Action.READ_LOAN),
 ) -> LoanOut:
     """Any role. Live from the workflow while it runs; from the database once it has closed."""
-    record = load_record(session, temporal, application_no)
+    record = load_record(session, temporal, application_no, user)
     today = business_date(clock(), record.policy.business_timezone)
     return loan_out(record, user=user, settings=settings, today=today)
 
@@ -131,10 +138,13 @@ def get_loan(
 def get_timeline(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_TIMELINE),
+    viewer: CurrentUserInfo = require(Action.READ_TIMELINE),
 ) -> Timeline:
-    """Any role: every recorded step (what, who, when), oldest first."""
-    load_application(session, application_no)
+    """Any role: every recorded step (what, who, when), oldest first; personal data in the
+    details masked for roles that see it masked (customer service)."""
+    _app, borrower = load_application(session, application_no, viewer)
+    full = viewer.can(Action.READ_BORROWER_PII)
+    pii = pii_of(borrower)
     events = session.exec(
         select(AuditEvent)
         .where(AuditEvent.application_no == application_no)
@@ -143,7 +153,12 @@ def get_timeline(
     return Timeline(
         application_no=application_no,
         entries=[
-            TimelineEntry(at=e.occurred_at, actor=e.actor, action=e.action, detail=e.detail)
+            TimelineEntry(
+                at=e.occurred_at,
+                actor=e.actor,
+                action=e.action,
+                detail=e.detail if full else cast(dict[str, Any], scrub_pii(e.detail, pii)),
+            )
             for e in events
         ],
     )
@@ -153,11 +168,11 @@ def get_timeline(
 def get_contract_pdf(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_CONTRACT),
+    viewer: CurrentUserInfo = require(Action.READ_CONTRACT),
 ) -> Response:
     """Any role: the contract as rendered and, once the borrower signed, the signed PDF (the
     signing record is its last page)."""
-    load_application(session, application_no)
+    load_application(session, application_no, viewer)
     doc = contract_of(session, application_no)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no contract has been prepared yet")
@@ -173,11 +188,11 @@ def get_contract_pdf(
 def get_settlement_certificate_pdf(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_SETTLEMENT_CERTIFICATE),
+    viewer: CurrentUserInfo = require(Action.READ_SETTLEMENT_CERTIFICATE),
 ) -> Response:
     """operations_specialist, business_officer, customer_service, department_manager, auditor:
     the settlement certificate (结清证明), issued when the loan settles; 404 before."""
-    load_application(session, application_no)
+    load_application(session, application_no, viewer)
     doc = settlement_certificate_of(session, application_no)
     if doc is None:
         raise HTTPException(
@@ -220,7 +235,7 @@ def post_payment(
     """operations_specialist. A repayment, an early payoff or a partial prepayment (``mode``).
     The same external_ref twice records one payment (the second call answers 200 with the first
     result); the same reference with other figures is a 409."""
-    app, _ = load_application(session, application_no)
+    app, _ = load_application(session, application_no, user)
     existing = session.exec(
         select(Payment).where(Payment.external_ref == body.external_ref)
     ).first()
@@ -286,8 +301,9 @@ def withdraw(
     temporal: TemporalDep,
     user: CurrentUserInfo = require(Action.WITHDRAW),
 ) -> DecisionOut:
-    """business_officer or department_manager, before disbursement: the borrower walks away."""
-    app, _ = load_application(session, application_no)
+    """business_officer or department_manager, before disbursement: the borrower walks away.
+    A business officer only on their own applications (404 on others')."""
+    app, _ = load_application(session, application_no, user)
     refuse_if_settled(app, "it can no longer be withdrawn")
     result: DecisionResult = update_loan(
         temporal,
@@ -306,10 +322,10 @@ def get_payoff_quote(
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    _: CurrentUserInfo = require(Action.QUOTE_PAYOFF),
+    viewer: CurrentUserInfo = require(Action.QUOTE_PAYOFF),
 ) -> PayoffQuoteOut:
     """Any role: what settles the loan on ``as_of`` (principal, interest to date, penalties)."""
-    record = load_record(session, temporal, application_no)
+    record = load_record(session, temporal, application_no, viewer)
     if record.stage != Stage.SERVICING or record.annual_rate is None or not record.start_date:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.sms import SIGNATURE_HEADER, verify_receipt
 from api.deps import CurrentUserInfo, SessionDep, SettingsDep, get_engine, require, sms_gateway
-from api.loan_views import load_application
+from api.loan_views import load_application, pii_of
 from api.schemas import NoticeList, NoticeOut, SmsReceiptIn, SmsReceiptOut
-from domain.masking import mask_phone
+from domain.masking import mask_phone, scrub_pii
 from domain.notices import BORROWER_RECIPIENT, Channel, NoticeStatus, is_secret
 from domain.permissions import Action
 from loanops.notice_text import NoticeTemplateError, render_notice
@@ -28,11 +28,12 @@ router = APIRouter(tags=["notices"])
 def list_notices(
     application_no: str,
     session: SessionDep,
-    _: CurrentUserInfo = require(Action.READ_NOTICES),
+    viewer: CurrentUserInfo = require(Action.READ_NOTICES),
 ) -> NoticeList:
     """Staff who deal with the borrower or oversee conduct: every notice of the loan, oldest
     first, with its delivery status; the borrower's number masked, secret texts never shown."""
-    _app, borrower = load_application(session, application_no)
+    _app, borrower = load_application(session, application_no, viewer)
+    pii = None if viewer.can(Action.READ_BORROWER_PII) else pii_of(borrower)
     notices = session.exec(
         select(Notice)
         .where(Notice.application_no == application_no)
@@ -40,11 +41,13 @@ def list_notices(
     ).all()
     return NoticeList(
         application_no=application_no,
-        items=[_notice_out(n, borrower_phone=borrower.phone) for n in notices],
+        items=[_notice_out(n, borrower_phone=borrower.phone, pii=pii) for n in notices],
     )
 
 
-def _notice_out(n: Notice, *, borrower_phone: str) -> NoticeOut:
+def _notice_out(n: Notice, *, borrower_phone: str, pii: dict[str, str] | None) -> NoticeOut:
+    """One notice; with ``pii`` (a viewer who sees personal data masked) the borrower's
+    identifiers in its text are masked."""
     secret = is_secret(n.template)
     text = None
     if not secret:
@@ -52,6 +55,8 @@ def _notice_out(n: Notice, *, borrower_phone: str) -> NoticeOut:
             text = render_notice(n.channel, n.template, n.payload, application_no=n.application_no)
         except NoticeTemplateError:
             text = None
+    if text is not None and pii is not None:
+        text = str(scrub_pii(text, pii))
     recipient = n.recipient
     if n.channel == Channel.SMS.value:
         recipient = mask_phone(borrower_phone if n.recipient == BORROWER_RECIPIENT else recipient)

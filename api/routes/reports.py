@@ -82,15 +82,25 @@ def overdue(
     ),
     offset: int = Query(0, ge=0),
     format: Format | None = FORMAT,
-    _: CurrentUserInfo = require(Action.READ_OVERDUE_REPORT),
+    viewer: CurrentUserInfo = require(Action.READ_OVERDUE_REPORT),
 ) -> OverduePage | Response:
     """department_manager, risk_manager, operations_specialist, business_officer: the overdue
     loans with their days past due, the overdue amount split principal / interest / fee /
-    penalty, the classification and the last collection call; borrower names masked."""
+    penalty, the classification and the last collection call; borrower names masked. A
+    business officer sees only their own loans (submitted or assigned for collection)."""
     day = _as_of(as_of, clock, settings)
+    officer = viewer.username if viewer.sees_only_own() else None
     if _wants_csv(request, format):
         page = overdue_worklist(
-            session, day, sort=sort, order=order, limit=limit or 1_000_000, offset=offset
+            session,
+            day,
+            sort=sort,
+            order=order,
+            limit=limit or 1_000_000,
+            offset=offset,
+            officer=officer,
         )
         return _csv(page.csv(), f"overdue-{day.isoformat()}.csv")
-    return overdue_worklist(session, day, sort=sort, order=order, limit=limit or 50, offset=offset)
+    return overdue_worklist(
+        session, day, sort=sort, order=order, limit=limit or 50, offset=offset, officer=officer
+    )

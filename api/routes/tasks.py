@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func
@@ -20,23 +20,30 @@ from api.deps import (
     require,
 )
 from api.errors import unprocessable, unprocessable_from
+from api.loan_views import own_applications, visible_to
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
+from domain.masking import scrub_pii
 from domain.permissions import Action
 from domain.tasks import TASK_RULES, TaskKind, TaskStatus
 from loanops.policy import lpr_table
 from models.audit import append_audit
 from models.shapes import DecisionRequest, DecisionResult
-from models.tables import Task
+from models.tables import Application, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
-def _out(t: Task) -> TaskOut:
+def _out(t: Task, viewer: CurrentUserInfo) -> TaskOut:
+    """One task; its context with personal data masked (by key: name, id_number, phone, card)
+    for a viewer who sees PII masked."""
+    context = t.context
+    if context is not None and not viewer.can(Action.READ_BORROWER_PII):
+        context = cast(dict[str, Any], scrub_pii(context, {}))
     return TaskOut(
         id=str(t.id),
         kind=t.kind,
@@ -52,7 +59,7 @@ def _out(t: Task) -> TaskOut:
         decisions=list(TASK_RULES[TaskKind(t.kind)].decisions),
         application_url=f"/api/v1/applications/{t.application_no}",
         escalation_level=t.escalation_level,
-        context=t.context,
+        context=context,
     )
 
 
@@ -67,8 +74,12 @@ def list_tasks(
     offset: int = Query(0, ge=0),
 ) -> TaskPage:
     """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
-    most urgent first (priority, then due time)."""
+    most urgent first (priority, then due time); a business officer's only on their own
+    applications."""
     where: list[Any] = [Task.status == task_status.value]
+    own = own_applications(user)
+    if own is not None:
+        where.append(col(Task.application_no).in_(select(Application.application_no).where(own)))
     if not user.can(Action.OVERSEE_TASKS):
         where.append(col(Task.candidate_role).in_(user.roles))
     if kind is not None:
@@ -83,12 +94,20 @@ def list_tasks(
         .offset(offset)
         .limit(limit)
     ).all()
-    return TaskPage(items=[_out(t) for t in rows], total=total, limit=limit, offset=offset)
+    return TaskPage(items=[_out(t, user) for t in rows], total=total, limit=limit, offset=offset)
 
 
 def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Task:
     task = session.get(Task, task_id)
-    if task is None:
+    app = (
+        session.exec(
+            select(Application).where(Application.application_no == task.application_no)
+        ).first()
+        if task is not None
+        else None
+    )
+    # A task on an application the caller may not see is answered as one that does not exist.
+    if task is None or (app is not None and not visible_to(user, app)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"task {task_id} does not exist")
     if task.candidate_role not in user.roles:
         raise HTTPException(
@@ -144,7 +163,7 @@ def claim_task(
             session, task, actor=user.username, change="claimed", at=clock(), before=None
         )
         session.commit()
-    return _out(task)
+    return _out(task, user)
 
 
 @router.post("/{task_id}/unclaim", response_model=TaskOut)
@@ -169,7 +188,7 @@ def unclaim_task(
         session, task, actor=user.username, change="unclaimed", at=clock(), before=user.username
     )
     session.commit()
-    return _out(task)
+    return _out(task, user)
 
 
 @router.post("/{task_id}/decision", response_model=DecisionOut)

@@ -208,6 +208,11 @@ PROBES: dict[Action, tuple[str, str, dict[str, Any] | None]] = {
     Action.READ_RISK_FLAGS: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/risk-flags", None),
     Action.READ_COLLECTIONS: ("GET", f"/api/v1/loans/{NO_SUCH_LOAN}/collections", None),
     Action.READ_RECONCILIATION: ("GET", "/api/v1/reconciliation/runs/2000-01-01", None),
+    # (a token minted without a login: logging out ends nothing, 204)
+    Action.LOGOUT: ("POST", "/api/v1/auth/logout", None),
+    Action.LIST_USERS: ("GET", "/api/v1/users", None),
+    Action.MANAGE_USERS: ("POST", "/api/v1/users", {}),
+    Action.ASSIGN_OFFICER: ("PUT", f"/api/v1/applications/{NO_SUCH_LOAN}/assigned-officer", {}),
 }
 # Actions checked inside a handler rather than at the gate: what the caller sees changes.
 IN_HANDLER = {Action.OVERSEE_TASKS, Action.READ_BORROWER_PII}

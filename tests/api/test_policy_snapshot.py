@@ -72,7 +72,7 @@ async def test_the_database_view_of_a_loan_equals_the_live_view(system: System) 
         STATE_QUERY, result_type=LoanView
     )
     with Session(system.engine) as s:
-        app, borrower = load_application(s, app_no)
+        app, borrower = load_application(s, app_no, None)
         stored = record_from_database(s, app, borrower)
     assert view.offer is not None
     assert stored.rate_cap == view.offer.rate_cap

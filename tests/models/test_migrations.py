@@ -58,6 +58,9 @@ EXPECTED_TABLES = {
     "write_off_recoveries",
     "reconciliation_runs",
     "reconciliation_differences",
+    "login_throttles",
+    "auth_sessions",
+    "refresh_tokens",
 }
 
 
