@@ -513,9 +513,13 @@ async def _terminate_loans(client: Client, engine: Engine) -> None:
 
 
 async def workflow_runs(client: Client, application_no: str) -> list[WorkflowHistory]:
-    """Every run of a loan's workflow id, oldest first (origination, then servicing runs),
-    found by walking back from the current run through continued_execution_run_id."""
-    workflow_id = f"loan-{application_no}"
+    """Every run of a loan's workflow id, oldest first (origination, then servicing runs)."""
+    return await runs_of(client, f"loan-{application_no}")
+
+
+async def runs_of(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of ``workflow_id``, oldest first, found by walking back from the current run
+    through continued_execution_run_id."""
     histories: list[WorkflowHistory] = []
     run_id: str | None = None
     while True:

@@ -33,6 +33,7 @@ from models.shapes import (
     PaymentResult,
 )
 from tests.workflows.fakes import ROLES_OF, Fast, fast_worker
+from tests.workflows.test_replay import check_and_maybe_record
 
 TZ = DEFAULT_POLICY.business_timezone
 # Long SLAs and no abandonment: tasks stay open unless the ladder closes them.
@@ -335,11 +336,15 @@ async def test_write_off_maker_checker_then_recoveries(temporal_env: WorkflowEnv
         # Recovering the rest settles the loan.
         rest = state.total - Decimal("1000.00")
         final = await _pay(fast, no, rest, f"rec2-{no}")
-        assert final.stage == Stage.SETTLED
+        # The last fen recovered: operations confirms the settlement (settlement-confirmation-v1).
+        assert final.stage == Stage.WRITTEN_OFF
         assert fast.records.recoveries[f"rec2-{no}"].recovered_total == state.total
-        assert await fast.handle(no).result() == "SETTLED"
+        await fast.confirm_settlement(no)
         assert fast.records.stage_names(no)[-2:] == ["WRITTEN_OFF", "SETTLED"]
         assert no in fast.records.certificates
+        # Recorded for the replay tests: a written-off loan (write-off-v1) and its episode.
+        await check_and_maybe_record(fast.client, f"loan-{no}", "written_off_then_recovered")
+        await check_and_maybe_record(fast.client, _episode(no), "collections_episode_written_off")
 
 
 async def test_an_episode_continues_as_new_carrying_its_steps_and_tasks(

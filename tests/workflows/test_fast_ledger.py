@@ -21,6 +21,7 @@ from domain.policy import DEFAULT_POLICY
 from domain.tasks import TaskKind
 from models.shapes import LoanView
 from tests.workflows.fakes import Fast, fast_worker
+from tests.workflows.test_replay import check_and_maybe_record
 
 
 async def _refused(call: object, kind: str) -> str:
@@ -99,6 +100,8 @@ async def test_a_reversal_makes_a_paid_installment_overdue_again(
         # Reversing it twice is refused.
         message = await _refused(fast.request_reversal(no, f"p1-{no}", "ops"), "AlreadyReversed")
         assert "already reversed" in message
+        # Recorded for the replay tests: a loan with a reversal (payment-reversal-v1).
+        await check_and_maybe_record(fast.client, f"loan-{no}", "reversed_payment")
 
 
 async def test_the_settlement_waits_for_its_confirmation_and_a_pending_reversal(

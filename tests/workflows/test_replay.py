@@ -13,11 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.payout import order_key, payout_workflow_id
 from loanops.temporal import data_converter
-from tests.conftest import System, codec_settings, workflow_runs
+from tests.conftest import System, codec_settings, runs_of
 from tests.workflows.driving import confirm_settlement, drive_to, pay, pay_off
 from tests.workflows.test_timers import eventually, stage_of
 from worker import WORKFLOWS
@@ -32,7 +33,15 @@ def replayer() -> Replayer:
 
 
 async def _check_and_maybe_record(system: System, application_no: str, name: str) -> None:
-    for i, history in enumerate(await workflow_runs(system.client, application_no)):
+    await check_and_maybe_record(system.client, f"loan-{application_no}", name)
+
+
+async def check_and_maybe_record(client: Client, workflow_id: str, name: str) -> None:
+    """Replay every run of ``workflow_id`` on the current code; with LOANOPS_RECORD_HISTORIES
+    set, keep them as ``{name}.runN.json`` (a loan's, or a child's: a payout, a collections
+    episode). The fast tier's scenarios record here too (their fake activities do not matter
+    to a replay)."""
+    for i, history in enumerate(await runs_of(client, workflow_id)):
         await replayer().replay_workflow(history)
         if os.environ.get("LOANOPS_RECORD_HISTORIES"):
             path = HISTORIES / f"{name}.run{i}.json"
@@ -43,6 +52,10 @@ async def test_settled_loan_history_replays(sqlite_system: System) -> None:
     system = sqlite_system
     application_no = await system.run_demo()
     await _check_and_maybe_record(system, application_no, "settled_early_repayment")
+    # The payout's own workflow (payout-v1): one bank order, followed to its execution.
+    await check_and_maybe_record(
+        system.client, payout_workflow_id(order_key(application_no, 1)), "payout_executed"
+    )
 
 
 async def test_assessed_loan_history_replays(sqlite_system: System) -> None:
