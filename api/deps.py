@@ -146,7 +146,7 @@ def get_current_user(
         headers={"WWW-Authenticate": "Bearer"},
     )
     try:
-        claims = decode_access_token(token, secret=settings.secret_key)
+        claims = decode_access_token(token, secret=settings.secret_key, now=clock())
     except jwt.PyJWTError:
         raise unauthorized from None
     user = active_user(session, claims)

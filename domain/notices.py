@@ -45,6 +45,8 @@ INBOX_TEMPLATES = frozenset(
         "installment_overdue_staff",
         "refund_overpayment",
         "task_escalated",
+        # A settled loan's archive found a document missing or changed (operations).
+        "archive_integrity",
     }
 )
 # Their text lets someone act as the borrower: never shown by the API, and the payload is

@@ -207,18 +207,11 @@ def login(
         session.commit()
         return issued
     failures = _count_failure(session, key, now)
-    if reason == "disabled":  # the inspection report counts disabled users' attempts
-        _audit(
-            session,
-            actor=user.username if user else key,
-            action=DISABLED_USER_ATTEMPT,
-            at=now,
-            via="login",
-        )
     _audit(
         session,
         actor=key,
-        action="auth.login_failed",
+        # A disabled account's attempt is its own line in the inspection report.
+        action=DISABLED_USER_ATTEMPT if reason == "disabled" else "auth.login_failed",
         at=now,
         reason=reason,
         failures=failures,

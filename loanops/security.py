@@ -80,9 +80,23 @@ def refresh_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def decode_access_token(token: str, *, secret: str) -> dict[str, Any]:
-    """The token's claims; raises ``jwt.PyJWTError`` when it is invalid or expired."""
-    return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+def decode_access_token(
+    token: str, *, secret: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The token's claims; raises ``jwt.PyJWTError`` when it is invalid or expired.
+
+    Expiry is judged by ``now``, the API's clock (the wall clock unless given): the same clock
+    that issued the token, so a token is never "from the future" for the API that minted it."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
+    )
+    at = (now or datetime.now(UTC)).timestamp()
+    if not isinstance(claims["exp"], int | float) or claims["exp"] <= at:
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return claims
 
 
 def _mac(secret: str, document_id: uuid.UUID) -> str:

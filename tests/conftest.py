@@ -231,6 +231,9 @@ def make_settings(
         temporal_address=temporal_target(env),
         temporal_task_queue=task_queue,
         public_base_url="http://testserver",
+        # The API's clock is the test server's, which skips ahead by days: the demo users'
+        # tokens (minted once per test) must outlive a test's skipped time.
+        access_token_minutes=60 * 24 * 365,
         bureau_url=bureau_url,
         # The notice relay polls and retries quickly in tests.
         notice_poll_seconds=0.1,

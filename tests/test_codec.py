@@ -141,7 +141,12 @@ async def test_the_data_converter_encrypts_values_and_failure_messages() -> None
 
 def test_production_refuses_to_start_without_a_keyring() -> None:
     with pytest.raises(ValidationError, match="LOANOPS_TEMPORAL_PAYLOAD_KEYS must be set"):
-        Settings(environment="production", secret_key="x" * 40, sms_callback_secret="y" * 40)
+        Settings(
+            environment="production",
+            secret_key="Zq3v9Lr0xT7mWb2NcY5pKd8sHf1gJa4e",
+            sms_callback_secret="m1N2b3V4c5X6z7L8k9J0h-G_fDsApOiU",
+            bank_callback_secret="Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc",
+        )
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ from loanops.settings import (
 GOOD_SECRET = "Zq3v9Lr0xT7mWb2NcY5pKd8sHf1gJa4e"  # 32 characters of 32 distinct
 GOOD_SMS = "m1N2b3V4c5X6z7L8k9J0h-G_fDsApOiU"
 GOOD_BANK = "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc"
+# The payload codec's keyring (loanops.codec): production refuses to start without one too.
+GOOD_PAYLOAD_KEYS = {"k1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
 GOOD = {
     "secret_key": GOOD_SECRET,
     "sms_callback_secret": GOOD_SMS,
     "bank_callback_secret": GOOD_BANK,
+    "temporal_payload_keys": GOOD_PAYLOAD_KEYS,
 }
 
 
@@ -175,6 +179,7 @@ def test_production_guard_applies_to_env_vars(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LOANOPS_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("LOANOPS_SMS_CALLBACK_SECRET", GOOD_SMS)
     monkeypatch.setenv("LOANOPS_BANK_CALLBACK_SECRET", GOOD_BANK)
+    monkeypatch.setenv("LOANOPS_TEMPORAL_PAYLOAD_KEYS", json.dumps(GOOD_PAYLOAD_KEYS))
     assert make().environment == "production"
 
 

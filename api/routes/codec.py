@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, require
@@ -52,11 +52,15 @@ DECODED = "temporal_payloads.decoded"
 class PayloadJson(BaseModel):
     """One ``temporal.api.common.v1.Payload`` in protobuf JSON: bytes as base64."""
 
+    model_config = ConfigDict(extra="forbid")
+
     metadata: dict[str, str] = Field(default_factory=dict)
     data: str = ""
 
 
 class PayloadsJson(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     payloads: list[PayloadJson]
 
 

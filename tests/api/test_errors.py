@@ -34,6 +34,7 @@ from tests.api.helpers import (
     assert_422_names,
     count,
     drive,
+    driver,
     equal_installment_rows,
     error_fields,
     loan_view,
@@ -420,8 +421,18 @@ async def test_disbursement_four_eyes_then_payment_errors(system: System) -> Non
     r = await system.call("POST", decision, user="ops2", json={"decision": "approve"})
     assert r.status_code == 200, r.text
     assert task_row(system, task_id).decided_by == "ops2"
+    # The checker: neither the maker (ops2) nor the intake reviewer (ops).
+    auth_id = await system.in_thread(
+        driver(system).wait_task, "ops3", application_no, "disbursement_authorization"
+    )
+    authorize = f"/api/v1/tasks/{auth_id}/decision"
+    for who in ("ops2", "ops"):
+        r = await system.call("POST", authorize, user=who, json={"decision": "authorize"})
+        assert r.status_code == 409, r.text
+    r = await system.call("POST", authorize, user="ops3", json={"decision": "authorize"})
+    assert r.status_code == 200, r.text
     await drive(system, application_no, "SERVICING", frm="SERVICING")
-    assert [d.approved_by for d in rows(system, Disbursement)] == ["ops2"]
+    assert [d.approved_by for d in rows(system, Disbursement)] == ["ops3"]
 
     before = await loan_view(system, application_no)
     now = (await system.env.get_current_time()).isoformat()

@@ -34,7 +34,13 @@ NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 NO_SUCH_NAME = "A20260101-NOSUCH"
 WRITES = {"post", "put", "patch", "delete"}
 # Operations that write nothing of the business's (a computation, one's own login).
-READ_ONLY_WRITES = {Action.QUOTE_SCHEDULE, Action.QUOTE_PAYOFF, Action.LOGOUT}
+# POSTs that change nothing (a quote, logging out, decoding a history for the Web UI).
+READ_ONLY_WRITES = {
+    Action.QUOTE_SCHEDULE,
+    Action.QUOTE_PAYOFF,
+    Action.LOGOUT,
+    Action.DECODE_TEMPORAL_PAYLOADS,
+}
 
 
 @functools.cache

@@ -76,6 +76,8 @@ async def test_exactly_one_payment_whatever_the_bank_does(
     (disb,) = rows(system, Disbursement, Disbursement.application_no == no)
     assert disb.bank_order_id == paid[0]["order_id"]
     sent = _orders_sent(system, no)
+    # The figures of the closing note (pytest -s): orders sent, executed, duplicates prevented.
+    print(f"FAULT {fault}: orders sent {sent}, executed {len(paid)}, prevented {sent - len(paid)}")
     if fault in ("timeout_after_execute", "error_before_execute"):
         assert sent >= 2  # sent again under the same key: the bank paid once
     else:

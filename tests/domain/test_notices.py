@@ -77,6 +77,13 @@ SAMPLE_PAYLOADS: dict[tuple[str, str], dict[str, Any]] = {
         "days_past_due": 3,
     },
     ("sms", "collections_notice"): {"days_past_due": 1, "overdue_amount": "4043.16"},
+    ("sms", "loan_disbursed"): {
+        "amount": "50,000.00",
+        "card": "6222 **** 3446",
+        "value_date": "2026-03-02",
+        "contract_no": "HTA20260302-000007",
+    },
+    ("inbox", "archive_integrity"): {"documents": "HTA20260302-000007.pdf"},
     ("sms", "application_expired"): {},
     ("sms", "application_rejected"): {"reason": "负债水平相对收入过高"},
     ("sms", "contract_signing_link"): {
