@@ -232,8 +232,9 @@ def make_settings(
         temporal_task_queue=task_queue,
         public_base_url="http://testserver",
         # The API's clock is the test server's, which skips ahead by days: the demo users'
-        # tokens (minted once per test) must outlive a test's skipped time.
-        access_token_minutes=60 * 24 * 365,
+        # tokens (minted once per test, by the wall clock) must outlive the time the session's
+        # server has skipped (decades by the end of a run).
+        access_token_minutes=60 * 24 * 365 * 200,
         bureau_url=bureau_url,
         # The notice relay polls and retries quickly in tests.
         notice_poll_seconds=0.1,

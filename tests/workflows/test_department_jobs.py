@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from temporalio import workflow
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from domain.funding import POOL_CODE
 from domain.identifiers import (
     CLASSIFICATION_SWEEP_WORKFLOW,
     LIQUIDITY_CHECK_WORKFLOW,
@@ -35,6 +36,7 @@ from models.funding import ensure_pool
 from models.jobs import DailyJobInput, DailyJobResult
 from models.tables import (
     AuditEvent,
+    FundingPool,
     Payment,
     PortfolioSnapshot,
     ReconciliationDifference,
@@ -48,6 +50,17 @@ from workflows.department import check_liquidity_now
 pytestmark = pytest.mark.asyncio
 
 POOL_ACCOUNT = "9558800200100000005"
+
+
+def _empty_pool(s: Session) -> None:
+    """The whole-system fixture opens the demo pool (¥5,000,000): these tests need it empty
+    (0 available, below its ¥1,000,000 line)."""
+    ensure_pool(s, account_no=POOL_ACCOUNT, at=datetime.now(UTC))
+    pool = s.get(FundingPool, POOL_CODE)
+    assert pool is not None
+    pool.balance = pool.reserved = Decimal("0.00")
+    s.add(pool)
+    s.commit()
 
 
 @dataclass
@@ -303,7 +316,7 @@ async def test_a_scheduled_start_runs_the_reconciliation_of_the_date_once(
 async def test_low_liquidity_opens_one_task_a_day(jobs: Jobs) -> None:
     system = jobs.system
     with Session(system.engine) as s:  # an empty pool: 0 available, below the ¥1,000,000 line
-        ensure_pool(s, account_no=POOL_ACCOUNT, at=datetime.now(UTC))
+        _empty_pool(s)
     day = date(2031, 6, 2)
     jobs.started += [low_liquidity_workflow_id(day + timedelta(days=i)) for i in (0, 1)]
 
@@ -493,7 +506,7 @@ class ReservesFunds:
 async def test_a_workflow_that_reserved_funds_checks_liquidity_as_a_child(jobs: Jobs) -> None:
     system = jobs.system
     with Session(system.engine) as s:
-        ensure_pool(s, account_no=POOL_ACCOUNT, at=datetime.now(UTC))
+        _empty_pool(s)
     queue = f"reserve-{uuid.uuid4()}"
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(
