@@ -3,11 +3,12 @@ demo's own ``DemoDriver`` script, as the demo users), against N bare Temporal lo
 activity and update counts (``bench/bare.py``: 31 no-op activities, 12 updates), on the same
 Temporal dev server, in interleaved rounds; prints loans/s of each and the ratio last.
 
-    .venv/bin/python bench/throughput.py [--loans N] [--rounds R] [--database-url URL]
+    .venv/bin/python bench/throughput.py [--loans N] [--rounds R] [--postgres]
 
 LoanOps runs as ``loanops dev`` does it (a subprocess on free ports and a scratch folder: the
 Temporal dev server, the sandboxes, the loans' worker, the render worker, the API), on SQLite by
-default or on the PostgreSQL database given (an empty one: it is migrated and seeded). The bare
+default or, with ``--postgres``, on a PostgreSQL database of its own (made at
+LOANOPS_TEST_PG_DSN as the tests do, migrated and seeded by ``loanops dev``, dropped at the end). The bare
 worker runs in this process against the same server. The contract render is counted on the
 LoanOps side only (the bare loan renders nothing): the ratio is LoanOps's whole cost.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
 import socket
@@ -26,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -147,9 +150,37 @@ async def bare_batch(client: Client, queue: str, n: int) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database of this run's own, dropped at the end."""
+    import psycopg
+
+    admin = os.environ.get("LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"loanops_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(admin)
+    user, host, port = (
+        info.get("user", "postgres"),
+        info.get("host", "127.0.0.1"),
+        info.get("port", 5432),
+    )
+    try:
+        yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def main(args: argparse.Namespace) -> None:
+    with contextlib.ExitStack() as resources:
+        url = resources.enter_context(postgres_database()) if args.postgres else None
+        await measure(args, url)
+
+
+async def measure(args: argparse.Namespace, database_url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="loanops-bench-") as tmp:
-        stack = Stack(Path(tmp), args.database_url)
+        stack = Stack(Path(tmp), database_url)
         try:
             stack.wait()
             client = await Client.connect(stack.temporal)
@@ -180,7 +211,7 @@ async def main(args: argparse.Namespace) -> None:
                         )
         finally:
             stack.stop()
-    db = "PostgreSQL" if args.database_url else "SQLite"
+    db = "PostgreSQL" if database_url else "SQLite"
     o, b = statistics.median(ours), statistics.median(bare)
     print(f"database                 {db}, {args.loans} concurrent loans, {args.rounds} rounds")
     print(f"LoanOps (HTTP bots)      median {o:8.3f} loans/s")
@@ -192,5 +223,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loans", type=int, default=4, help="concurrent loans per batch")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
-    parser.add_argument("--database-url", help="an empty PostgreSQL database (default SQLite)")
+    parser.add_argument("--postgres", action="store_true", help="on PostgreSQL (default SQLite)")
     asyncio.run(main(parser.parse_args()))
