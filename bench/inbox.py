@@ -3,6 +3,10 @@ many rows (default 100,000 tasks and 20,000 loans, as issue 13 asks) on PostgreS
 the ratio last.
 
     .venv/bin/python bench/inbox.py [--tasks N] [--loans N] [--clients N] [--requests N]
+                                    [--without-indexes]
+
+``--without-indexes`` drops the four indexes of migration 0015_perf after migrating: the
+"before" figure of the same run shape.
 
 It makes a PostgreSQL database of its own (LOANOPS_TEST_PG_DSN, as the tests do; dropped at the
 end), migrates it (so the 0015_perf indexes are there), bulk-loads the rows (a tenth of the
@@ -56,6 +60,12 @@ PG_ADMIN_DSN = os.environ.get(
     "LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ROLES = ("operations_specialist", "risk_manager", "product_manager", "business_officer")
+INDEXES_0015 = (
+    "ix_tasks_inbox",
+    "ix_tasks_open_inbox",
+    "ix_applications_created",
+    "ix_applications_stage_created",
+)
 STAGES = ("INTAKE_REVIEW", "RISK_REVIEW", "SERVICING", "SETTLED", "REJECTED")
 
 
@@ -143,6 +153,12 @@ def main(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
+        if args.without_indexes:
+            engine = make_engine(url)
+            with engine.begin() as conn:
+                for index in INDEXES_0015:
+                    conn.exec_driver_sql(f"DROP INDEX {index}")
+            engine.dispose()
         start = time.perf_counter()
         load(url, args.tasks, args.loans)
         print(
@@ -242,7 +258,11 @@ def run(base: str, tokens: dict[str, str], args: argparse.Namespace) -> None:
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, e.g. {failures[0]}")
     health = p95(times["/healthz"])
-    print(f"{args.clients} clients, {args.tasks} tasks, {args.loans} loans (PostgreSQL)")
+    indexes = "without" if args.without_indexes else "with"
+    print(
+        f"{args.clients} clients, {args.tasks} tasks, {args.loans} loans (PostgreSQL), "
+        f"{indexes} the 0015_perf indexes"
+    )
     for name, *_ in probes:
         xs = times[name]
         print(
@@ -258,4 +278,5 @@ if __name__ == "__main__":
     parser.add_argument("--loans", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=20, help="rounds per client")
+    parser.add_argument("--without-indexes", action="store_true", help="the before figure")
     main(parser.parse_args())
