@@ -1,5 +1,11 @@
 """Runs the Temporal worker: the loan workflows (origination, servicing) and every activity, built
-with their dependencies; beside it, the notice relay that delivers the outbox."""
+with their dependencies; beside it, the notice relay that delivers the outbox.
+
+And the render worker (issue 13): the activities that render a document (``RENDER_ACTIVITIES``)
+are scheduled by the workflows on the render queue (``Settings.render_task_queue``), served by
+``loanops worker --queue render`` in a process of its own, so a contract's seconds of CPU never
+delay a workflow task. ``--queue all`` (the default) runs both in one process, as before.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +64,20 @@ WORKFLOWS = [
 
 log = logging.getLogger("loanops.worker")
 
+# The activities that render a PDF (WeasyPrint): the workflows schedule them on the render queue
+# (workflows.common.on_render_queue). The loans' worker keeps them registered too, for a render
+# scheduled on its queue before the change.
+RENDER_ACTIVITIES = frozenset(
+    {
+        "prepare_contract",
+        "record_signature",
+        "render_risk_report",
+        "issue_settlement_certificate",
+    }
+)
+# Which worker(s) a process runs: the loans' workflows and activities, the renders, or both.
+QUEUES = ("all", "loans", "render")
+
 
 def lender_of(settings: Settings) -> Lender:
     """The lender documents name, from settings."""
@@ -105,6 +125,12 @@ def build_activities(
     return methods
 
 
+def activity_name(fn: Callable[..., Any]) -> str:
+    from temporalio import activity
+
+    return activity._Definition.must_from_callable(fn).name or ""
+
+
 def build_worker(
     client: Client,
     engine: Engine,
@@ -113,6 +139,8 @@ def build_worker(
     task_queue: str | None = None,
     executor: ThreadPoolExecutor,
 ) -> Worker:
+    """The loans' worker: every workflow and activity, its workflow cache sized by the memory
+    budget (``Settings.max_cached_workflows``)."""
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -120,6 +148,25 @@ def build_worker(
         activities=build_activities(engine, settings, client),
         activity_executor=executor,
         max_concurrent_activities=16,
+        max_cached_workflows=settings.max_cached_workflows,
+    )
+
+
+def build_render_worker(
+    client: Client, engine: Engine, settings: Settings, *, executor: ThreadPoolExecutor
+) -> Worker:
+    """The render worker: only the rendering activities, on ``settings.render_task_queue``, at
+    most ``settings.render_concurrency`` at once (CPU-bound; more would only slow each)."""
+    return Worker(
+        client,
+        task_queue=settings.render_task_queue,
+        activities=[
+            fn
+            for fn in build_activities(engine, settings, client)
+            if activity_name(fn) in RENDER_ACTIVITIES
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=max(1, settings.render_concurrency),
     )
 
 
@@ -142,15 +189,41 @@ def build_notice_relay(
     return relay, gateway
 
 
-async def run_worker(settings: Settings | None = None) -> None:
+async def run_render_worker(client: Client, engine: Engine, settings: Settings) -> None:
+    with ThreadPoolExecutor(
+        max_workers=max(1, settings.render_concurrency), thread_name_prefix="render"
+    ) as executor:
+        worker = build_render_worker(client, engine, settings, executor=executor)
+        log.info("render worker polling %s", settings.render_task_queue)
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            log.info("render worker stopping")
+
+
+async def run_worker(settings: Settings | None = None, queue: str = "all") -> None:
+    """Run the loans' worker (``loans``), the render worker (``render``) or both (``all``)."""
+    if queue not in QUEUES:
+        raise ValueError(f"queue must be one of {', '.join(QUEUES)}, not {queue!r}")
     settings = settings or get_settings()
     client = await connect(settings)
+    if queue == "render":
+        engine = make_engine(settings.database_url)
+        try:
+            await run_render_worker(client, engine, settings)
+        finally:
+            engine.dispose()
+        return
     await ensure_search_attributes(client)
     if settings.schedules_enabled:
         await ensure_schedules_logged(client, settings)
     engine = make_engine(settings.database_url)
+    render_task = (
+        asyncio.create_task(run_render_worker(client, engine, settings)) if queue == "all" else None
+    )
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="activity") as executor:
         worker = build_worker(client, engine, settings, executor=executor)
+        log.info("workflow cache: %d loans", settings.max_cached_workflows)
         relay, gateway = build_notice_relay(engine, settings)
         stop_relay = asyncio.Event()
         relay_task = asyncio.create_task(relay.run(stop_relay))
@@ -163,6 +236,10 @@ async def run_worker(settings: Settings | None = None) -> None:
         finally:
             stop_relay.set()  # the relay finishes the notice it is sending, then stops
             await asyncio.shield(relay_task)
+            if render_task is not None:
+                render_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await render_task
             gateway.close()
             engine.dispose()
 
@@ -180,13 +257,13 @@ async def ensure_schedules_logged(client: Client, settings: Settings) -> None:
     log.info("schedules: %s", ", ".join(f"{sid} {what}" for sid, what in done.items()))
 
 
-def main() -> None:
+def main(queue: str = "all") -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from loanops import logredact
 
     logredact.install()  # no secret in the worker's log either
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker())
+        asyncio.run(run_worker(queue=queue))
 
 
 if __name__ == "__main__":

@@ -160,9 +160,12 @@ class TaskOut(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskOut]
-    total: int
+    # None when the request asked for no count (count=false).
+    total: int | None
     limit: int
     offset: int
+    # The next page's cursor (keyset pagination); None on the last page.
+    next_cursor: str | None = None
 
 
 class DecisionIn(Strict):
@@ -282,9 +285,12 @@ class LoanSummary(BaseModel):
 
 class LoanPage(BaseModel):
     items: list[LoanSummary]
-    total: int
+    # None when the request asked for no count (count=false).
+    total: int | None
     limit: int
     offset: int
+    # The next page's cursor (keyset pagination); None on the last page.
+    next_cursor: str | None = None
 
 
 class TimelineEntry(BaseModel):

@@ -87,3 +87,16 @@ def low_liquidity_workflow_id(business_date: date) -> str:
 
 def low_liquidity_key(business_date: date) -> str:
     return f"LIQ-{business_date:%Y%m%d}"
+
+
+# The render task queue (issue 13): documents (contract, signing record, risk report, settlement
+# certificate) are rendered by activities on a queue of their own, served by a render worker, so
+# a render never delays the workflow tasks of the loans' worker. A workflow derives it from its
+# own task queue (deterministic: the task queue is in the workflow's history): ``loanops`` →
+# ``loanops-render``; ``Settings.render_task_queue`` gives the same name to the render worker.
+RENDER_QUEUE_SUFFIX = "-render"
+
+
+def render_queue_of(task_queue: str) -> str:
+    """The render queue of the loans' ``task_queue``: ``loanops`` → ``loanops-render``."""
+    return f"{task_queue}{RENDER_QUEUE_SUFFIX}"

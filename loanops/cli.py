@@ -399,11 +399,23 @@ def seed(
 
 
 @app.command()
-def worker() -> None:
-    """Run the Temporal worker (the loan workflow and its activities)."""
+def worker(
+    queue: Annotated[
+        str,
+        typer.Option(
+            help="loans: the workflows and their activities; render: the document renders "
+            "(contract, signing record, risk report, settlement certificate) on the render "
+            "queue; all: both in this one process"
+        ),
+    ] = "all",
+) -> None:
+    """Run the Temporal worker (the loan workflows and their activities, and/or the render
+    worker)."""
     import worker as worker_module
 
-    worker_module.main()
+    if queue not in worker_module.QUEUES:
+        raise typer.BadParameter(f"--queue must be one of {', '.join(worker_module.QUEUES)}")
+    worker_module.main(queue)
 
 
 @app.command()
@@ -428,7 +440,7 @@ def dev(
     var_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = VAR_DIR,
 ) -> None:
     """Migrate, seed the demo users, and run the Temporal dev server, the sandbox credit bureau,
-    the sandbox SMS gateway, the worker and the API together on embedded defaults. Ctrl-C stops
+    the sandbox SMS gateway, the worker, the render worker and the API together on embedded defaults. Ctrl-C stops
     everything."""
     from loanops.migrate import upgrade
     from loanops.processes import (
@@ -522,7 +534,9 @@ def dev(
                 f"http://127.0.0.1:{bank_port}/healthz", timeout=60, process=p
             ),
         )
-        sup.start("worker", [python, "-m", "loanops", "worker"], env=env)
+        sup.start("worker", [python, "-m", "loanops", "worker", "--queue", "loans"], env=env)
+        # Documents are rendered in a process of their own (issue 13).
+        sup.start("render", [python, "-m", "loanops", "worker", "--queue", "render"], env=env)
         sup.start(
             "api",
             [python, "-m", "loanops", "api", "--port", str(api_port)],

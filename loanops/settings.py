@@ -206,6 +206,41 @@ class Settings(BaseSettings):
 
     # --- end of Temporal payload encryption ---
 
+    # --- Performance (issue 13) ---
+    # The render worker (``loanops worker --queue render``): how many documents it renders at
+    # once. Rendering is CPU-bound Python (WeasyPrint), so more than the cores gains nothing.
+    render_concurrency: int = 2
+    # The loans' worker keeps this much memory (MiB) for its workflow cache: a cached loan
+    # answers a signal, update or timer without replaying its history. ``max_cached_workflows``
+    # is the budget divided by ``workflow_cache_mib_per_loan``, the worker RSS one live loan
+    # adds, as ``bench/memory.py`` measured it (see the README's "Measured speed" section).
+    # Loans beyond it are evicted (least recently used) and replayed on their next wake. Measured:
+    # 0.275 MiB per loan waiting on a task (1,000 live loans; a bare workflow on a timer: 0.083).
+    worker_memory_budget_mib: float = 512.0
+    workflow_cache_mib_per_loan: float = 0.3
+    # Explicitly, instead of the budget (0: from the budget).
+    max_cached_workflows_override: int = 0
+
+    @property
+    def render_task_queue(self) -> str:
+        """The render worker's task queue: the loans' queue with ``-render`` (``loanops`` →
+        ``loanops-render``), the very name the workflows derive from their own queue
+        (``domain.identifiers.render_queue_of``), so the two can never disagree."""
+        from domain.identifiers import render_queue_of
+
+        return render_queue_of(self.temporal_task_queue)
+
+    @property
+    def max_cached_workflows(self) -> int:
+        """The loans' worker's workflow cache size: the override if set, else the memory budget
+        divided by the measured cost of one cached loan (never below 10: a worker that evicts
+        the loan it is running replays on every step)."""
+        if self.max_cached_workflows_override > 0:
+            return self.max_cached_workflows_override
+        return max(10, int(self.worker_memory_budget_mib / self.workflow_cache_mib_per_loan))
+
+    # --- end of performance ---
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -90,6 +91,10 @@ class Application(SQLModel, table=True):
             ["borrower_versions.borrower_id", "borrower_versions.version"],
             name="fk_applications_borrower_version",
         ),
+        # The loan list (issue 13, migration 0015_perf): newest first, by stage or not, one
+        # index walk per page (keyset pagination: ``api.routes.loans``).
+        Index("ix_applications_created", "created_at", "application_no"),
+        Index("ix_applications_stage_created", "stage", "created_at", "application_no"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -325,7 +330,6 @@ class Task(SQLModel, table=True):
     """One human step. The id is derived from the business key, so a retried activity finds it."""
 
     __tablename__ = "tasks"
-
     id: uuid.UUID = Field(primary_key=True)
     application_no: str = Field(index=True, max_length=32)
     kind: str = Field(index=True, max_length=32)
@@ -351,6 +355,29 @@ class Task(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The workflow deciding it when not the loan's own (``loan-<application_no>``).
     workflow_id: str | None = Field(default=None, max_length=128)
+
+
+# The inbox (issue 13, migration 0015_perf), most urgent first (priority descending, then due
+# time): a role's tasks of a status in the inbox's order; and the open tasks of every role (for
+# those who oversee tasks), a partial index of the open ones only.
+Index(
+    "ix_tasks_inbox",
+    Task.__table__.c.status,  # type: ignore[attr-defined]
+    Task.__table__.c.candidate_role,  # type: ignore[attr-defined]
+    Task.__table__.c.priority.desc(),  # type: ignore[attr-defined]
+    Task.__table__.c.due_at,  # type: ignore[attr-defined]
+    Task.__table__.c.created_at,  # type: ignore[attr-defined]
+    Task.__table__.c.id,  # type: ignore[attr-defined]
+)
+Index(
+    "ix_tasks_open_inbox",
+    Task.__table__.c.priority.desc(),  # type: ignore[attr-defined]
+    Task.__table__.c.due_at,  # type: ignore[attr-defined]
+    Task.__table__.c.created_at,  # type: ignore[attr-defined]
+    Task.__table__.c.id,  # type: ignore[attr-defined]
+    sqlite_where=text("status = 'open'"),
+    postgresql_where=text("status = 'open'"),
+)
 
 
 class Notice(SQLModel, table=True):

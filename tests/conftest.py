@@ -44,7 +44,7 @@ from loanops.seed import DEMO_USERS, seed_demo_pool, seed_demo_users
 from loanops.settings import Settings
 from loanops.temporal import data_converter, ensure_search_attributes
 from models.tables import Application, CollectionContact
-from worker import build_notice_relay, build_worker
+from worker import build_notice_relay, build_render_worker, build_worker
 
 PG_ADMIN_DSN = os.environ.get(
     "LOANOPS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -436,7 +436,9 @@ async def running_system(
             if replace
             else build_worker(env.client, engine, settings, executor=executor)
         )
-        async with worker:
+        # The render worker polls the render queue beside it, as `loanops dev` runs it.
+        render_worker = build_render_worker(env.client, engine, settings, executor=executor)
+        async with worker, render_worker:
             server_clock = ServerClock()
             await server_clock.sync(env)
             app = create_app(

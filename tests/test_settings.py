@@ -192,3 +192,22 @@ def test_settings_hold_no_business_rules() -> None:
     """Policy lives in domain.policy (versioned in the database), not in the environment."""
     fields = set(Settings.model_fields)
     assert not fields & {"penalty_multiple", "sla_hours", "offer_valid_days", "overpayment"}
+
+
+def test_the_render_queue_follows_the_loans_queue() -> None:
+    assert make().render_task_queue == "loanops-render"
+    assert make(temporal_task_queue="east").render_task_queue == "east-render"
+
+
+def test_the_workflow_cache_is_the_memory_budget_over_the_cost_of_a_loan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (
+        make(worker_memory_budget_mib=512, workflow_cache_mib_per_loan=0.4).max_cached_workflows
+        == 1280
+    )
+    monkeypatch.setenv("LOANOPS_WORKER_MEMORY_BUDGET_MIB", "2048")
+    assert make(workflow_cache_mib_per_loan=0.5).max_cached_workflows == 4096
+    # Never so small that a worker evicts the loans it is running; an override wins.
+    assert make(worker_memory_budget_mib=1).max_cached_workflows == 10
+    assert make(max_cached_workflows_override=300).max_cached_workflows == 300

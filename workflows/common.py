@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.applications import ApplicationActivities
     from domain import calendar
-    from domain.identifiers import BUSINESS_REFUSAL
+    from domain.identifiers import BUSINESS_REFUSAL, render_queue_of
     from domain.lifecycle import Stage
     from domain.policy import LoanPolicy
     from models.shapes import Refusal, StageInput
@@ -33,6 +33,17 @@ ACTIVITY_OPTIONS: dict[str, Any] = {
         maximum_interval=timedelta(minutes=1), non_retryable_error_types=[BUSINESS_REFUSAL]
     ),
 }
+
+
+def on_render_queue(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for a rendering activity: on the render queue of this workflow's own task
+    queue (``domain.identifiers.render_queue_of``), served by the render worker.
+
+    No ``workflow.patched`` guard: the task queue is an attribute of the ScheduleActivityTask
+    command that replay does not compare (the recorded histories replay unchanged, see
+    tests/workflows/test_replay.py). A render scheduled on the loans' queue before this change
+    still runs there: the loans' worker keeps every rendering activity registered."""
+    return {**options, "task_queue": render_queue_of(workflow.info().task_queue)}
 
 
 class Ended(Exception):

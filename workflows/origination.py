@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
         Ended,
         LoanProgress,
         business_refusal,
+        on_render_queue,
         refuse,
     )
     from workflows.human_tasks import HumanTasks
@@ -191,7 +192,7 @@ class OriginationWorkflow:
                     penalty_grace_days=self._p.policy.penalty_grace_days,
                     language=self._inp.contract_language,
                 ),
-                **ACTIVITY_OPTIONS,
+                **on_render_queue(ACTIVITY_OPTIONS),
             )
         except ActivityError as exc:
             # A contract that must not be issued (a prohibited purpose) ends the application
@@ -525,7 +526,7 @@ class OriginationWorkflow:
                     sha256=req.sha256,
                     signed_at=workflow.now(),
                 ),
-                **ACTIVITY_OPTIONS,
+                **on_render_queue(ACTIVITY_OPTIONS),
             )
         except ActivityError as exc:
             refusal = business_refusal(exc)

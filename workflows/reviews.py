@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.tasks import TaskKind
     from models.shapes import AssessmentSummary, RiskReportInput
     from workflows.assessment import ASSESSMENT_PATCH, assess, assessment_context
-    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress
+    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, on_render_queue
     from workflows.human_tasks import Abort, HumanTasks
 
 # workflow.patched ids of the changes made after loans had started.
@@ -112,7 +112,7 @@ class Reviews:
                     business_timezone=self._p.policy.business_timezone,
                     beyond_authority=tuple(self._beyond_authority()),
                 ),
-                **RENDER_OPTIONS,
+                **on_render_queue(RENDER_OPTIONS),
             )
             report = f"/api/v1/applications/{self._p.application_no}/risk-report.pdf"
             context = {**(context or {}), "risk_report": report}

@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.aftercare import Aftercare
     from workflows.collections import COLLECTIONS_PATCH, CollectionsLink
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
+    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, on_render_queue, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
     from workflows.reversal import PaymentReversals
@@ -147,7 +147,7 @@ class ServicingWorkflow:
                         at=workflow.now(),
                         settled_on=self._p.today(),
                     ),
-                    **ACTIVITY_OPTIONS,
+                    **on_render_queue(ACTIVITY_OPTIONS),
                 )
             await self._archive()
             await self._p.enter(Stage.SETTLED)

@@ -3,11 +3,12 @@ and the payoff quote."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
 from api.deps import (
@@ -28,6 +29,7 @@ from api.loan_views import (
     policy_of,
     refuse_if_settled,
 )
+from api.pagination import COUNT_DOC, CURSOR_DOC, decode_cursor, encode_cursor
 from api.routes.documents import inline_document
 from api.schemas import (
     AllocationLineOut,
@@ -73,50 +75,83 @@ def list_loans(
     stage: Stage | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
+    cursor: str | None = Query(None, description=CURSOR_DOC),
+    count: bool = Query(True, description=COUNT_DOC),
     user: CurrentUserInfo = require(Action.LIST_LOANS),
 ) -> LoanPage:
     """Any role: the managers' list, newest first, optionally by stage; a business officer's
-    own applications only (submitted or assigned)."""
+    own applications only (submitted or assigned). Pages by offset or by ``cursor`` (keyset:
+    the next page starts after the last loan of this one, along the index
+    ``ix_applications_(stage_)created``)."""
     where: list[Any] = [Application.stage == stage.value] if stage else []
     own = own_applications(user)
     if own is not None:
         where.append(own)
-    total = session.exec(select(func.count()).select_from(Application).where(*where)).one()
-    rows = session.exec(
-        # The name each application was submitted with (its borrower version; the borrower
-        # row for applications without one).
-        select(Application, Borrower, BorrowerVersion)
-        .join(Borrower, col(Borrower.id) == col(Application.borrower_id))
-        .outerjoin(
-            BorrowerVersion,
-            (col(BorrowerVersion.borrower_id) == col(Application.borrower_id))
-            & (col(BorrowerVersion.version) == col(Application.borrower_version)),
+    total = (
+        session.exec(select(func.count()).select_from(Application).where(*where)).one()
+        if count
+        else None
+    )
+    if cursor is not None:
+        created, number = decode_cursor(cursor, (datetime, str), offset)
+        where.append(
+            or_(
+                col(Application.created_at) < created,
+                and_(
+                    col(Application.created_at) == created,
+                    col(Application.application_no) < number,
+                ),
+            )
         )
-        .where(*where)
-        .order_by(col(Application.created_at).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    # The page first (one index walk), then its borrowers' names for those rows only.
+    page = select(Application).where(*where)
+    page = page.order_by(col(Application.created_at).desc(), col(Application.application_no).desc())
+    apps = session.exec(page.offset(offset).limit(limit + 1)).all()
+    more, apps = len(apps) > limit, list(apps[:limit])
+    names = _submitted_names(session, apps)
+    last = apps[-1] if apps else None
     return LoanPage(
         items=[
             LoanSummary(
                 application_no=a.application_no,
                 stage=a.stage,
-                borrower_name=(v or b).name
+                borrower_name=names[a.application_no]
                 if user.can(Action.READ_BORROWER_PII)
-                else mask_name((v or b).name),
+                else mask_name(names[a.application_no]),
                 amount=a.amount,
                 term_months=a.term_months,
                 submitted_by=a.submitted_by,
                 created_at=a.created_at,
                 updated_at=a.updated_at,
             )
-            for a, b, v in rows
+            for a in apps
         ],
         total=total,
         limit=limit,
         offset=offset,
+        next_cursor=encode_cursor([last.created_at, last.application_no])
+        if more and last is not None
+        else None,
     )
+
+
+def _submitted_names(session: SessionDep, apps: list[Application]) -> dict[str, str]:
+    """The name each application was submitted with (its borrower version; the borrower row
+    for applications without one), by application number: one query for the page's rows."""
+    if not apps:
+        return {}
+    numbers = [a.application_no for a in apps]
+    rows = session.exec(
+        select(Application.application_no, Borrower, BorrowerVersion)
+        .join(Borrower, col(Borrower.id) == col(Application.borrower_id))
+        .outerjoin(
+            BorrowerVersion,
+            (col(BorrowerVersion.borrower_id) == col(Application.borrower_id))
+            & (col(BorrowerVersion.version) == col(Application.borrower_version)),
+        )
+        .where(col(Application.application_no).in_(numbers))
+    ).all()
+    return {no: (v or b).name for no, b, v in rows}
 
 
 @router.get("/{application_no}", response_model=LoanOut)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from api.audit_events import record_four_eyes_refusal
@@ -21,6 +21,7 @@ from api.deps import (
 )
 from api.errors import unprocessable, unprocessable_from
 from api.loan_views import own_applications, visible_to
+from api.pagination import COUNT_DOC, CURSOR_DOC, decode_cursor, encode_cursor
 from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.audit_actions import FOUR_EYES_REFUSALS
@@ -72,10 +73,13 @@ def list_tasks(
     application_no: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
+    cursor: str | None = Query(None, description=CURSOR_DOC),
+    count: bool = Query(True, description=COUNT_DOC),
 ) -> TaskPage:
     """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
     most urgent first (priority, then due time); a business officer's only on their own
-    applications."""
+    applications. Pages by offset or by ``cursor`` (keyset: the next page starts after the
+    last task of this one, in the order of the index ``ix_tasks_inbox``)."""
     where: list[Any] = [Task.status == task_status.value]
     own = own_applications(user)
     if own is not None:
@@ -86,15 +90,49 @@ def list_tasks(
         where.append(Task.kind == kind.value)
     if application_no is not None:
         where.append(Task.application_no == application_no)
-    total = session.exec(select(func.count()).select_from(Task).where(*where)).one()
+    total = (
+        session.exec(select(func.count()).select_from(Task).where(*where)).one() if count else None
+    )
+    after: list[Any] = []
+    if cursor is not None:
+        p, d, c, i = decode_cursor(cursor, (int, datetime, datetime, uuid.UUID), offset)
+        # After (p, d, c, i) in the order priority DESC, due_at, created_at, id.
+        after.append(
+            or_(
+                col(Task.priority) < p,
+                and_(
+                    col(Task.priority) == p,
+                    or_(
+                        col(Task.due_at) > d,
+                        and_(
+                            col(Task.due_at) == d,
+                            or_(
+                                col(Task.created_at) > c,
+                                and_(col(Task.created_at) == c, col(Task.id) > i),
+                            ),
+                        ),
+                    ),
+                ),
+            )
+        )
     rows = session.exec(
         select(Task)
-        .where(*where)
-        .order_by(col(Task.priority).desc(), col(Task.due_at), col(Task.created_at))
+        .where(*where, *after)
+        .order_by(col(Task.priority).desc(), col(Task.due_at), col(Task.created_at), col(Task.id))
         .offset(offset)
-        .limit(limit)
+        .limit(limit + 1)
     ).all()
-    return TaskPage(items=[_out(t, user) for t in rows], total=total, limit=limit, offset=offset)
+    more, rows = len(rows) > limit, rows[:limit]
+    last = rows[-1] if rows else None
+    return TaskPage(
+        items=[_out(t, user) for t in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_cursor=encode_cursor([last.priority, last.due_at, last.created_at, last.id])
+        if more and last is not None
+        else None,
+    )
 
 
 def _task_for(session: Session, task_id: uuid.UUID, user: CurrentUserInfo) -> Task:

@@ -31,6 +31,7 @@ from domain.identifiers import (
     SIGN_UPDATE,
     STATE_QUERY,
     collections_workflow_id,
+    render_queue_of,
     workflow_id,
 )
 from domain.lifecycle import Role, Stage
@@ -104,7 +105,7 @@ from models.shapes import (
     WriteOffInput,
 )
 from tests.conftest import terminate_quietly
-from worker import WORKFLOWS
+from worker import RENDER_ACTIVITIES, WORKFLOWS, activity_name
 
 ROLES_OF = {
     "bo": (Role.BUSINESS_OFFICER.value,),
@@ -186,6 +187,13 @@ class FakeRecords:
     collection_steps: dict[str, CollectionStepInput] = field(default_factory=dict)
     write_offs: dict[str, WriteOffInput] = field(default_factory=dict)
     recoveries: dict[str, RecoveryInput] = field(default_factory=dict)
+    # The task queues each rendering activity ran on (by activity name): the render queue.
+    render_queues: dict[str, set[str]] = field(default_factory=dict)
+
+    def note_queue(self) -> None:
+        """Called by an activity: the task queue it runs on, under its name."""
+        info = activity.info()
+        self.render_queues.setdefault(info.activity_type, set()).add(info.task_queue)
 
     def collections_log(self, application_no: str) -> list[CollectionStepInput]:
         """The loan's collections log in the order it was written."""
@@ -251,6 +259,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="prepare_contract")
     def prepare_contract(inp: ContractInput) -> ContractInfo:
+        rec.note_queue()
         if rec.contract_refusals:
             raise ApplicationError(
                 "the contract was refused",
@@ -264,6 +273,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_signature")
     def record_signature(inp: SignatureInput) -> None:
+        rec.note_queue()
         rec.signatures.setdefault(inp.application_no, inp)
 
     @activity.defn(name="record_seal")
@@ -381,6 +391,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="render_risk_report")
     def render_risk_report(inp: RiskReportInput) -> str:
+        rec.note_queue()
         rec.reports.setdefault((inp.application_no, inp.seq), inp)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/{inp.seq}"))
 
@@ -390,6 +401,7 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="issue_settlement_certificate")
     def issue_settlement_certificate(inp: SettlementCertificateInput) -> str:
+        rec.note_queue()
         rec.certificates.setdefault(inp.application_no, inp)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{inp.application_no}/certificate"))
 
@@ -680,12 +692,23 @@ async def fast_worker(env: WorkflowEnvironment) -> AsyncIterator[Fast]:
     records = FakeRecords()
     task_queue = f"fast-{uuid.uuid4()}"
     with ThreadPoolExecutor(max_workers=4) as executor:
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=WORKFLOWS,
-            activities=fake_activities(records),
-            activity_executor=executor,
+        async with (
+            Worker(
+                env.client,
+                task_queue=task_queue,
+                workflows=WORKFLOWS,
+                activities=fake_activities(records),
+                activity_executor=executor,
+            ),
+            # The renders go to the render queue of the loans' queue (issue 13).
+            Worker(
+                env.client,
+                task_queue=render_queue_of(task_queue),
+                activities=[
+                    fn for fn in fake_activities(records) if activity_name(fn) in RENDER_ACTIVITIES
+                ],
+                activity_executor=executor,
+            ),
         ):
             fast = Fast(env, env.client, task_queue, records)
             try:
