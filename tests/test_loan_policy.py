@@ -28,7 +28,7 @@ from loanops.policy import (
     seed_loan_policy,
 )
 from loanops.settings import get_settings
-from models.tables import AuditEvent, BlacklistEntry, LoanPolicyRow
+from models.tables import AuditEvent, LoanPolicyRow, blacklisted
 
 D = Decimal
 HEADER = ("version", "effective_from", "source")
@@ -317,11 +317,11 @@ def test_the_blacklist_is_kept_with_the_cli_and_audited(cli: Any) -> None:
     engine = make_engine(cli.url)
     try:
         with Session(engine) as s:
-            assert s.get(BlacklistEntry, "11010519491231002X") is not None
+            assert blacklisted(s, "11010519491231002X") is not None
             actions = [e.action for e in s.exec(select(AuditEvent)).all()]
         assert actions.count("blacklist.added") == 1
         assert cli("blacklist", "remove", "11010519491231002X", "--by", "manager").exit_code == 0
         with Session(engine) as s:
-            assert s.get(BlacklistEntry, "11010519491231002X") is None
+            assert blacklisted(s, "11010519491231002X") is None
     finally:
         engine.dispose()

@@ -35,7 +35,15 @@ from models.assessments import summary_of
 from models.audit import append_audit
 from models.borrowers import BorrowerFields, record_borrower_data
 from models.shapes import LoanInput
-from models.tables import Application, Assessment, Borrower, Document, User, borrower_data_of
+from models.tables import (
+    Application,
+    Assessment,
+    Borrower,
+    Document,
+    User,
+    borrower_by_id_number,
+    borrower_data_of,
+)
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
@@ -76,9 +84,7 @@ def submit_application(
         employment_years=b.employment_years,
     )
     application_no = new_application_no(now, settings.business_timezone)
-    borrower = session.exec(
-        select(Borrower).where(Borrower.id_number == b.id_number.upper())
-    ).first()
+    borrower = borrower_by_id_number(session, b.id_number.upper())
     if borrower is None:
         borrower = Borrower(id_number=b.id_number.upper(), **vars(data))
     elif borrower.name != b.name:
