@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from domain.masking import TOMBSTONE, is_tombstone
 from loanops.codec import KEY_BYTES, NONCE_BYTES, parse_key
 
 if TYPE_CHECKING:
@@ -54,15 +55,10 @@ if TYPE_CHECKING:
 PREFIX = "enc:v1:"
 DEV_KEYRING_FILE = "pii-keys.json"
 INDEX_KEY_NAME = "pii_index_key"
-TOMBSTONE = "[destroyed]"
 
 
 class PiiDecryptionError(ValueError):
     """A stored value that cannot be decrypted: unknown key id, malformed or altered."""
-
-
-def is_tombstone(value: str | None) -> bool:
-    return value is not None and value.startswith(TOMBSTONE)
 
 
 def tombstone_for(unique: str) -> str:
