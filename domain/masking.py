@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # What retention leaves in place of a destroyed value (``loanops.retention``): shown as it is,
 # never masked (there is nothing left to hide).
 TOMBSTONE = "[destroyed]"

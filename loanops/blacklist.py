@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from domain.identity import check_resident_id
 from loanops.db import session_scope
-from models.audit import append_audit
 from loanops.pii import blind_index
+from models.audit import append_audit
 from models.tables import BlacklistEntry, blacklisted
 
 

@@ -224,7 +224,9 @@ class Settings(BaseSettings):
                     "LOANOPS_PII_KEYS must be set in production (a JSON object of key id to "
                     "base64 of 32 random bytes)"
                 )
-            problem = "must be set" if not self.pii_index_key else secret_problem(self.pii_index_key)
+            problem = (
+                "must be set" if not self.pii_index_key else secret_problem(self.pii_index_key)
+            )
             if problem:
                 raise ValueError(
                     f"LOANOPS_PII_INDEX_KEY {problem}: production needs a random value of at "
