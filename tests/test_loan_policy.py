@@ -114,6 +114,8 @@ REFUSED: list[tuple[dict[str, Any], date, str]] = [
     ({"version": 9}, date(2026, 1, 1), r"rules\.version"),
     ({"penalty_multiple": "1.5"}, date(2026, 1, 1), "rules"),  # changes nothing
     ({"archive_retention_years": 0}, date(2026, 1, 1), "archive_retention_years"),
+    ({"pii_retention_years": 0}, date(2026, 1, 1), "pii_retention_years"),
+    ({"pii_retention_years": 101}, date(2026, 1, 1), "pii_retention_years"),
 ]
 
 
@@ -177,6 +179,7 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         post_loan_review_days=120,
         post_loan_review_days_close=30,
         post_loan_review_large_amount=D("50000.00"),
+        pii_retention_years=7,
     )
     for f in fields(LoanPolicy):  # the test covers every rule
         if f.name not in HEADER:
