@@ -391,3 +391,68 @@ def test_a_written_off_or_still_open_relationship_is_kept(
             )
         )
     assert run_retention(engine, today=date(2040, 1, 1)).destroyed == []
+
+
+# --- the commands ---
+
+
+def test_the_rotate_and_retention_commands(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``loanops keys rotate`` under a new current key re-encrypts once, then finds nothing to
+    do; ``loanops retention run --dry-run`` reports without changing anything."""
+    from typer.testing import CliRunner
+
+    from loanops.cli import app
+    from loanops.db import make_engine
+    from loanops.pii import set_pii_keyring
+    from loanops.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    k1, k2 = (base64.b64encode(_key(n)).decode() for n in (1, 2))
+    monkeypatch.setenv("LOANOPS_DATABASE_URL", url)
+    monkeypatch.setenv("LOANOPS_PII_INDEX_KEY", "Pm4Wq7Zr2Tx9Lb5Nc8Yk3Jd6Hf1Gs0Va")
+    monkeypatch.setenv("LOANOPS_PII_KEYS", json.dumps({"k1": k1}))
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        get_settings.cache_clear()
+        set_pii_keyring(None)
+        return runner.invoke(app, list(args))
+
+    engine = make_engine(url)
+    try:
+        assert cli("migrate").exit_code == 0
+        with session_scope(engine) as s:
+            s.add(
+                Borrower(
+                    name=NAME,
+                    id_number=ID_NUMBER,
+                    phone=PHONE,
+                    bank_card=CARD,
+                    monthly_income=Decimal("1.00"),
+                )
+            )
+        monkeypatch.setenv("LOANOPS_PII_KEYS", json.dumps({"k1": k1, "k2": k2}))
+        monkeypatch.setenv("LOANOPS_PII_KEY_ID", "k2")
+        rotated = cli("keys", "rotate", "--reindex")
+        assert rotated.exit_code == 0, rotated.output
+        assert "borrowers\t1 rows re-encrypted" in rotated.stdout
+        assert "total\t1 rows now under key k2" in rotated.stdout
+        assert "blind index\t0 rows reindexed" in rotated.stdout  # the index key did not change
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT name, id_number FROM borrowers")).one()
+        assert {key_id_of(v) for v in row} == {"k2"}
+        again = cli("keys", "rotate")
+        assert "total\t0 rows now under key k2" in again.stdout
+        dry = cli("retention", "run", "--dry-run", "--today", "2040-01-01")
+        assert dry.exit_code == 0, dry.output
+        assert "would destroy 0 borrowers (0 rows) — dry run, nothing changed" in dry.stdout
+        bad = cli("retention", "run", "--today", "someday")
+        assert bad.exit_code != 0 and "--today" in bad.output
+        get_settings.cache_clear()
+        set_pii_keyring(None)
+        with using_keyring(_ring("k2", current="k2")), Session(engine) as s:
+            assert s.exec(select(Borrower)).one().name == NAME
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+        set_pii_keyring(None)

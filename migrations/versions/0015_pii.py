@@ -92,13 +92,13 @@ def downgrade() -> None:
     bind = op.get_bind()
     keyring = pii_keyring()
     for table_name, (pk, columns) in PII_COLUMNS.items():
-        table = sa.table(table_name, *(sa.column(c) for c in {*pk, *columns}))
-        for row in bind.execute(sa.select(table)).mappings().all():
+        rows = sa.table(table_name, *(sa.column(c) for c in {*pk, *columns}))
+        for row in bind.execute(sa.select(rows)).mappings().all():
             values = {c: keyring.decrypt(row[c]) for c in columns if row[c] is not None}
             if not values:
                 continue
-            where = sa.and_(*(table.c[k] == row[k] for k in pk))
-            bind.execute(sa.update(table).where(where).values(**values))
+            where = sa.and_(*(rows.c[k] == row[k] for k in pk))
+            bind.execute(sa.update(rows).where(where).values(**values))
     _foreign_keys(False)
     for table in _INDEXED:
         with op.batch_alter_table(table) as batch:
