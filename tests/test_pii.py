@@ -456,3 +456,60 @@ def test_the_rotate_and_retention_commands(tmp_path: Any, monkeypatch: pytest.Mo
         engine.dispose()
         get_settings.cache_clear()
         set_pii_keyring(None)
+
+
+# --- the migration ---
+
+
+def test_the_migration_encrypts_and_indexes_the_rows_written_before_it(
+    fresh_database_url: str,
+) -> None:
+    """Rows written in plain text before 0015_pii are encrypted and indexed by it, then read
+    back through the models; the downgrade decrypts them again."""
+    from loanops.db import make_engine
+    from loanops.migrate import downgrade, upgrade
+
+    downgrade(fresh_database_url, "0014_auth")
+    engine = make_engine(fresh_database_url)
+    borrower_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO borrowers (id, name, id_number, phone, bank_card, "
+                    "monthly_income, created_at) VALUES (:id, :n, :i, :p, :c, 100, :t)"
+                ),
+                {
+                    "id": borrower_id.hex if engine.dialect.name == "sqlite" else borrower_id,
+                    "n": NAME,
+                    "i": ID_NUMBER,
+                    "p": PHONE,
+                    "c": CARD,
+                    "t": now.replace(tzinfo=None) if engine.dialect.name == "sqlite" else now,
+                },
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO blacklist_entries (id_number, reason, recorded_by, recorded_at) "
+                    "VALUES (:i, 'fraud', 'manager', :t)"
+                ),
+                {"i": ID_NUMBER, "t": now.replace(tzinfo=None)},
+            )
+        upgrade(fresh_database_url)
+        engine.dispose()
+        dump = _raw_dump(engine)
+        assert leaks(dump, IDENTIFIERS) == []
+        with Session(engine) as s:
+            found = borrower_by_id_number(s, ID_NUMBER)
+            assert found is not None and found.id == borrower_id
+            assert (found.name, found.phone, found.bank_card) == (NAME, PHONE, CARD)
+            assert blacklisted(s, ID_NUMBER) is not None
+        downgrade(fresh_database_url, "0014_auth")
+        engine.dispose()
+        with engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT name, id_number, phone FROM borrowers")).one()
+        assert tuple(row) == (NAME, ID_NUMBER, PHONE)
+        upgrade(fresh_database_url)
+    finally:
+        engine.dispose()
