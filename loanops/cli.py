@@ -580,6 +580,18 @@ def demo(
     from loanops.db import make_engine
     from loanops.demo import DemoFailed, read_sms_from_handset, run_demo
 
+    if database_url and "LOANOPS_KEY_DIR" not in os.environ:
+        # The borrower's phone is encrypted in that database (loanops.pii) with the keys of the
+        # install it belongs to: a `loanops dev --var-dir DIR` install keeps them in DIR/keys,
+        # beside its loanops.db.
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(database_url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            keys = Path(parsed.database).resolve().parent / "keys"
+            if keys.is_dir():
+                os.environ["LOANOPS_KEY_DIR"] = str(keys)
+                get_settings.cache_clear()
     settings = get_settings()
     secret = password or settings.demo_password
     engine = make_engine(database_url or settings.database_url)
