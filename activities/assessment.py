@@ -43,10 +43,10 @@ from models.shapes import (
 from models.tables import (
     Application,
     Assessment,
-    BlacklistEntry,
     Document,
     Installment,
     Loan,
+    blacklisted,
     borrower_data_of,
 )
 
@@ -133,7 +133,7 @@ class AssessmentActivities:
                 ).all()
             ),
             other_open_applications=_other_open(s, app),
-            blacklisted=s.get(BlacklistEntry, borrower.id_number) is not None,
+            blacklisted=blacklisted(s, borrower.id_number) is not None,
             outstanding_here=_outstanding_here(s, app),
             outstanding_elsewhere=sum((o.balance for o in report.open_loans), Decimal("0.00"))
             if report

@@ -24,7 +24,7 @@ from activities.rendering import (
 from activities.signing_record import SigningRecord, append_pages, render_signing_record_pdf
 from domain.identifiers import BUSINESS_REFUSAL, contract_no_for
 from domain.intake import IntakeRules, prohibited_category
-from domain.masking import mask_bank_card, mask_phone
+from domain.masking import mask_bank_card, mask_name, mask_phone
 from domain.money import RATE_PLACES
 from domain.penalty import PenaltyPolicy, penalty_annual_rate
 from domain.policy import DEFAULT_POLICY
@@ -390,7 +390,9 @@ class ContractActivities:
             detail: dict[str, object] = {
                 "document_id": inp.document_id,
                 "sha256": inp.sha256,
-                "signer_name": doc.signer_name,
+                # Masked: the audit trail is never rewritten, so it holds no personal data
+                # retention would have to destroy (issue 11 §3, §6).
+                "signer_name": None if doc.signer_name is None else mask_name(doc.signer_name),
                 "client_address": doc.signer_address,
             }
             evidence = s.get(ContractSignature, doc_id)
@@ -414,7 +416,7 @@ class ContractActivities:
                 evidence.signed_document_id = signed_id
                 evidence.signed_sha256 = signed.sha256
                 detail.update(
-                    signer_name=evidence.signer_name,
+                    signer_name=mask_name(evidence.signer_name),
                     client_address=evidence.client_address,
                     user_agent=evidence.user_agent,
                     confirmed=list(evidence.confirmed),

@@ -54,12 +54,12 @@ from models.shapes import (
 )
 from models.tables import (
     Application,
-    BlacklistEntry,
     ContractSignature,
     Disbursement,
     Document,
     Loan,
     Payout,
+    blacklisted,
     borrower_data_of,
     contract_of,
 )
@@ -238,7 +238,7 @@ class PayoutActivities:
                     id_ok, id_detail = True, "身份证号校验通过"
                 except ValueError as exc:
                     id_detail = f"身份证号无效：{exc}"
-            listed = borrower is not None and s.get(BlacklistEntry, borrower.id_number) is not None
+            listed = borrower is not None and blacklisted(s, borrower.id_number) is not None
             # 9. Borrowing caps, counting loans disbursed since the approval.
             rules = scorecard_in_force(s, inp.business_date).intake
             here = _outstanding_here(s, app) + t.principal

@@ -19,6 +19,7 @@ from domain.audit_actions import (
     FOUR_EYES_REFUSED,
     LOGGED_IN,
     LOGIN_FAILED,
+    PII_REVEALED,
 )
 from models.audit import append_audit
 
@@ -97,3 +98,32 @@ def record_disabled_attempt(session: Session, *, username: str, via: str, at: da
 def record_login(session: Session, *, username: str, at: datetime) -> None:
     """A successful login (never the token)."""
     _record(session, kind="login", actor=username, action=LOGGED_IN, at=at, detail={})
+
+
+def record_pii_reveal(
+    session: Session,
+    *,
+    viewer: str,
+    application_no: str,
+    obj: str,
+    fields: list[str],
+    at: datetime,
+) -> None:
+    """A borrower's personal data shown in full (issue 11 §3): who, which fields of which
+    object, never the values. Committed at once (the request reads, it changes nothing else).
+
+    What counts as a reveal (a decision where the issue is silent): a response carrying the
+    borrower's identity number, phone or bank card in full — the application view's applicant,
+    a timeline or notice list whose texts hold them unmasked. The borrower's name alone in a
+    work list or the loan view is the file's label, shown to every role that may read PII and
+    not audited per view (it would drown the reveals that matter in the inspection report)."""
+    append_audit(
+        session,
+        key=f"pii-revealed/{uuid.uuid4().hex}",
+        application_no=application_no,
+        actor=viewer[:64],
+        action=PII_REVEALED,
+        occurred_at=at,
+        detail={"object": obj, "fields": sorted(fields)},
+    )
+    session.commit()

@@ -24,8 +24,8 @@ LOGIN_FAILED: Final = "auth.login_failed"
 DISABLED_USER_ATTEMPT: Final = "auth.disabled_user_attempt"
 
 # The seam for issue 11 §3: every reveal of a borrower's PII in full is audited with this action
-# (actor: the staff member; detail: what was revealed, never the value itself). Nothing writes
-# it yet: the inspection report counts it per user as soon as something does.
+# (actor: the staff member; detail: what was revealed, never the value itself), written by
+# api.audit_events.record_pii_reveal; the inspection report counts it per user.
 PII_REVEALED: Final = "pii.revealed"
 
 CLASSIFICATION_OVERRIDDEN: Final = "loan.classification_overridden"

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+# What retention leaves in place of a destroyed value (``loanops.retention``): shown as it is,
+# never masked (there is nothing left to hide).
+TOMBSTONE = "[destroyed]"
+
+
+def is_tombstone(value: str | None) -> bool:
+    return value is not None and value.startswith(TOMBSTONE)
+
 
 def mask_tail(value: str, *, keep_head: int, keep_tail: int) -> str:
+    if is_tombstone(value):
+        return value
     if len(value) <= keep_head + keep_tail:
         return "*" * len(value)
     return value[:keep_head] + "*" * (len(value) - keep_head - keep_tail) + value[-keep_tail:]
@@ -26,6 +36,8 @@ def mask_bank_card(card: str) -> str:
 
 def mask_name(name: str) -> str:
     """张** : the family name kept."""
+    if is_tombstone(name):
+        return name
     return name[:1] + "*" * (len(name) - 1) if name else name
 
 

@@ -117,6 +117,10 @@ class LoanPolicy:
     post_loan_review_days: int = 180
     post_loan_review_days_close: int = 90
     post_loan_review_large_amount: Decimal = Decimal("100000.00")
+    # Retention (issue 11 §6, loanops.retention): a borrower's personal data is destroyed this
+    # many years after their last loan settled (5: the AML record-keeping period after the
+    # business relationship ends), the financial records kept.
+    pii_retention_years: int = 5
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -190,6 +194,8 @@ class LoanPolicy:
                 raise ValueError(f"{name}: must be at least 1")
         if self.post_loan_review_large_amount <= 0:
             raise ValueError("post_loan_review_large_amount: must be greater than zero")
+        if not 1 <= self.pii_retention_years <= 100:
+            raise ValueError("pii_retention_years: must be between 1 and 100")
 
     def rules(self) -> dict[str, Any]:
         """The rules without the version header, as JSON-friendly values (for storage)."""

@@ -594,6 +594,18 @@ def demo(
     from loanops.db import make_engine
     from loanops.demo import DemoFailed, read_sms_from_handset, run_demo
 
+    if database_url and "LOANOPS_KEY_DIR" not in os.environ:
+        # The borrower's phone is encrypted in that database (loanops.pii) with the keys of the
+        # install it belongs to: a `loanops dev --var-dir DIR` install keeps them in DIR/keys,
+        # beside its loanops.db.
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(database_url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            keys = Path(parsed.database).resolve().parent / "keys"
+            if keys.is_dir():
+                os.environ["LOANOPS_KEY_DIR"] = str(keys)
+                get_settings.cache_clear()
     settings = get_settings()
     secret = password or settings.demo_password
     engine = make_engine(database_url or settings.database_url)
@@ -1002,3 +1014,80 @@ def permissions() -> None:
     for action, allowed in MATRIX.items():
         marks = ["✓" if c in allowed else "" for c in columns]
         typer.echo(f"| `{action.value}` | " + " | ".join(marks) + " |")
+
+
+keys_app = typer.Typer(help="The keys of borrowers' personal data at rest (loanops.pii).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    reindex: Annotated[
+        bool, typer.Option("--reindex", help="also recompute every blind index")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, help="rows per committed batch")] = 200,
+) -> None:
+    """Re-encrypt every personal-data value not yet under the current key (LOANOPS_PII_KEY_ID),
+    committing batch by batch: idempotent (a second run changes nothing) and resumable (an
+    interrupted run keeps what it did). The old key can leave the ring once it has finished."""
+    from loanops.db import make_engine
+    from loanops.pii import pii_keyring, reencrypt_rows, reindex_rows
+
+    keyring = pii_keyring()
+    engine = make_engine(get_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            changed = reencrypt_rows(conn, keyring, batch=batch)
+            indexed = reindex_rows(conn, keyring) if reindex else None
+            conn.commit()
+    finally:
+        engine.dispose()
+    for table, count in changed.items():
+        typer.echo(f"{table}\t{count} rows re-encrypted")
+    typer.echo(f"total\t{sum(changed.values())} rows now under key {keyring.current_key_id}")
+    if indexed is not None:
+        typer.echo(f"blind index\t{indexed} rows reindexed")
+
+
+retention_app = typer.Typer(help="Retention of borrowers' personal data (loanops.retention).")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would be destroyed, change nothing")
+    ] = False,
+    today: Annotated[
+        str | None, typer.Option(help="the business date to apply (default: today)")
+    ] = None,
+    by: Annotated[str, typer.Option(help="who runs it (the audit actor)")] = "system",
+) -> None:
+    """Destroy the personal data of borrowers past retention (LoanPolicy.pii_retention_years
+    after their last loan settled), replacing it by tombstones; financial records and the audit
+    trail kept. Prints each borrower destroyed (or, --dry-run, that would be) and the totals."""
+    from loanops.db import make_engine
+    from loanops.retention import run_retention
+
+    try:
+        on = date.fromisoformat(today) if today else _business_today()
+    except ValueError:
+        _fail(f"--today: {today!r} is not a date YYYY-MM-DD")
+    engine = make_engine(get_settings().database_url)
+    try:
+        report = run_retention(engine, today=on, dry_run=dry_run, by=by)
+    except LookupError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    verb = "would destroy" if dry_run else "destroyed"
+    for d in report.destroyed:
+        typer.echo(
+            f"{verb}\tborrower {d.borrower_id}\t{','.join(d.application_nos)}\t"
+            f"ended {d.ended_on}\t{d.rows} rows"
+        )
+    typer.echo(
+        f"retention {report.retention_years} years on {report.today}: {verb} "
+        f"{len(report.destroyed)} borrowers ({report.rows} rows)"
+        + (" — dry run, nothing changed" if dry_run else "")
+    )

@@ -80,9 +80,7 @@ def refresh_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def decode_access_token(
-    token: str, *, secret: str, now: datetime | None = None
-) -> dict[str, Any]:
+def decode_access_token(token: str, *, secret: str, now: datetime | None = None) -> dict[str, Any]:
     """The token's claims; raises ``jwt.PyJWTError`` when it is invalid or expired.
 
     Expiry is judged by ``now``, the API's clock (the wall clock unless given): the same clock

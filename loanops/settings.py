@@ -241,6 +241,45 @@ class Settings(BaseSettings):
 
     # --- end of performance ---
 
+    # --- Borrowers' personal data at rest (issue 11 §3, loanops.pii) ---
+    # The PII keyring (key id → base64 of 32 random bytes, JSON in LOANOPS_PII_KEYS; the current
+    # key id encrypts, every key decrypts) and the blind index's HMAC key. Empty in
+    # development/test: generated under key_dir on first use; required in production.
+    pii_keys: dict[str, str] = {}
+    pii_key_id: str | None = None
+    pii_index_key: str = ""
+
+    @model_validator(mode="after")
+    def _check_pii_keys(self) -> Settings:
+        from loanops.codec import parse_key
+
+        if self.environment == "production":
+            if not self.pii_keys:
+                raise ValueError(
+                    "LOANOPS_PII_KEYS must be set in production (a JSON object of key id to "
+                    "base64 of 32 random bytes)"
+                )
+            problem = (
+                "must be set" if not self.pii_index_key else secret_problem(self.pii_index_key)
+            )
+            if problem:
+                raise ValueError(
+                    f"LOANOPS_PII_INDEX_KEY {problem}: production needs a random value of at "
+                    f"least {MIN_SECRET_CHARS} characters"
+                )
+        for key_id, key in self.pii_keys.items():
+            if ":" in key_id:
+                raise ValueError(f"LOANOPS_PII_KEYS: key id {key_id!r} must not contain ':'")
+            parse_key(key_id, key)
+        current = self.pii_key_id
+        if self.pii_keys and current is None and len(self.pii_keys) > 1:
+            raise ValueError("LOANOPS_PII_KEY_ID must name the current key")
+        if current is not None and current not in self.pii_keys:
+            raise ValueError(f"LOANOPS_PII_KEY_ID {current!r} is not in the keyring")
+        return self
+
+    # --- end of personal data at rest ---
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from alembic import context
-from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy import BigInteger, DateTime, String, Text
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from loanops.db import make_engine
 from loanops.settings import get_settings
-from models.types import ScaledDecimal, UTCDateTime
+from models.types import EncryptedString, ScaledDecimal, UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -25,6 +25,8 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
             return "sa." + repr(BigInteger())
         if isinstance(obj, UTCDateTime):
             return "sa." + repr(DateTime(timezone=True))
+        if isinstance(obj, EncryptedString):
+            return "sa." + repr(Text())
         if isinstance(obj, AutoString):
             return "sa." + repr(String(length=obj.length))
     return False

@@ -17,12 +17,13 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from domain.balances import InstallmentBalance
-from models.types import Money, Rate, UTCDateTime
+from models.types import EncryptedString, Money, Rate, UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -31,6 +32,11 @@ def utcnow() -> datetime:
 
 def _money(*, nullable: bool = False, default: Decimal | None = None) -> Any:
     return Field(default=default, sa_type=Money(), nullable=nullable)
+
+
+def _pii(*, nullable: bool = False, default: str | None = None, **kw: Any) -> Any:
+    """A column of personal data, encrypted at rest (``models.types.EncryptedString``)."""
+    return Field(default=default, sa_type=EncryptedString(), nullable=nullable, **kw)
 
 
 class User(SQLModel, table=True):
@@ -55,13 +61,16 @@ class Borrower(SQLModel, table=True):
     __tablename__ = "borrowers"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    name: str = Field(max_length=64)
-    id_number: str = Field(unique=True, index=True, max_length=18)
-    phone: str = Field(max_length=20)
-    bank_card: str = Field(max_length=32)
+    name: str = _pii()
+    id_number: str = _pii(unique=True, index=True)
+    phone: str = _pii()
+    bank_card: str = _pii()
     monthly_income: Decimal = _money()
     employment_years: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The blind index of ``id_number`` (``loanops.pii.blind_index``), set on every write: the
+    # look-up by identity number. None once retention destroyed the borrower's data.
+    id_number_index: str | None = Field(default=None, unique=True, index=True, max_length=64)
 
 
 class BorrowerVersion(SQLModel, table=True):
@@ -73,9 +82,9 @@ class BorrowerVersion(SQLModel, table=True):
 
     borrower_id: uuid.UUID = Field(foreign_key="borrowers.id", primary_key=True)
     version: int = Field(primary_key=True)
-    name: str = Field(max_length=64)
-    phone: str = Field(max_length=20)
-    bank_card: str = Field(max_length=32)
+    name: str = _pii()
+    phone: str = _pii()
+    bank_card: str = _pii()
     monthly_income: Decimal = _money()
     employment_years: int | None = None
     recorded_at: datetime = Field(sa_type=UTCDateTime)
@@ -180,7 +189,7 @@ class Document(SQLModel, table=True):
     duplicate_of_borrower: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     signed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    signer_name: str | None = Field(default=None, max_length=64)
+    signer_name: str | None = _pii(nullable=True)
     signer_address: str | None = Field(default=None, max_length=64)
     signed_sha256: str | None = Field(default=None, max_length=64)
     sign_failures: int = 0
@@ -190,7 +199,7 @@ class Document(SQLModel, table=True):
     superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A contract's payee account (the card it names for the payout); None on other documents
     # and on contracts issued before payout-v1 (their application's borrower data names it).
-    payee_account: str | None = Field(default=None, max_length=32)
+    payee_account: str | None = _pii(nullable=True)
     superseded_by: uuid.UUID | None = None
 
 
@@ -316,7 +325,7 @@ class Disbursement(SQLModel, table=True):
     idempotency_key: str = Field(unique=True, max_length=100)
     amount: Decimal = _money()
     net_amount: Decimal = _money()
-    bank_card: str = Field(max_length=32)
+    bank_card: str = _pii()
     approved_by: str = Field(max_length=64)
     status: str = Field(default="paid", max_length=16)
     checklist: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -497,10 +506,31 @@ class BlacklistEntry(SQLModel, table=True):
 
     __tablename__ = "blacklist_entries"
 
-    id_number: str = Field(primary_key=True, max_length=18)
+    # Encrypted like the borrower's (a primary key only for the schema's sake: look entries up
+    # by ``id_number_index``, ``models.tables.blacklisted``).
+    id_number: str = Field(primary_key=True, sa_type=EncryptedString())
     reason: str = Field(max_length=200)
     recorded_by: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    id_number_index: str | None = Field(default=None, unique=True, index=True, max_length=64)
+
+
+def blacklisted(session: Session, id_number: str) -> BlacklistEntry | None:
+    """The blacklist entry of ``id_number`` (by its blind index), if any."""
+    from loanops.pii import blind_index
+
+    return session.exec(
+        select(BlacklistEntry).where(BlacklistEntry.id_number_index == blind_index(id_number))
+    ).first()
+
+
+def borrower_by_id_number(session: Session, id_number: str) -> Borrower | None:
+    """The borrower of ``id_number`` (by its blind index), if any."""
+    from loanops.pii import blind_index
+
+    return session.exec(
+        select(Borrower).where(Borrower.id_number_index == blind_index(id_number))
+    ).first()
 
 
 class ScorecardRow(SQLModel, table=True):
@@ -611,7 +641,7 @@ class ContractSignature(SQLModel, table=True):
     # The contract document the borrower was sent (kind "contract").
     document_id: uuid.UUID = Field(primary_key=True)
     application_no: str = Field(index=True, max_length=32)
-    signer_name: str = Field(max_length=64)
+    signer_name: str = _pii()
     client_address: str = Field(max_length=64)
     user_agent: str = Field(max_length=300)
     # The disclosure item ids the borrower confirmed (domain.signing.DISCLOSURE_ITEMS).
@@ -703,8 +733,8 @@ class Payout(SQLModel, table=True):
     # prechecked → awaiting_funds → sent → executed | rejected | released
     status: str = Field(default="prechecked", index=True, max_length=16)
     amount: Decimal = _money()
-    payee_account: str = Field(max_length=32)
-    payee_name: str = Field(max_length=128)
+    payee_account: str = _pii()
+    payee_name: str = _pii()
     checklist: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     requested_by: str = Field(max_length=64)
     authorized_by: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -929,3 +959,15 @@ class RefreshToken(SQLModel, table=True):
     issued_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@event.listens_for(Borrower, "before_insert")
+@event.listens_for(Borrower, "before_update")
+@event.listens_for(BlacklistEntry, "before_insert")
+@event.listens_for(BlacklistEntry, "before_update")
+def _set_id_number_index(_mapper: Any, _connection: Any, row: Borrower | BlacklistEntry) -> None:
+    """Every write keeps the blind index in step with the identity number (None for a
+    tombstone: a destroyed borrower is found by no identity number)."""
+    from loanops.pii import blind_index, is_tombstone
+
+    row.id_number_index = None if is_tombstone(row.id_number) else blind_index(row.id_number)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect
+from sqlalchemy import BigInteger, DateTime, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -70,3 +70,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EncryptedString(TypeDecorator[str]):
+    """Personal data encrypted at rest (issue 11 §3): the value is stored as AES-GCM ciphertext
+    naming its key id (``loanops.pii``), in a text column; read back as the value. Equality in a
+    query cannot work on it (every encryption differs): look rows up by their blind index."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        from loanops.pii import pii_keyring
+
+        return pii_keyring().encrypt(str(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        from loanops.pii import pii_keyring
+
+        return pii_keyring().decrypt(value)

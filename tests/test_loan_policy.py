@@ -28,7 +28,7 @@ from loanops.policy import (
     seed_loan_policy,
 )
 from loanops.settings import get_settings
-from models.tables import AuditEvent, BlacklistEntry, LoanPolicyRow
+from models.tables import AuditEvent, LoanPolicyRow, blacklisted
 
 D = Decimal
 HEADER = ("version", "effective_from", "source")
@@ -114,6 +114,8 @@ REFUSED: list[tuple[dict[str, Any], date, str]] = [
     ({"version": 9}, date(2026, 1, 1), r"rules\.version"),
     ({"penalty_multiple": "1.5"}, date(2026, 1, 1), "rules"),  # changes nothing
     ({"archive_retention_years": 0}, date(2026, 1, 1), "archive_retention_years"),
+    ({"pii_retention_years": 0}, date(2026, 1, 1), "pii_retention_years"),
+    ({"pii_retention_years": 101}, date(2026, 1, 1), "pii_retention_years"),
 ]
 
 
@@ -177,6 +179,7 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         post_loan_review_days=120,
         post_loan_review_days_close=30,
         post_loan_review_large_amount=D("50000.00"),
+        pii_retention_years=7,
     )
     for f in fields(LoanPolicy):  # the test covers every rule
         if f.name not in HEADER:
@@ -317,11 +320,11 @@ def test_the_blacklist_is_kept_with_the_cli_and_audited(cli: Any) -> None:
     engine = make_engine(cli.url)
     try:
         with Session(engine) as s:
-            assert s.get(BlacklistEntry, "11010519491231002X") is not None
+            assert blacklisted(s, "11010519491231002X") is not None
             actions = [e.action for e in s.exec(select(AuditEvent)).all()]
         assert actions.count("blacklist.added") == 1
         assert cli("blacklist", "remove", "11010519491231002X", "--by", "manager").exit_code == 0
         with Session(engine) as s:
-            assert s.get(BlacklistEntry, "11010519491231002X") is None
+            assert blacklisted(s, "11010519491231002X") is None
     finally:
         engine.dispose()

@@ -20,13 +20,14 @@ from loanops.settings import (
 GOOD_SECRET = "Zq3v9Lr0xT7mWb2NcY5pKd8sHf1gJa4e"  # 32 characters of 32 distinct
 GOOD_SMS = "m1N2b3V4c5X6z7L8k9J0h-G_fDsApOiU"
 GOOD_BANK = "Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lz9Xc"
-# The payload codec's keyring (loanops.codec): production refuses to start without one too.
-GOOD_PAYLOAD_KEYS = {"k1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
-GOOD = {
+GOOD_KEYRING = {"prod-1": "A" * 43 + "="}  # base64 of 32 bytes
+GOOD: dict[str, Any] = {
     "secret_key": GOOD_SECRET,
     "sms_callback_secret": GOOD_SMS,
     "bank_callback_secret": GOOD_BANK,
-    "temporal_payload_keys": GOOD_PAYLOAD_KEYS,
+    "temporal_payload_keys": GOOD_KEYRING,
+    "pii_keys": GOOD_KEYRING,
+    "pii_index_key": "Pm4Wq7Zr2Tx9Lb5Nc8Yk3Jd6Hf1Gs0Va",
 }
 
 
@@ -179,7 +180,9 @@ def test_production_guard_applies_to_env_vars(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LOANOPS_SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("LOANOPS_SMS_CALLBACK_SECRET", GOOD_SMS)
     monkeypatch.setenv("LOANOPS_BANK_CALLBACK_SECRET", GOOD_BANK)
-    monkeypatch.setenv("LOANOPS_TEMPORAL_PAYLOAD_KEYS", json.dumps(GOOD_PAYLOAD_KEYS))
+    monkeypatch.setenv("LOANOPS_TEMPORAL_PAYLOAD_KEYS", json.dumps(GOOD_KEYRING))
+    monkeypatch.setenv("LOANOPS_PII_KEYS", json.dumps(GOOD_KEYRING))
+    monkeypatch.setenv("LOANOPS_PII_INDEX_KEY", GOOD["pii_index_key"])
     assert make().environment == "production"
 
 
@@ -211,3 +214,23 @@ def test_the_workflow_cache_is_the_memory_budget_over_the_cost_of_a_loan(
     # Never so small that a worker evicts the loans it is running; an override wins.
     assert make(worker_memory_budget_mib=1).max_cached_workflows == 10
     assert make(max_cached_workflows_override=300).max_cached_workflows == 300
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "variable"),
+    [
+        ("pii_keys", {}, "LOANOPS_PII_KEYS"),
+        ("pii_index_key", "", "LOANOPS_PII_INDEX_KEY"),
+        ("pii_index_key", "k" * 40, "LOANOPS_PII_INDEX_KEY"),
+        ("pii_keys", {"a:b": "A" * 43 + "="}, "LOANOPS_PII_KEYS"),
+        ("pii_key_id", "other", "LOANOPS_PII_KEY_ID"),
+    ],
+)
+def test_production_refuses_to_start_without_pii_keys(
+    field: str, bad: Any, variable: str, tmp_path: Path
+) -> None:
+    """Personal data at rest (loanops.pii): the keyring and the blind index key are explicit in
+    production, never generated."""
+    with pytest.raises(ValidationError, match=variable):
+        make(environment="production", **{**GOOD, field: bad})
+    assert not (tmp_path / "keys").exists()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from api.audit_events import record_pii_reveal
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
 from api.errors import unprocessable
 from api.loan_views import load_application
@@ -35,7 +36,15 @@ from models.assessments import summary_of
 from models.audit import append_audit
 from models.borrowers import BorrowerFields, record_borrower_data
 from models.shapes import LoanInput
-from models.tables import Application, Assessment, Borrower, Document, User, borrower_data_of
+from models.tables import (
+    Application,
+    Assessment,
+    Borrower,
+    Document,
+    User,
+    borrower_by_id_number,
+    borrower_data_of,
+)
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
@@ -76,9 +85,7 @@ def submit_application(
         employment_years=b.employment_years,
     )
     application_no = new_application_no(now, settings.business_timezone)
-    borrower = session.exec(
-        select(Borrower).where(Borrower.id_number == b.id_number.upper())
-    ).first()
+    borrower = borrower_by_id_number(session, b.id_number.upper())
     if borrower is None:
         borrower = Borrower(id_number=b.id_number.upper(), **vars(data))
     elif borrower.name != b.name:
@@ -150,6 +157,7 @@ def submit_application(
 def get_application(
     application_no: str,
     session: SessionDep,
+    clock: ClockDep,
     user: CurrentUserInfo = require(Action.READ_APPLICATION),
 ) -> ApplicationView:
     """Any staff role: what the reviewers decide on — the application, the borrower as it was
@@ -170,7 +178,7 @@ def get_application(
         .where(Assessment.application_no == app.application_no)
         .order_by(col(Assessment.seq).desc())
     ).first()
-    return ApplicationView(
+    view = ApplicationView(
         application_no=app.application_no,
         stage=app.stage,
         submitted_by=app.submitted_by,
@@ -192,6 +200,16 @@ def get_application(
         documents=[document_out(d).model_dump(mode="json") for d in docs],
         assessment=_assessment_out(latest) if latest else None,
     )
+    if full:
+        record_pii_reveal(
+            session,
+            viewer=user.username,
+            application_no=app.application_no,
+            obj=f"application/{app.application_no}/applicant",
+            fields=["name", "id_number", "phone", "bank_card"],
+            at=clock(),
+        )
+    return view
 
 
 def _assessment_out(row: Assessment) -> AssessmentOut:

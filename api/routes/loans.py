@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
+from api.audit_events import record_pii_reveal
 from api.deps import (
     ClockDep,
     CurrentUserInfo,
@@ -173,6 +174,7 @@ def get_loan(
 def get_timeline(
     application_no: str,
     session: SessionDep,
+    clock: ClockDep,
     viewer: CurrentUserInfo = require(Action.READ_TIMELINE),
 ) -> Timeline:
     """Any role: every recorded step (what, who, when), oldest first; personal data in the
@@ -185,7 +187,7 @@ def get_timeline(
         .where(AuditEvent.application_no == application_no)
         .order_by(col(AuditEvent.occurred_at), col(AuditEvent.recorded_at))
     ).all()
-    return Timeline(
+    timeline = Timeline(
         application_no=application_no,
         entries=[
             TimelineEntry(
@@ -197,6 +199,16 @@ def get_timeline(
             for e in events
         ],
     )
+    if full and any(scrub_pii(e.detail, pii) != e.detail for e in events):
+        record_pii_reveal(
+            session,
+            viewer=viewer.username,
+            application_no=application_no,
+            obj=f"loan/{application_no}/timeline",
+            fields=["timeline"],
+            at=clock(),
+        )
+    return timeline
 
 
 @router.get("/{application_no}/contract.pdf", response_class=Response)

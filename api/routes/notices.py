@@ -12,7 +12,16 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from adapters.sms import SIGNATURE_HEADER, verify_receipt
-from api.deps import CurrentUserInfo, SessionDep, SettingsDep, get_engine, require, sms_gateway
+from api.audit_events import record_pii_reveal
+from api.deps import (
+    ClockDep,
+    CurrentUserInfo,
+    SessionDep,
+    SettingsDep,
+    get_engine,
+    require,
+    sms_gateway,
+)
 from api.loan_views import load_application, pii_of
 from api.schemas import NoticeList, NoticeOut, SmsReceiptIn, SmsReceiptOut
 from domain.masking import mask_phone, scrub_pii
@@ -28,6 +37,7 @@ router = APIRouter(tags=["notices"])
 def list_notices(
     application_no: str,
     session: SessionDep,
+    clock: ClockDep,
     viewer: CurrentUserInfo = require(Action.READ_NOTICES),
 ) -> NoticeList:
     """Staff who deal with the borrower or oversee conduct: every notice of the loan, oldest
@@ -39,10 +49,19 @@ def list_notices(
         .where(Notice.application_no == application_no)
         .order_by(col(Notice.created_at), col(Notice.key))
     ).all()
-    return NoticeList(
-        application_no=application_no,
-        items=[_notice_out(n, borrower_phone=borrower.phone, pii=pii) for n in notices],
-    )
+    items = [_notice_out(n, borrower_phone=borrower.phone, pii=pii) for n in notices]
+    if pii is None and items != [
+        _notice_out(n, borrower_phone=borrower.phone, pii=pii_of(borrower)) for n in notices
+    ]:
+        record_pii_reveal(
+            session,
+            viewer=viewer.username,
+            application_no=application_no,
+            obj=f"loan/{application_no}/notices",
+            fields=["notices"],
+            at=clock(),
+        )
+    return NoticeList(application_no=application_no, items=items)
 
 
 def _notice_out(n: Notice, *, borrower_phone: str, pii: dict[str, str] | None) -> NoticeOut:
