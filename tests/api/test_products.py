@@ -50,6 +50,7 @@ def api(engine: Engine, database_url: str) -> Iterator[Api]:
             roles=[role.value],
             secret=settings.secret_key,
             minutes=settings.access_token_minutes,
+            now=NOW,  # the API's clock judges expiry
         )
         for username, _, role in DEMO_USERS
     }
