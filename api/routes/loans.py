@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from api.deps import (
     ClockDep,
@@ -60,6 +61,7 @@ from models.tables import (
     ContractSignature,
     Document,
     Payment,
+    PaymentRef,
     contract_of,
     settlement_certificate_of,
 )
@@ -222,6 +224,49 @@ def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
     )
 
 
+def _held_elsewhere(external_ref: str, holder: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        detail=f"external_ref {external_ref} is already held by loan {holder}: a bank reference "
+        "identifies one movement of money, whatever loan it is posted to",
+    )
+
+
+def _claim_ref(session: Session, external_ref: str, application_no: str, user: str) -> str | None:
+    """Claim ``external_ref`` for ``application_no`` in its own committed transaction; the
+    primary key of ``payment_refs`` decides between concurrent claims. Returns None when this
+    call claimed it, else the loan that holds it."""
+    session.rollback()  # the reads so far end here; the claim is a transaction of its own
+    for _ in range(3):
+        session.add(
+            PaymentRef(external_ref=external_ref, application_no=application_no, claimed_by=user)
+        )
+        try:
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()
+        holder = session.get(PaymentRef, external_ref)
+        if holder is not None:
+            return holder.application_no
+        # Released in between (the first poster's payment was refused): claim it again.
+    raise HTTPException(
+        status.HTTP_409_CONFLICT, detail=f"external_ref {external_ref} is being posted: retry"
+    )
+
+
+def _release_ref(session: Session, external_ref: str, application_no: str) -> None:
+    """The loan refused the payment (nothing booked): the reference is free again."""
+    session.rollback()
+    session.execute(
+        delete(PaymentRef).where(
+            col(PaymentRef.external_ref) == external_ref,
+            col(PaymentRef.application_no) == application_no,
+        )
+    )
+    session.commit()
+
+
 @router.post("/{application_no}/payments", response_model=PaymentOut, status_code=201)
 def post_payment(
     application_no: str,
@@ -233,18 +278,23 @@ def post_payment(
     user: CurrentUserInfo = require(Action.POST_PAYMENT),
 ) -> PaymentOut:
     """operations_specialist. A repayment, an early payoff or a partial prepayment (``mode``).
-    The same external_ref twice records one payment (the second call answers 200 with the first
-    result); the same reference with other figures is a 409."""
+    The same external_ref twice records one payment (the second call answers 200 with
+    ``duplicate: true`` and the first result); the same reference with other figures is a 409.
+
+    A bank reference is unique across ALL loans: one already held by another loan is refused
+    with a 409 naming that loan, before the ledger is touched. The reference is claimed in the
+    database (``payment_refs``) before the loan's ledger is asked to book it, so of two loans
+    posting it at the same moment exactly one wins; of many identical posts to one loan exactly
+    one answers 201, the others 200 with ``duplicate: true``. A payment the loan refuses (4xx)
+    releases the reference; one whose outcome is unknown (503) keeps it for this loan only."""
     app, _ = load_application(session, application_no, user)
     existing = session.exec(
         select(Payment).where(Payment.external_ref == body.external_ref)
     ).first()
     if existing is not None:
-        if (existing.application_no, existing.amount, existing.mode) != (
-            application_no,
-            body.amount,
-            body.mode,
-        ):
+        if existing.application_no != application_no:
+            raise _held_elsewhere(body.external_ref, existing.application_no)
+        if (existing.amount, existing.mode) != (body.amount, body.mode):
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 detail=f"external_ref {body.external_ref} was already used for another payment",
@@ -253,23 +303,41 @@ def post_payment(
         return _payment_out(existing, app.stage, duplicate=True)
     # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
     refuse_if_settled(app, "no payment can be posted")
-    result: PaymentResult = update_loan(
-        temporal,
-        application_no,
-        PAYMENT_UPDATE,
-        PaymentRequest(
-            external_ref=body.external_ref,
-            amount=body.amount,
-            paid_at=body.paid_at,
-            paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
-            recorded_by=user.username,
-            mode=PaymentMode(body.mode),
-            roles=user.roles,
-        ),
-        PaymentResult,
-        update_id=f"payment-{body.external_ref}",
+    request = PaymentRequest(
+        external_ref=body.external_ref,
+        amount=body.amount,
+        paid_at=body.paid_at,
+        paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
+        recorded_by=user.username,
+        mode=PaymentMode(body.mode),
+        roles=user.roles,
     )
-    if result.duplicate:
+    holder = _claim_ref(session, body.external_ref, application_no, user.username)
+    if holder is not None and holder != application_no:
+        raise _held_elsewhere(body.external_ref, holder)
+    first = holder is None
+    # No database connection is held while the ledger books (the worker's activities need them).
+    session.close()
+    try:
+        result: PaymentResult = update_loan(
+            temporal,
+            application_no,
+            PAYMENT_UPDATE,
+            request,
+            PaymentResult,
+            update_id=f"payment-{body.external_ref}",
+        )
+    except HTTPException as exc:
+        if first and exc.status_code < 500:
+            _release_ref(session, body.external_ref, application_no)
+        raise
+    duplicate = result.duplicate or not first
+    if duplicate and result.amount != body.amount:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"external_ref {body.external_ref} was already used for another payment",
+        )
+    if duplicate:
         response.status_code = status.HTTP_200_OK
     session.rollback()  # end the read snapshot: the row the workflow's activity just wrote
     payment_id = session.exec(
@@ -288,7 +356,7 @@ def post_payment(
         ],
         credit=result.credit,
         stage=result.stage,
-        duplicate=result.duplicate,
+        duplicate=duplicate,
         payment_id=str(payment_id) if payment_id is not None else None,
     )
 

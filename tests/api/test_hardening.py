@@ -1,0 +1,138 @@
+"""Money and records under concurrency (issue 12): a bank reference is one movement of money
+across ALL loans, identical concurrent posts answer one 201 and duplicates, claims are atomic.
+Against the real API, worker and Temporal test server, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from models.tables import Payment, PaymentRef
+from tests.api.helpers import drive, loan_view, mint_demo_tokens, rows, submit
+from tests.conftest import System
+from tests.workflows.driving import MATCH_DATA, drive_to
+
+
+@pytest.fixture(autouse=True)
+def _demo_logins(system: System) -> None:
+    mint_demo_tokens(system)
+
+
+def _at_once(
+    system: System, calls: list[tuple[str, str, str, dict[str, Any]]]
+) -> list[httpx.Response]:
+    """Each (method, url, user, json) from its own thread and HTTP connection, released together."""
+    barrier = threading.Barrier(len(calls))
+    base = str(system.http.base_url)
+
+    def one(method: str, url: str, user: str, body: dict[str, Any]) -> httpx.Response:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            headers = system.auth(user)
+            barrier.wait()
+            return http.request(method, url, headers=headers, json=body)
+
+    out: list[httpx.Response | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        out[i] = one(*calls[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r is not None for r in out)
+    return [r for r in out if r is not None]
+
+
+async def _concurrently(
+    system: System, fn: Callable[[], list[httpx.Response]]
+) -> list[httpx.Response]:
+    await system.server_clock.sync(system.env)
+    result: list[httpx.Response] = await asyncio.to_thread(fn)
+    return result
+
+
+def _paid(view: dict[str, Any]) -> Decimal:
+    return sum((Decimal(i["paid"]) for i in view["installments"]), Decimal("0"))
+
+
+async def test_one_reference_posted_to_two_loans_at_once_books_once(system: System) -> None:
+    first, second = await submit(system), await submit(system)
+    await asyncio.gather(
+        drive(system, first, "SERVICING", MATCH_DATA),
+        drive(system, second, "SERVICING", MATCH_DATA),
+    )
+    now = (await system.env.get_current_time()).isoformat()
+    body = {"amount": "100.00", "paid_at": now, "external_ref": "bank-shared-1"}
+    answers = await _concurrently(
+        system,
+        lambda: _at_once(
+            system,
+            [
+                ("POST", f"/api/v1/loans/{first}/payments", "ops", body),
+                ("POST", f"/api/v1/loans/{second}/payments", "ops2", body),
+            ],
+        ),
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201, 409], [r.text for r in answers]
+    won = next(r for r in answers if r.status_code == 201)
+    lost = next(r for r in answers if r.status_code == 409)
+    winner = first if f"/loans/{first}/" in str(won.request.url) else second
+    loser = second if winner == first else first
+    assert f"loan {winner}" in lost.json()["detail"]
+
+    # One payment row, one claim, and only the winner's ledger booked the money.
+    (payment,) = rows(system, Payment, Payment.external_ref == "bank-shared-1")
+    assert payment.application_no == winner
+    assert [c.application_no for c in rows(system, PaymentRef)] == [winner]
+    assert _paid(await loan_view(system, winner)) == Decimal("100.00")
+    assert _paid(await loan_view(system, loser)) == Decimal("0")
+
+    # Later: the loser again → 409 naming the winner; the winner again → 200, the first answer.
+    r = await system.call("POST", f"/api/v1/loans/{loser}/payments", user="ops", json=body)
+    assert r.status_code == 409 and f"loan {winner}" in r.json()["detail"]
+    r = await system.call("POST", f"/api/v1/loans/{winner}/payments", user="ops", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["duplicate"] is True
+    assert r.json()["allocation"] == won.json()["allocation"]
+    assert _paid(await loan_view(system, loser)) == Decimal("0")
+
+    # Twenty identical posts to one loan at once: one 201, nineteen 200 with duplicate: true.
+    body = {"amount": "50.00", "paid_at": now, "external_ref": "bank-retry-20"}
+    answers = await _concurrently(
+        system,
+        lambda: _at_once(system, [("POST", f"/api/v1/loans/{winner}/payments", "ops", body)] * 20),
+    )
+    assert sorted(r.status_code for r in answers) == [200] * 19 + [201], [r.text for r in answers]
+    assert [r.json()["duplicate"] for r in answers if r.status_code == 201] == [False]
+    assert all(r.json()["duplicate"] for r in answers if r.status_code == 200)
+    assert len({str(r.json()["allocation"]) for r in answers}) == 1
+    assert len(rows(system, Payment, Payment.external_ref == "bank-retry-20")) == 1
+    assert _paid(await loan_view(system, winner)) == Decimal("150.00")
+
+
+async def test_a_refused_payment_frees_its_reference(system: System) -> None:
+    """The loan refuses the payment (nothing booked): the reference may then go to another."""
+    first = await drive_to(system, "SERVICING")
+    now = (await system.env.get_current_time()).isoformat()
+    url = f"/api/v1/loans/{first}/payments"
+    r = await system.call(
+        "POST",
+        url,
+        user="ops",
+        json={"amount": "100.00", "paid_at": now, "external_ref": "r-1", "mode": "payoff"},
+    )
+    assert r.status_code == 422, r.text  # a payoff must pay the payoff figure exactly
+    assert rows(system, PaymentRef, PaymentRef.external_ref == "r-1") == []
+    r = await system.call(
+        "POST", url, user="ops", json={"amount": "100.00", "paid_at": now, "external_ref": "r-1"}
+    )
+    assert r.status_code == 201, r.text
