@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from api.audit_events import record_four_eyes_refusal
@@ -157,8 +157,20 @@ def claim_task(
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
     if task.assignee is None:
-        task.assignee = user.username
-        session.add(task)
+        # A conditional update: of two people claiming at the same moment, one wins and the
+        # other is told who holds it (the database decides, not the last writer).
+        won = session.exec(
+            update(Task)
+            .where(col(Task.id) == task.id, col(Task.assignee).is_(None))
+            .values(assignee=user.username)
+        )
+        if won.rowcount != 1:
+            session.rollback()
+            session.refresh(task)
+            if task.assignee != user.username:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
+            return _out(task, user)
+        session.refresh(task)
         _audit_assignment(
             session, task, actor=user.username, change="claimed", at=clock(), before=None
         )
@@ -182,8 +194,17 @@ def unclaim_task(
             if task.assignee
             else "the task is not claimed",
         )
-    task.assignee = None
-    session.add(task)
+    released = session.exec(
+        update(Task)
+        .where(col(Task.id) == task.id, col(Task.assignee) == user.username)
+        .values(assignee=None)
+    )
+    if released.rowcount != 1:  # released (or reassigned) meanwhile
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="only the person holding the task can release it"
+        )
+    session.refresh(task)
     _audit_assignment(
         session, task, actor=user.username, change="unclaimed", at=clock(), before=user.username
     )

@@ -13,8 +13,20 @@ from typing import Any
 import httpx
 import pytest
 
-from models.tables import Payment, PaymentRef
-from tests.api.helpers import drive, loan_view, mint_demo_tokens, rows, submit
+from domain.signing import CODE_MAX_TRIES
+from models.tables import AuditEvent, Payment, PaymentRef, SigningCode
+from tests.api.helpers import (
+    drive,
+    loan_view,
+    mint_demo_tokens,
+    new_loan,
+    request_code,
+    rows,
+    sign_path,
+    signature,
+    submit,
+    task_row,
+)
 from tests.conftest import System
 from tests.workflows.driving import MATCH_DATA, drive_to
 
@@ -33,7 +45,7 @@ def _at_once(
 
     def one(method: str, url: str, user: str, body: dict[str, Any]) -> httpx.Response:
         with httpx.Client(base_url=base, timeout=60) as http:
-            headers = system.auth(user)
+            headers = system.auth(user) if user else {}
             barrier.wait()
             return http.request(method, url, headers=headers, json=body)
 
@@ -136,3 +148,53 @@ async def test_a_refused_payment_frees_its_reference(system: System) -> None:
         "POST", url, user="ops", json={"amount": "100.00", "paid_at": now, "external_ref": "r-1"}
     )
     assert r.status_code == 201, r.text
+
+
+# ---- atomic claims and counters --------------------------------------------------------------
+
+
+async def test_of_two_concurrent_claims_exactly_one_wins(system: System) -> None:
+    application_no, view = await new_loan(system, "INTAKE_REVIEW")
+    task_id = view["pending_task"]["id"]
+    claim = f"/api/v1/tasks/{task_id}/claim"
+    for _ in range(5):
+        answers = await _concurrently(
+            system,
+            lambda: _at_once(system, [("POST", claim, "ops", {}), ("POST", claim, "ops2", {})]),
+        )
+        assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+        won = next(r for r in answers if r.status_code == 200)
+        lost = next(r for r in answers if r.status_code == 409)
+        holder = won.json()["assignee"]
+        assert task_row(system, task_id).assignee == holder
+        assert lost.json()["detail"] == f"claimed by {holder}"
+        r = await system.call("POST", f"/api/v1/tasks/{task_id}/unclaim", user=holder)
+        assert r.status_code == 200, r.text
+    claims = rows(
+        system,
+        AuditEvent,
+        AuditEvent.application_no == application_no,
+        AuditEvent.action == "intake_review.claimed",
+    )
+    assert len(claims) == 5
+
+
+async def test_concurrent_wrong_codes_lock_the_code_after_five(system: System) -> None:
+    application_no, _ = await new_loan(system, "CONTRACT_SIGNING")
+    path = await sign_path(system, application_no)
+    code = await request_code(system, application_no)
+    wrong = "000000" if code != "000000" else "111111"
+    answers = await _concurrently(
+        system, lambda: _at_once(system, [("POST", path, "", signature(wrong))] * 12)
+    )
+    assert [r.status_code for r in answers] == [422] * 12, [r.text for r in answers]
+    texts = [r.json()["detail"][0]["msg"] for r in answers]
+    compared = [t for t in texts if t.startswith("wrong code")]
+    assert len(compared) == CODE_MAX_TRIES, texts
+    assert sum("it is now locked" in t for t in compared) == 1
+    (row,) = rows(system, SigningCode, SigningCode.application_no == application_no)
+    assert (row.tries, row.status) == (CODE_MAX_TRIES, "locked")
+    # The right code, now, is refused too: the code is locked.
+    r = await system.call("POST", path, json=signature(code))
+    assert r.status_code == 422 and "locked" in r.text
+    assert (await loan_view(system, application_no))["stage"] == "CONTRACT_SIGNING"
