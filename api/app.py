@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api import outages
 from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
     aftercare,
@@ -100,6 +101,8 @@ def create_app(
     v1.include_router(inspection.router)
     app.include_router(v1)
     app.include_router(health.router)
+    # A dependency down: 503 with Retry-After, never a 500.
+    outages.install(app)
     # The Temporal Web UI's origin may call the codec routes, and only them.
     app.middleware("http")(codec.codec_cors(settings.temporal_ui_origin))
     return app

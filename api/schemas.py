@@ -429,9 +429,19 @@ class PayoffQuoteOut(BaseModel):
 
 
 class HealthOut(BaseModel):
+    """/readyz: ``ok`` or ``error: …`` for each dependency a request may need."""
+
     status: str
     database: str
     temporal: str
+    # A worker polling the loans' task queue ("ok"), none ("error: no worker polling …").
+    worker: str = "ok"
+
+
+class LivenessOut(BaseModel):
+    """/healthz: the API process answers (it checks no dependency)."""
+
+    status: str
 
 
 class NoticeOut(BaseModel):
