@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from api import outages
+from api import input_guard, outages
 from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
     aftercare,
@@ -103,6 +103,7 @@ def create_app(
     app.include_router(health.router)
     # A dependency down: 503 with Retry-After, never a 500.
     outages.install(app)
+    app.middleware("http")(input_guard.refuse_nul_bytes)
     # The Temporal Web UI's origin may call the codec routes, and only them.
     app.middleware("http")(codec.codec_cors(settings.temporal_ui_origin))
     return app

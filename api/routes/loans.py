@@ -31,6 +31,7 @@ from api.loan_views import (
 )
 from api.routes.documents import inline_document
 from api.schemas import (
+    MAX_OFFSET,
     AllocationLineOut,
     DecisionOut,
     LoanOut,
@@ -50,6 +51,7 @@ from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
 from domain.masking import mask_name, scrub_pii
+from domain.money import FEN, format_money
 from domain.permissions import Action
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
@@ -60,6 +62,8 @@ from models.tables import (
     BorrowerVersion,
     ContractSignature,
     Document,
+    Installment,
+    Loan,
     Payment,
     PaymentRef,
     contract_of,
@@ -74,7 +78,7 @@ def list_loans(
     session: SessionDep,
     stage: Stage | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     user: CurrentUserInfo = require(Action.LIST_LOANS),
 ) -> LoanPage:
     """Any role: the managers' list, newest first, optionally by stage; a business officer's
@@ -267,6 +271,44 @@ def _release_ref(session: Session, external_ref: str, application_no: str) -> No
     session.commit()
 
 
+# A payment may exceed what is owed by a margin (a borrower rounding up, a bank fee refunded
+# with it; the excess becomes credit and is refunded): the larger of ¥1,000.00 and 10% of the
+# principal. Anything above is a keying or bank error (¥999,999,999,999.99 once settled a loan and
+# queued a refund of nearly all of it) and is refused before the ledger sees it.
+PAYMENT_MARGIN_FLOOR = Decimal("1000.00")
+PAYMENT_MARGIN_RATE = Decimal("0.10")
+
+
+def payment_ceiling(session: Session, application_no: str) -> tuple[Decimal, Decimal] | None:
+    """(the most this loan could still owe, the margin allowed above it), from its recorded
+    schedule: every installment's principal, interest, fees and penalty accrued so far, less
+    what was paid. None before the loan has a schedule (the ledger refuses by stage then)."""
+    loan = session.exec(select(Loan).where(Loan.application_no == application_no)).first()
+    rows = session.exec(
+        select(Installment).where(
+            Installment.application_no == application_no, Installment.status != "cancelled"
+        )
+    ).all()
+    if loan is None or not rows:
+        return None
+    owed = sum(
+        (
+            i.principal_due
+            + i.interest_due
+            + i.fee_due
+            + i.penalty_accrued
+            - i.principal_paid
+            - i.interest_paid
+            - i.fee_paid
+            - i.penalty_paid
+            for i in rows
+        ),
+        Decimal("0"),
+    )
+    margin = max(PAYMENT_MARGIN_FLOOR, (loan.principal * PAYMENT_MARGIN_RATE).quantize(FEN))
+    return max(owed, Decimal("0")), margin
+
+
 @router.post("/{application_no}/payments", response_model=PaymentOut, status_code=201)
 def post_payment(
     application_no: str,
@@ -303,6 +345,15 @@ def post_payment(
         return _payment_out(existing, app.stage, duplicate=True)
     # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
     refuse_if_settled(app, "no payment can be posted")
+    bound = payment_ceiling(session, application_no)
+    if bound is not None and body.amount > bound[0] + bound[1]:
+        owed, margin = bound
+        raise unprocessable(
+            "amount",
+            f"¥{format_money(body.amount)} is above ¥{format_money(owed + margin)}: the most this "
+            f"loan could still owe (¥{format_money(owed)}) plus a margin of "
+            f"¥{format_money(margin)}",
+        )
     request = PaymentRequest(
         external_ref=body.external_ref,
         amount=body.amount,

@@ -21,7 +21,7 @@ from api.deps import (
 )
 from api.errors import unprocessable, unprocessable_from
 from api.loan_views import own_applications, visible_to
-from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
+from api.schemas import MAX_OFFSET, DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
@@ -71,7 +71,7 @@ def list_tasks(
     kind: TaskKind | None = None,
     application_no: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> TaskPage:
     """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
     most urgent first (priority, then due time); a business officer's only on their own

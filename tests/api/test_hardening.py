@@ -12,10 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import Session
 
+from api.routes.loans import payment_ceiling
 from domain.signing import CODE_MAX_TRIES
 from models.tables import AuditEvent, Payment, PaymentRef, SigningCode
 from tests.api.helpers import (
+    assert_422_names,
     drive,
     loan_view,
     mint_demo_tokens,
@@ -198,3 +201,30 @@ async def test_concurrent_wrong_codes_lock_the_code_after_five(system: System) -
     r = await system.call("POST", path, json=signature(code))
     assert r.status_code == 422 and "locked" in r.text
     assert (await loan_view(system, application_no))["stage"] == "CONTRACT_SIGNING"
+
+
+async def test_a_payment_above_what_the_loan_could_owe_is_refused_naming_the_figure(
+    system: System,
+) -> None:
+    application_no = await drive_to(system, "SERVICING")
+    now = (await system.env.get_current_time()).isoformat()
+    url = f"/api/v1/loans/{application_no}/payments"
+    huge = {"amount": "999999999999.99", "paid_at": now, "external_ref": "huge-1"}
+    r = await system.call("POST", url, user="ops", json=huge)
+    assert_422_names(r, "amount")
+    owed, margin = payment_ceiling_of(system, application_no)
+    assert f"¥{owed + margin:.2f}" in r.text and f"¥{owed:.2f}" in r.text
+    r = await system.call("POST", url, user="ops", json={**huge, "amount": "１００.00"})
+    assert_422_names(r, "amount")
+    assert rows(system, Payment) == [] and rows(system, PaymentRef) == []
+    # Up to the margin above what is owed is still a payment (the excess is credit).
+    r = await system.call("POST", url, user="ops", json={**huge, "amount": f"{owed + margin:.2f}"})
+    assert r.status_code == 201, r.text
+    assert Decimal(r.json()["credit"]) == margin
+
+
+def payment_ceiling_of(system: System, application_no: str) -> tuple[Decimal, Decimal]:
+    with Session(system.engine) as s:
+        bound = payment_ceiling(s, application_no)
+    assert bound is not None
+    return bound
