@@ -16,8 +16,9 @@ from sqlmodel import Session
 
 from api.routes.loans import payment_ceiling
 from domain.signing import CODE_MAX_TRIES
-from models.tables import AuditEvent, Payment, PaymentRef, SigningCode
+from models.tables import Application, AuditEvent, Payment, PaymentRef, SigningCode
 from tests.api.helpers import (
+    application_body,
     assert_422_names,
     drive,
     loan_view,
@@ -228,3 +229,20 @@ def payment_ceiling_of(system: System, application_no: str) -> tuple[Decimal, De
         bound = payment_ceiling(s, application_no)
     assert bound is not None
     return bound
+
+
+async def test_concurrent_first_applications_of_one_borrower_never_answer_5xx(
+    system: System,
+) -> None:
+    """Ten first applications for a borrower not yet on record, at once: each is recorded or
+    told to retry (409), none is a 500."""
+    answers = await _concurrently(
+        system,
+        lambda: _at_once(
+            system, [("POST", "/api/v1/applications", "officer", application_body())] * 10
+        ),
+    )
+    codes = [r.status_code for r in answers]
+    assert all(c in (201, 409) for c in codes), [r.text for r in answers]
+    assert codes.count(201) >= 1
+    assert len(rows(system, Application)) == codes.count(201)
