@@ -6,6 +6,9 @@ down is told apart from a loan whose workflow ended."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -15,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -176,3 +180,101 @@ async def test_a_worker_down_is_told_apart_from_a_workflow_that_ended(
         assert r.status_code == 409, r.text
         assert "no longer running" in r.text
     engine.dispose()
+
+
+# ---- the database stopped mid-test -------------------------------------------------------------
+
+
+class StoppableLink:
+    """A TCP forwarder in front of the test's PostgreSQL: ``stop()`` drops every connection and
+    stops listening (as a stopped server does, seen from the API); ``start()`` listens again."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        assert self._server is not None
+        with contextlib.suppress(OSError):  # wakes the accepting thread (close alone does not)
+            self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+        for s in self._conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self._conns = []
+
+
+def test_the_database_stopped_mid_run_gives_503_then_recovers(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server to stop: PostgreSQL")
+    seeded = make_engine(database_url)
+    seed_demo_users(seeded, password=DEMO_PASSWORD, password_hash=hash_password(DEMO_PASSWORD))
+    seeded.dispose()
+    url = make_url(database_url)
+    link = StoppableLink((url.host or "127.0.0.1", url.port or 5432))
+    link.start()
+    settings = Settings(
+        environment="test",
+        database_url=url.set(host="127.0.0.1", port=link.port).render_as_string(
+            hide_password=False
+        ),
+        temporal_address=f"127.0.0.1:{free_port()}",
+    )
+    engine = make_engine(settings.database_url)
+    login = {"username": "manager", "password": DEMO_PASSWORD}
+    try:
+        with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as http:
+            r = http.post("/api/v1/auth/token", data=login)
+            assert r.status_code == 200, r.text
+            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            assert http.get("/api/v1/loans", headers=auth).status_code == 200
+            assert http.get("/readyz").json()["database"] == "ok"
+
+            link.stop()
+            for _ in range(3):  # pooled connections broken, new ones refused
+                _assert_503(http.get("/api/v1/loans", headers=auth), "the database")
+                _assert_503(http.post("/api/v1/auth/token", data=login), "the database")
+            assert http.get("/healthz").status_code == 200
+            r = http.get("/readyz")
+            _assert_503(r, "error")
+            assert r.json()["database"].startswith("error")
+
+            link.start()
+            assert http.get("/api/v1/loans", headers=auth).status_code == 200
+    finally:
+        link.stop()
+        engine.dispose()
