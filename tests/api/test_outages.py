@@ -278,3 +278,23 @@ def test_the_database_stopped_mid_run_gives_503_then_recovers(database_url: str)
     finally:
         link.stop()
         engine.dispose()
+
+
+def test_with_temporal_down_a_running_loan_is_503_naming_temporal(sqlite_url: str) -> None:
+    application_no = "A20261129-NOTEMP"
+    _loan_row(sqlite_url, application_no)
+    settings = Settings(
+        environment="test",
+        database_url=sqlite_url,
+        temporal_address=f"127.0.0.1:{free_port()}",
+    )
+    engine = make_engine(sqlite_url)
+    try:
+        with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as http:
+            r = http.get(f"/api/v1/loans/{application_no}", headers=_token(settings))
+            _assert_503(r, "Temporal")
+            r = http.get("/readyz")
+            _assert_503(r, "error")
+            assert (r.json()["database"], r.json()["temporal"][:5]) == ("ok", "error")
+    finally:
+        engine.dispose()
