@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, require
+from api.schemas import MAX_OFFSET
 from domain.calendar import business_date
 from domain.permissions import Action
 from loanops.reports import overdue_worklist, portfolio_report
@@ -80,7 +81,7 @@ def overdue(
         le=500,
         description="page size: 50 by default; the CSV has every row unless given",
     ),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     format: Format | None = FORMAT,
     viewer: CurrentUserInfo = require(Action.READ_OVERDUE_REPORT),
 ) -> OverduePage | Response:
