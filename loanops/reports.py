@@ -288,15 +288,14 @@ def _sum(column: Any) -> Any:
 
 def _write_offs(session: Session) -> WriteOffTotals:
     """The write-offs recorded: principal written off as the amount, the rest separately."""
-    n, principal, interest, penalty, fees = session.exec(
-        sa_select(
-            func.count(),
-            _sum(LoanWriteOff.principal),
-            _sum(LoanWriteOff.interest),
-            _sum(LoanWriteOff.penalty),
-            _sum(LoanWriteOff.fees),
-        )
-    ).one()
+    stmt: Any = sa_select(
+        func.count(),
+        _sum(LoanWriteOff.principal),
+        _sum(LoanWriteOff.interest),
+        _sum(LoanWriteOff.penalty),
+        _sum(LoanWriteOff.fees),
+    )
+    n, principal, interest, penalty, fees = session.exec(stmt).one()
     return WriteOffTotals(
         loan_count=int(n),
         amount=int_to_fen(int(principal)),
@@ -308,12 +307,11 @@ def _write_offs(session: Session) -> WriteOffTotals:
 
 def _recoveries(session: Session) -> AmountCount:
     """Payments received on written-off loans: how many loans paid something, and how much."""
-    n, amount = session.exec(
-        sa_select(
-            func.count(func.distinct(col(WriteOffRecovery.application_no))),
-            _sum(WriteOffRecovery.amount),
-        )
-    ).one()
+    stmt: Any = sa_select(
+        func.count(func.distinct(col(WriteOffRecovery.application_no))),
+        _sum(WriteOffRecovery.amount),
+    )
+    n, amount = session.exec(stmt).one()
     return AmountCount(loan_count=int(n), amount=int_to_fen(int(amount)))
 
 
@@ -324,11 +322,10 @@ def collections_outcomes(session: Session) -> CollectionsOutcomes:
     promises already checked (kept / (kept + broken)); a promise still waiting for its date is
     in ``promises_made`` only."""
     counts: dict[tuple[str, str], int] = {}
-    for channel, outcome, n in session.exec(
-        sa_select(
-            col(CollectionContact.channel), col(CollectionContact.outcome), func.count()
-        ).group_by(col(CollectionContact.channel), col(CollectionContact.outcome))
-    ).all():
+    stmt: Any = sa_select(
+        col(CollectionContact.channel), col(CollectionContact.outcome), func.count()
+    ).group_by(col(CollectionContact.channel), col(CollectionContact.outcome))
+    for channel, outcome, n in session.exec(stmt).all():
         counts[(channel, outcome)] = int(n)
 
     def contact(outcome: str) -> int:
