@@ -148,6 +148,8 @@ _CONTACT_KINDS = {
 }
 assert set(_CONTACT_KINDS.values()) == set(CONTACT_STEPS)
 NEVER = date.max
+# Real seconds an update may take before the simulator counts it refused and goes on.
+UPDATE_TIMEOUT = 60.0
 
 
 # ---- the plan -----------------------------------------------------------------------------------
@@ -420,8 +422,10 @@ class Simulator:
             today = self.first_day + timedelta(days=n)
             await self._advance_to(local_instant(today, ACT_AT, self.tz))
             await self._start_loans(today, n)
-            await self._borrowers_pay(today)
+            # The staff first: a payment may end a collections episode, and a decision sent
+            # to an episode as it completes is what the test server cannot take.
             await self._staff_decide(today)
+            await self._borrowers_pay(today)
             if progress is not None:
                 progress(n + 1, days + 1, self._counts())
 
@@ -638,10 +642,13 @@ class Simulator:
             roles=(Role.OPERATIONS_SPECIALIST.value,),
         )
         try:
-            result = await self.client.get_workflow_handle(
-                workflow_id(plan.application_no)
-            ).execute_update(PAYMENT_UPDATE, req, result_type=PaymentResult)
-        except (WorkflowUpdateFailedError, RPCError):
+            result = await asyncio.wait_for(
+                self.client.get_workflow_handle(workflow_id(plan.application_no)).execute_update(
+                    PAYMENT_UPDATE, req, result_type=PaymentResult
+                ),
+                UPDATE_TIMEOUT,
+            )
+        except (WorkflowUpdateFailedError, RPCError, TimeoutError):
             self.refusals += 1
             return None
         self.payments += 1
@@ -770,10 +777,13 @@ class Simulator:
         )
         target = task.workflow_id or workflow_id(task.application_no)
         try:
-            await self.client.get_workflow_handle(target).execute_update(
-                DECIDE_UPDATE, req, result_type=DecisionResult
+            await asyncio.wait_for(
+                self.client.get_workflow_handle(target).execute_update(
+                    DECIDE_UPDATE, req, result_type=DecisionResult
+                ),
+                UPDATE_TIMEOUT,
             )
-        except (WorkflowUpdateFailedError, RPCError):
+        except (WorkflowUpdateFailedError, RPCError, TimeoutError):
             self.refusals += 1
             return False
         self.decisions += 1
