@@ -24,7 +24,8 @@ Decisions (the issue is silent):
 - **Borrower profiles** (seeded ``random.Random(seed)``, fixed shares): on time (pays on each
   due date); early (pays three days before each due date, and pays the whole loan off ten days
   before one of its later installments, PAYOFF mode on the payoff quote); late then paying (pays
-  each installment 4-40 days late, promising to pay when called and keeping the promise);
+  the first installment and about half the others 4-35 days late, promising to pay when
+  called and keeping the promise);
   defaulting (pays none or one installment, then nothing: the ladder runs every rung to the
   write-off); disputing (disputes one installment when called, pays the day after customer
   service resolves the dispute).
@@ -34,7 +35,9 @@ Decisions (the issue is silent):
   the visit is unreachable then reached), customer service resolves a dispute after two days,
   the manager decides the legal review (a lawyer's letter, or suing one loan in three), the
   risk manager proposes the write-off and the manager approves it, operations confirms every
-  settlement. Follow-up calls and other tasks are left to their escalation rules.
+  settlement, and customer service answers the follow-up calls (the funds used as declared;
+  late and defaulting borrowers say repaying is difficult, defaulters that their income fell).
+  Other tasks are left to their escalation rules.
 - **Recoveries** are not simulated: a written-off loan receives nothing, so the check's
   written-off figure is the principal written off (``loan_write_offs.principal``).
 """
@@ -119,7 +122,9 @@ from models.tables import (
 
 PROFILES = ("on_time", "early", "late", "defaulting", "disputing")
 # The share of each profile in the portfolio (rounded; on time takes the remainder).
-MIX = {"early": 0.15, "late": 0.20, "defaulting": 0.12, "disputing": 0.08}
+MIX = {"early": 0.15, "late": 0.15, "defaulting": 0.08, "disputing": 0.06}
+# Days late on an installment a late borrower pays late (one in ten reaches the field visit).
+LATE_DAYS = (4, 5, 6, 9, 10, 12, 15, 20, 25, 35)
 ACT_AT = time(10, 0)  # the staff and the borrowers act at 10:00 local, inside the contact window
 RATES = (Decimal("0.072"), Decimal("0.096"), Decimal("0.108"))
 # Amortizing loans only: interest-only and bullet loans fall due at maturity, after most runs.
@@ -185,7 +190,7 @@ class Plan:
         if self.profile == "early":
             return due - timedelta(days=3)
         if self.profile == "late":
-            return due + timedelta(days=self.delays.get(number, 10))
+            return due + timedelta(days=self.delays.get(number, 0))
         if self.profile == "defaulting":
             return due if number < self.default_from else NEVER
         if self.profile == "disputing" and number == self.dispute_on:
@@ -216,7 +221,11 @@ def make_plans(loans: int, seed: int, first_day: date) -> list[Plan]:
             grade=rng.choice(GRADES[profile]),
         )
         if profile == "late":
-            plan.delays = {n: rng.randint(4, 40) for n in range(1, term + 1)}
+            # Late on about half the installments (at least the first), on time on the others.
+            plan.delays = {
+                n: rng.choice(LATE_DAYS) if n == 1 or rng.random() < 0.5 else 0
+                for n in range(1, term + 1)
+            }
         elif profile == "defaulting":
             plan.default_from = 1 if first_defaulter else rng.choice((1, 1, 2))
             first_defaulter = False
@@ -589,7 +598,9 @@ class Simulator:
             if plan.paid_off:
                 continue
             if plan.payoff_before is not None and number >= plan.payoff_before - 1:
-                payoff_due = dict((i, d) for _, i, d in rows if _ == no).get(plan.payoff_before)
+                payoff_due = next(
+                    (d for n, i, d in rows if n == no and i == plan.payoff_before), None
+                )
                 if payoff_due is not None and today >= payoff_due - timedelta(days=10):
                     await self._pay_off(plan, today)
                     continue
@@ -705,6 +716,14 @@ class Simulator:
             return ("manager", "approve", None, "同意核销，继续追偿")
         if kind == TaskKind.SETTLEMENT_CONFIRMATION.value:
             return ("ops", "confirm", None, "账务核对无误")
+        if kind == TaskKind.FOLLOW_UP_CALL.value:
+            plan_answer = "difficulty" if plan.profile in ("late", "defaulting") else "on_track"
+            answers = {
+                "funds_use": "as_declared",
+                "income_change": "reduced" if plan.profile == "defaulting" else "unchanged",
+                "repayment_plan": plan_answer,
+            }
+            return ("cs", "reached", answers, None)
         return None
 
     def _contact(
