@@ -38,6 +38,10 @@ Decisions (the issue is silent):
   settlement, and customer service answers the follow-up calls (the funds used as declared;
   late and defaulting borrowers say repaying is difficult, defaulters that their income fell).
   Other tasks are left to their escalation rules.
+- **The department's jobs**: the portfolio snapshot job (the classification sweep, then the
+  day's snapshot, as its activities run them) runs weekly and on the last day, called by the
+  simulator (the test server has no Temporal Schedules; daily sweeps would double the run
+  time).
 - **Recoveries** are not simulated: a written-off loan receives nothing, so the check's
   written-off figure is the principal written off (``loan_write_offs.principal``).
 """
@@ -87,10 +91,11 @@ from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.prepayment import payoff_quote
 from domain.schedule import RepaymentMethod, add_months
 from domain.tasks import TaskKind, TaskStatus
+from loanops.classification import reclassify_all
 from loanops.db import make_engine, session_scope
 from loanops.migrate import upgrade
 from loanops.processes import find_binary, wait_for_http
-from loanops.reports import portfolio_report
+from loanops.reports import portfolio_report, snapshot_portfolio
 from loanops.seed import seed_demo_pool, seed_demo_users
 from loanops.settings import PROJECT_ROOT, Settings
 from loanops.temporal import data_converter, ensure_search_attributes
@@ -155,6 +160,9 @@ assert set(_CONTACT_KINDS.values()) == set(CONTACT_STEPS)
 NEVER = date.max
 # Real seconds an update may take before the simulator counts it refused and goes on.
 UPDATE_TIMEOUT = 60.0
+# The classification sweep and portfolio snapshot run weekly and on the last day (daily in the
+# department: each sweep reads every loan on the books, the simulation's costliest step).
+DEPARTMENT_JOB_EVERY_DAYS = 7
 
 
 # ---- the plan -----------------------------------------------------------------------------------
@@ -270,6 +278,7 @@ class SimulationResult:
     payments: int
     decisions: int
     refusals: int
+    snapshots: int
     seconds: float
 
 
@@ -424,6 +433,7 @@ class Simulator:
         self.payments = 0
         self.decisions = 0
         self.refusals = 0
+        self.snapshots = 0
 
     async def run(self, last_day: date, progress: Progress | None = None) -> None:
         days = (last_day - self.first_day).days
@@ -435,6 +445,8 @@ class Simulator:
             # to an episode as it completes is what the test server cannot take.
             await self._staff_decide(today)
             await self._borrowers_pay(today)
+            if n % DEPARTMENT_JOB_EVERY_DAYS == 0 or n == days:
+                await self._department_job(today)
             if progress is not None:
                 progress(n + 1, days + 1, self._counts())
 
@@ -449,6 +461,16 @@ class Simulator:
         now = await self.env.get_current_time()
         if at > now:
             await self.env.sleep(at - now)
+
+    async def _department_job(self, today: date) -> None:
+        """The department's portfolio snapshot job as its activities run it: the classification
+        sweep (``reclassify_all``), then the day's snapshot. Called directly, not as the
+        PortfolioSnapshotWorkflow: the test server has no Schedules, and waiting on a workflow's
+        result lets the time-skipping server run the clock ahead of the borrowers."""
+        now = await self.env.get_current_time()
+        await asyncio.to_thread(reclassify_all, self.engine, today, tz=self.tz, now=now)
+        await asyncio.to_thread(snapshot_portfolio, self.engine, today, now=now)
+        self.snapshots += 1
 
     # ---- origination, played ---------------------------------------------------------------
 
@@ -935,6 +957,7 @@ async def run_simulation(
             payments=sim.payments,
             decisions=sim.decisions,
             refusals=sim.refusals,
+            snapshots=sim.snapshots,
             seconds=wallclock.monotonic() - started,
         )
 
@@ -950,7 +973,7 @@ def print_result(result: SimulationResult, console: Any) -> None:
         f"[bold]{result.loans} loans × {result.months} months[/] (seed {result.seed}): "
         f"{result.first_day} → {result.last_day}, {result.payments} payments, "
         f"{result.decisions} staff decisions, {result.refusals} refused, "
-        f"{result.seconds:.0f} s"
+        f"{result.snapshots} classification sweeps and snapshots, {result.seconds:.0f} s"
     )
     t = r.totals
     console.print(

@@ -56,6 +56,10 @@ def test_the_report_adds_up(result: SimulationResult) -> None:
     assert r.write_offs.loan_count == stages[Stage.WRITTEN_OFF.value].loan_count >= 1
     assert r.write_offs.amount == result.check.written_off
     assert result.payments > 0 and result.decisions > 0
+    # The last day's classification sweep classified every loan on the books.
+    classes = {g.key: g.loan_count for g in r.by_classification}
+    assert classes["unclassified"] == 0
+    assert sum(classes.values()) == r.totals.loan_count
 
 
 def test_loans_reach_several_rungs_and_a_write_off(result: SimulationResult) -> None:
