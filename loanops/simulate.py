@@ -917,6 +917,7 @@ async def run_simulation(
             bank_url=urls["bank"],
             bank_callback_secret=bank_secret,
             document_dir=workdir / "documents",
+            key_dir=workdir / "keys",  # the run's own generated keys, not the install's
             public_base_url="http://127.0.0.1:9",  # no API: receipts are not collected
             temporal_payload_keys={key_id: _payload_key()},
             temporal_payload_key_id=key_id,
