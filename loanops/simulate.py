@@ -71,7 +71,11 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -130,7 +134,9 @@ PROFILES = ("on_time", "early", "late", "defaulting", "disputing")
 MIX = {"early": 0.15, "late": 0.15, "defaulting": 0.08, "disputing": 0.06}
 # Days late on an installment a late borrower pays late (one in ten reaches the field visit).
 LATE_DAYS = (4, 5, 6, 9, 10, 12, 15, 20, 25, 35)
-ACT_AT = time(10, 0)  # the staff and the borrowers act at 10:00 local, inside the contact window
+# The staff and the borrowers act between 10:00 and 14:00 local (inside the contact window).
+ACT_AT = time(10, 0)
+ACT_WINDOW_MINUTES = 240
 RATES = (Decimal("0.072"), Decimal("0.096"), Decimal("0.108"))
 # Amortizing loans only: interest-only and bullet loans fall due at maturity, after most runs.
 METHODS = (RepaymentMethod.EQUAL_INSTALLMENT, RepaymentMethod.EQUAL_PRINCIPAL)
@@ -159,7 +165,7 @@ _CONTACT_KINDS = {
 assert set(_CONTACT_KINDS.values()) == set(CONTACT_STEPS)
 NEVER = date.max
 # Real seconds an update may take before the simulator counts it refused and goes on.
-UPDATE_TIMEOUT = 60.0
+UPDATE_TIMEOUT = 30.0
 # The classification sweep and portfolio snapshot run weekly and on the last day (daily in the
 # department: each sweep reads every loan on the books, the simulation's costliest step).
 DEPARTMENT_JOB_EVERY_DAYS = 7
@@ -278,6 +284,8 @@ class SimulationResult:
     payments: int
     decisions: int
     refusals: int
+    # What was refused and why (a decision on a task its episode had just closed, ...).
+    refusal_reasons: dict[str, int]
     snapshots: int
     seconds: float
 
@@ -430,16 +438,24 @@ class Simulator:
         self.policy = policy
         self.tz = policy.business_timezone
         self.rng = random.Random(seed + 1)
+        self.clock_rng = random.Random(seed + 2)
         self.payments = 0
         self.decisions = 0
         self.refusals = 0
+        self.refusal_reasons: dict[str, int] = {}
         self.snapshots = 0
 
     async def run(self, last_day: date, progress: Progress | None = None) -> None:
         days = (last_day - self.first_day).days
         for n in range(days + 1):
             today = self.first_day + timedelta(days=n)
-            await self._advance_to(local_instant(today, ACT_AT, self.tz))
+            # A different minute each day: a decision sent at the instant a timer of the same
+            # workflow fires (a task's escalation falls due exactly a day after the task was
+            # opened by yesterday's decision) trips the test server ("invalid history builder
+            # state for action"), and the loan's workflow would stall.
+            minute = self.clock_rng.randrange(ACT_WINDOW_MINUTES)
+            at = local_instant(today, ACT_AT, self.tz) + timedelta(minutes=minute, seconds=17)
+            await self._advance_to(at)
             await self._start_loans(today, n)
             # The staff first: a payment may end a collections episode, and a decision sent
             # to an episode as it completes is what the test server cannot take.
@@ -681,11 +697,24 @@ class Simulator:
                 ),
                 UPDATE_TIMEOUT,
             )
-        except (WorkflowUpdateFailedError, RPCError, TimeoutError):
-            self.refusals += 1
+        except (
+            WorkflowUpdateFailedError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+            RPCError,
+            TimeoutError,
+        ) as exc:
+            self._refused("payment", exc)
             return None
         self.payments += 1
         return result
+
+    def _refused(self, what: str, exc: BaseException) -> None:
+        """Count a refused update by what it was and why (the cause's type or message)."""
+        self.refusals += 1
+        cause = getattr(exc, "cause", None) or exc
+        why = getattr(cause, "type", None) or type(cause).__name__
+        key = f"{what}: {why}"
+        self.refusal_reasons[key] = self.refusal_reasons.get(key, 0) + 1
 
     # ---- the staff ---------------------------------------------------------------------------
 
@@ -772,13 +801,13 @@ class Simulator:
             return "wrong_number", None, None
         if plan.profile == "disputing" and not plan.disputed:
             plan.disputed = True
-            return "dispute", None, "借款人对扣款金额有异议"
+            return "dispute", report or None, "借款人对扣款金额有异议"
         pay_on = self._next_pay_on(plan, today)
         latest = today + timedelta(days=self.policy.collection_promise_max_days)
         if today <= pay_on <= latest and amount > 0:
             return (
                 "promise_to_pay",
-                {"promise_amount": str(amount), "promise_date": str(pay_on)},
+                {**report, "promise_amount": str(amount), "promise_date": str(pay_on)},
                 None,
             )
         if attempt == 1:
@@ -824,8 +853,13 @@ class Simulator:
                 ),
                 UPDATE_TIMEOUT,
             )
-        except (WorkflowUpdateFailedError, RPCError, TimeoutError):
-            self.refusals += 1
+        except (
+            WorkflowUpdateFailedError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+            RPCError,
+            TimeoutError,
+        ) as exc:
+            self._refused(f"{task.kind} {decision}", exc)
             return False
         self.decisions += 1
         return True
@@ -958,6 +992,7 @@ async def run_simulation(
             payments=sim.payments,
             decisions=sim.decisions,
             refusals=sim.refusals,
+            refusal_reasons=sim.refusal_reasons,
             snapshots=sim.snapshots,
             seconds=wallclock.monotonic() - started,
         )
@@ -976,6 +1011,10 @@ def print_result(result: SimulationResult, console: Any) -> None:
         f"{result.decisions} staff decisions, {result.refusals} refused, "
         f"{result.snapshots} classification sweeps and snapshots, {result.seconds:.0f} s"
     )
+    if result.refusal_reasons:
+        console.print(
+            "refused: " + ", ".join(f"{k} ×{n}" for k, n in sorted(result.refusal_reasons.items()))
+        )
     t = r.totals
     console.print(
         f"on the books: {t.loan_count} loans, outstanding {format_money(t.outstanding_principal)}; "
