@@ -85,7 +85,7 @@ def test_loans_reach_several_rungs_and_a_write_off(result: SimulationResult) -> 
 
 def test_the_staff_decided_the_ladder_tasks(simulated: tuple[SimulationResult, Path]) -> None:
     """The maker-checker write-off was proposed by the risk manager and approved by the
-    manager; every episode task left open belongs to a loan still being collected."""
+    manager, and the ladder's log recorded the approval."""
     engine = make_engine(f"sqlite:///{simulated[1] / 'simulate.db'}")
     with Session(engine) as s:
         decided = {
