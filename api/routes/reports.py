@@ -59,7 +59,8 @@ def portfolio(
 ) -> PortfolioReport | Response:
     """department_manager, risk_manager, operations_specialist, product_manager, auditor:
     outstanding principal and counts by stage, product (repayment method), grade and
-    classification; DPD buckets; PAR1/30/90; write-offs and recoveries."""
+    classification; DPD buckets; PAR1/30/90; collections outcomes and the promise-kept rate;
+    write-offs and recoveries."""
     report = portfolio_report(session, _as_of(as_of, clock, settings))
     if _wants_csv(request, format):
         return _csv(report.csv(), f"portfolio-{report.as_of.isoformat()}.csv")
@@ -87,8 +88,9 @@ def overdue(
 ) -> OverduePage | Response:
     """department_manager, risk_manager, operations_specialist, business_officer: the overdue
     loans with their days past due, the overdue amount split principal / interest / fee /
-    penalty, the classification and the last collection call; borrower names masked. A
-    business officer sees only their own loans (submitted or assigned for collection)."""
+    penalty, the classification and the last contact (the ladder's calls and visits, or an
+    overdue call); borrower names masked. A business officer sees only their own loans
+    (submitted or assigned for collection)."""
     day = _as_of(as_of, clock, settings)
     officer = viewer.username if viewer.sees_only_own() else None
     if _wants_csv(request, format):
