@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from api import input_guard, outages, statuses
 from api.deps import Clock, TemporalGateway, system_clock
 from api.routes import (
     aftercare,
@@ -93,13 +94,16 @@ def create_app(
         reconciliation,
         users,
     ):
-        v1.include_router(module.router)
-    v1.include_router(bank.router)
-    v1.include_router(funding.router)
-    v1.include_router(funding.reports_router)
-    v1.include_router(inspection.router)
+        v1.include_router(statuses.document(module.router))
+    v1.include_router(statuses.document(bank.router))
+    v1.include_router(statuses.document(funding.router))
+    v1.include_router(statuses.document(funding.reports_router))
+    v1.include_router(statuses.document(inspection.router))
     app.include_router(v1)
-    app.include_router(health.router)
+    app.include_router(statuses.document(health.router))
+    # A dependency down: 503 with Retry-After, never a 500.
+    outages.install(app)
+    app.middleware("http")(input_guard.refuse_nul_bytes)
     # The Temporal Web UI's origin may call the codec routes, and only them.
     app.middleware("http")(codec.codec_cors(settings.temporal_ui_origin))
     return app

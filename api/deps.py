@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import anyio.from_thread
@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from api.audit_events import record_disabled_attempt
+from api.errors import DependencyUnavailable
 from domain.permissions import (
     BANK,
     BORROWER,
@@ -39,6 +40,11 @@ from models.tables import User
 T = TypeVar("T")
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
+
+# How long the API waits for Temporal to accept a connection, and for a query (a read of a
+# loan's live state) to be answered by a worker, before answering 503.
+CONNECT_TIMEOUT = timedelta(seconds=5)
+QUERY_TIMEOUT = timedelta(seconds=5)
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -70,10 +76,19 @@ class TemporalGateway:
         self._connecting = asyncio.Lock()
 
     async def client(self) -> Client:
+        """The client, connected on first use within ``CONNECT_TIMEOUT`` (a Temporal that does
+        not answer is a 503 for the caller, not a request hanging)."""
         if self._client is None:
             async with self._connecting:
                 if self._client is None:
-                    self._client = await self._connect()
+                    try:
+                        self._client = await asyncio.wait_for(
+                            self._connect(), CONNECT_TIMEOUT.total_seconds()
+                        )
+                    except (TimeoutError, RuntimeError, OSError) as exc:
+                        raise DependencyUnavailable(
+                            "Temporal", f"cannot connect ({type(exc).__name__})"
+                        ) from exc
         return self._client
 
     def run(self, fn: Callable[[Client], Awaitable[T]]) -> T:

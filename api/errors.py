@@ -22,3 +22,27 @@ def unprocessable_from(message: str, *, where: str = "body") -> HTTPException:
     if not sep or " " in field:
         return unprocessable("", message, where=where)
     return unprocessable(field, reason, where=where)
+
+
+# Seconds a client is told to wait before trying again when a dependency is down.
+RETRY_AFTER_SECONDS = 5
+
+
+class DependencyUnavailable(Exception):
+    """A dependency (the database, Temporal, the worker) did not answer: a 503 with
+    ``Retry-After``, never a 500. Nothing was changed by the request that met it (or what was
+    is idempotent by its business key and a retry finds it)."""
+
+    def __init__(self, dependency: str, reason: str) -> None:
+        super().__init__(f"{dependency} is unavailable: {reason}")
+        self.dependency = dependency
+        self.reason = reason
+
+
+def service_unavailable(detail: str) -> HTTPException:
+    """A 503 raised by a route (the same shape as the exception handlers' answers)."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail=detail,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

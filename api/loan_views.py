@@ -29,7 +29,7 @@ from domain.permissions import Action, may_see_application
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.schedule import RepaymentMethod
 from domain.signing import SIGNING_LINK_TEMPLATE
-from loanops.policy import loan_policy_version
+from loanops.policy import loan_policy_version_in
 from loanops.settings import Settings
 from models.shapes import LoanTerms, OpenTask, penalty_terms
 from models.tables import (
@@ -130,7 +130,7 @@ def policy_of(session: Session, app: Application) -> LoanPolicy:
     ran on the defaults)."""
     if app.policy_version is None:
         return DEFAULT_POLICY
-    return loan_policy_version(session.get_bind(), app.policy_version)  # type: ignore[arg-type]
+    return loan_policy_version_in(session, app.policy_version)
 
 
 def _terms_out(terms: LoanTerms, apr: Decimal, apr_compound: Decimal, **totals: Any) -> TermsOut:

@@ -3,11 +3,22 @@ rates as strings with six; inputs are validated here and a failure names the fie
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 
 from domain.calendar import business_date
 from domain.identity import check_bank_card, check_mobile, check_resident_id
@@ -45,8 +56,64 @@ ApplicationAmount = Annotated[
 ]
 
 
+# Bounds on what a client may send (issue 12): a page offset beyond any list we keep, the
+# serialized size of a decision's ``data`` (terms, a comment's worth of fields: a few hundred
+# bytes in practice; 16 KB leaves room and keeps task rows, the audit trail and the workflow
+# history small), and how deep it may nest.
+MAX_OFFSET = 1_000_000
+MAX_DECISION_DATA_BYTES = 16 * 1024
+MAX_DECISION_DATA_DEPTH = 5
+_NUMERIC_TYPES = (Decimal, int, float, date, datetime)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(a) for a in get_args(annotation))
+
+
+def _non_ascii_digit(value: str) -> bool:
+    return any(ch.isdigit() and not ("0" <= ch <= "9") for ch in value)
+
+
+def _parsed_from_text(field: FieldInfo) -> bool:
+    """A field whose text is read as a number, a date or a code: full-width or other non-ASCII
+    digits there are refused (free text keeps them: "３号楼" is an address)."""
+    kinds = get_args(field.annotation) or (field.annotation,)
+    if any(isinstance(k, type) and issubclass(k, _NUMERIC_TYPES) for k in kinds):
+        return True
+    return any(getattr(m, "pattern", None) for m in field.metadata)
+
+
 class Strict(BaseModel):
+    """Every request body: unknown keys refused, and, for every field (nested ones included),
+    a NUL byte refused (PostgreSQL cannot store one) and non-ASCII digits refused where the text
+    is read as a number, a date or a code — each a 422 naming the field."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _hostile_text(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        nested = field is not None and _holds_model(field.annotation)
+        # A nested request model checks its own fields (and names them).
+        if not (nested and not isinstance(value, str)) and _has_nul(value):
+            raise ValueError("must not contain a NUL byte")
+        text = isinstance(value, str) and field is not None and _parsed_from_text(field)
+        if text and _non_ascii_digit(value):
+            raise ValueError("must be written with ASCII digits 0-9")
+        return value
 
 
 class BorrowerIn(Strict):
@@ -168,10 +235,32 @@ class TaskPage(BaseModel):
     next_cursor: str | None = None
 
 
+def _bounded_data(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    size = len(json.dumps(value, ensure_ascii=False, default=str).encode())
+    if size > MAX_DECISION_DATA_BYTES:
+        raise ValueError(f"is {size} bytes; at most {MAX_DECISION_DATA_BYTES} bytes are accepted")
+
+    def depth(v: Any) -> int:
+        if isinstance(v, dict):
+            return 1 + max((depth(x) for x in v.values()), default=0)
+        if isinstance(v, list):
+            return 1 + max((depth(x) for x in v), default=0)
+        return 0
+
+    if depth(value) > MAX_DECISION_DATA_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DECISION_DATA_DEPTH} levels")
+    return value
+
+
 class DecisionIn(Strict):
     decision: str = Field(min_length=1, max_length=32)
     comment: str | None = Field(default=None, max_length=2000)
-    data: dict[str, Any] | None = None
+    data: Annotated[dict[str, Any] | None, AfterValidator(_bounded_data)] = Field(
+        default=None,
+        description=f"the task kind's figures; at most {MAX_DECISION_DATA_BYTES} bytes as JSON",
+    )
 
 
 class DecisionOut(BaseModel):
@@ -435,9 +524,19 @@ class PayoffQuoteOut(BaseModel):
 
 
 class HealthOut(BaseModel):
+    """/readyz: ``ok`` or ``error: …`` for each dependency a request may need."""
+
     status: str
     database: str
     temporal: str
+    # A worker polling the loans' task queue ("ok"), none ("error: no worker polling …").
+    worker: str = "ok"
+
+
+class LivenessOut(BaseModel):
+    """/healthz: the API process answers (it checks no dependency)."""
+
+    status: str
 
 
 class NoticeOut(BaseModel):

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import TemporalGateway
-from api.errors import unprocessable_from
+from api.deps import QUERY_TIMEOUT, TemporalGateway
+from api.errors import DependencyUnavailable, service_unavailable, unprocessable_from
 from domain.identifiers import ORIGINATION_WORKFLOW, STATE_QUERY, workflow_id
 from models.shapes import LoanInput, LoanView
 
@@ -66,14 +66,48 @@ def start_loan(temporal: TemporalGateway, inp: LoanInput, *, task_queue: str) ->
 
 
 def query_loan(temporal: TemporalGateway, application_no: str) -> LoanView:
+    """The loan's live state, answered by a worker within ``QUERY_TIMEOUT``. When no answer
+    comes the workflow is described: still running means no worker is answering (503 with
+    Retry-After: a worker down, or all busy), closed or unknown means the loan's workflow ended
+    (409) — the two are told apart, never guessed."""
+
     async def query(client: Client) -> LoanView:
         handle = client.get_workflow_handle(workflow_id(application_no))
-        return await handle.query(STATE_QUERY, result_type=LoanView)
+        return await handle.query(STATE_QUERY, result_type=LoanView, rpc_timeout=QUERY_TIMEOUT)
 
     try:
         return temporal.run(query)
     except RPCError as exc:
-        raise _not_running(exc) from exc
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            if not workflow_running(temporal, workflow_id(application_no)):
+                raise _not_running(exc) from exc
+        elif exc.status == RPCStatusCode.UNAVAILABLE:
+            raise _not_running(exc) from exc
+        if workflow_running(temporal, workflow_id(application_no)):
+            raise DependencyUnavailable(
+                "the worker",
+                f"loan {application_no} is running but no worker answered within "
+                f"{QUERY_TIMEOUT.total_seconds():.0f} s",
+            ) from exc
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="this loan's workflow is no longer running"
+        ) from exc
+
+
+def workflow_running(temporal: TemporalGateway, wf_id: str) -> bool:
+    """Whether the workflow ``wf_id`` is running (False when it ended or never existed);
+    Temporal itself unreachable is a ``DependencyUnavailable``."""
+
+    async def describe(client: Client) -> bool:
+        desc = await client.get_workflow_handle(wf_id).describe(rpc_timeout=QUERY_TIMEOUT)
+        return desc.status == WorkflowExecutionStatus.RUNNING
+
+    try:
+        return temporal.run(describe)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise DependencyUnavailable("Temporal", exc.message or exc.status.name) from exc
 
 
 def update_loan(
@@ -114,6 +148,4 @@ def _not_running(exc: RPCError) -> HTTPException:
         return HTTPException(
             status.HTTP_409_CONFLICT, detail="this loan's workflow is no longer running"
         )
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"Temporal is unavailable: {exc.message}"
-    )
+    return service_unavailable(f"Temporal is unavailable: {exc.message}")

@@ -109,6 +109,8 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     # Assign an application to a business officer besides its submitter (e.g. for collection).
     ASSIGN_OFFICER = "assign_officer"
+    # Readiness (/readyz): the database, Temporal and a worker all answer (public, like /healthz).
+    READINESS = "readiness"
 
 
 _STAFF = frozenset(r.value for r in Role)
@@ -336,6 +338,7 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.LIST_USERS: frozenset({Role.DEPARTMENT_MANAGER.value, Role.AUDITOR.value}),
     Action.MANAGE_USERS: frozenset({Role.DEPARTMENT_MANAGER.value}),
     Action.ASSIGN_OFFICER: frozenset({Role.DEPARTMENT_MANAGER.value}),
+    Action.READINESS: frozenset({PUBLIC}),
 }
 
 

@@ -1091,3 +1091,51 @@ def retention_run(
         f"{len(report.destroyed)} borrowers ({report.rows} rows)"
         + (" — dry run, nothing changed" if dry_run else "")
     )
+
+
+@app.command()
+def simulate(
+    loans: Annotated[int, typer.Option(min=1, help="how many loans")] = 200,
+    months: Annotated[int, typer.Option(min=1, help="how many months of servicing")] = 12,
+    seed: Annotated[int, typer.Option(help="the borrowers' random seed")] = 1,
+    keep: Annotated[
+        Path | None,
+        typer.Option(help="keep the database, documents and sandbox logs in this directory"),
+    ] = None,
+) -> None:
+    """Run a portfolio on the time-skipping Temporal test server with the real worker, a fresh
+    SQLite database and the sandbox services: borrowers on time, early, late, defaulting and
+    disputing, the staff deciding the ladder's tasks; then print the portfolio report and check
+    that every fen disbursed is repaid, outstanding or written off (loanops/simulate.py)."""
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from loanops.simulate import print_result, run_simulation
+
+    with Progress(
+        TextColumn("[bold]simulating[/] day"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("days", total=None, counts="")
+
+        def progress(done: int, total: int, counts: dict[str, int]) -> None:
+            text = " ".join(f"{k} {v}" for k, v in counts.items())
+            bar.update(task, completed=done, total=total, counts=text)
+
+        result = asyncio.run(run_simulation(loans, months, seed, workdir=keep, progress=progress))
+    print_result(result, Console())
+    if result.check.difference != 0:
+        raise typer.Exit(1)

@@ -124,3 +124,13 @@ def _build(version: int, effective_from: date, source: str, rules: dict[str, Any
     return LoanPolicy.from_rules(
         version=version, effective_from=effective_from, source=source, rules=rules
     )
+
+
+def loan_policy_version_in(session: Session, version: int) -> LoanPolicy:
+    """``loan_policy_version`` read through ``session``'s own connection: a request that already
+    holds one does not take a second from the pool (twenty concurrent requests each waiting for
+    a second connection would exhaust it)."""
+    row = session.get(LoanPolicyRow, version)
+    if row is None:
+        raise LookupError(f"loan policy version {version} is not on record")
+    return _build(row.version, row.effective_from, row.source, row.rules)

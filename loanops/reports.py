@@ -25,6 +25,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
 from domain.classification import Category
+from domain.collections import CONTACT_OUTCOMES, Outcome
 from domain.lifecycle import Stage
 from domain.masking import mask_name
 from domain.money import ZERO, int_to_fen
@@ -34,12 +35,15 @@ from models.reports import (
     DPD_BUCKETS,
     PAR_DAYS,
     AmountCount,
+    CollectionsOutcomes,
     Group,
+    OutcomeCount,
     OverdueItem,
     OverduePage,
     ParOut,
     PortfolioReport,
     PortfolioTotals,
+    WriteOffTotals,
     dpd_bucket,
 )
 from models.tables import (
@@ -47,11 +51,14 @@ from models.tables import (
     Assessment,
     Borrower,
     BorrowerVersion,
+    CollectionContact,
     Installment,
     Loan,
     LoanClassification,
+    LoanWriteOff,
     PortfolioSnapshot,
     Task,
+    WriteOffRecovery,
 )
 
 SHARE = Decimal("0.000001")
@@ -60,11 +67,17 @@ UNGRADED = "ungraded"
 UNCLASSIFIED = "unclassified"
 NOTES = [
     "product: no product catalog exists yet; loans are grouped by repayment method",
-    "write_offs: loans in stage WRITTEN_OFF and their outstanding principal (no write-off "
-    "process exists yet, so zero until one does)",
-    "recoveries: zero: no recovery is recorded anywhere yet",
+    "write_offs: the write-offs recorded (loan_write_offs): loans, principal written off "
+    "(amount), and the interest, penalty and fees written off separately",
+    "recoveries: payments received on written-off loans (write_off_recoveries)",
+    "collections: every call and visit outcome, promise and episode ending in the collections "
+    "log (collection_contacts); promise_kept_rate = kept / (kept + broken)",
     "amounts are those recorded now; as_of sets the day days past due are counted to",
 ]
+# Collections log channels of a contact with the borrower, and of a promise's check.
+CONTACT_CHANNELS = ("phone", "visit")
+PROMISE_KEPT, PROMISE_BROKEN = "promise_kept", "promise_broken"
+EPISODE_ENDINGS = ("cured", "written_off")
 
 _I = Installment.__table__.c  # type: ignore[attr-defined]
 
@@ -216,14 +229,11 @@ def portfolio_report(session: Session, as_of: date) -> PortfolioReport:
     by_class: dict[str, _Acc] = defaultdict(_Acc)
     buckets: dict[str, _Acc] = defaultdict(_Acc)
     par = {days: _Acc() for days in PAR_DAYS}
-    totals, overdue, written_off = _Acc(), _Acc(), _Acc()
+    totals, overdue = _Acc(), _Acc()
     for row in session.exec(stmt).all():
         _, principal_fen, oldest_due, overdue_fen, stage, method, grade, category = row
         principal = int_to_fen(int(principal_fen or 0))
         by_stage[stage].principal += principal
-        if stage == Stage.WRITTEN_OFF.value:
-            written_off.add(principal)
-            continue
         if stage != Stage.SERVICING.value:
             continue
         dpd = _dpd(oldest_due, as_of)
@@ -265,9 +275,71 @@ def portfolio_report(session: Session, as_of: date) -> PortfolioReport:
             )
             for days in PAR_DAYS
         ],
-        write_offs=AmountCount(loan_count=written_off.count, amount=written_off.principal),
-        recoveries=AmountCount(loan_count=0, amount=ZERO),
+        write_offs=_write_offs(session),
+        recoveries=_recoveries(session),
         notes=NOTES,
+        collections=collections_outcomes(session),
+    )
+
+
+def _sum(column: Any) -> Any:
+    return func.coalesce(func.sum(_fen(column)), 0)
+
+
+def _write_offs(session: Session) -> WriteOffTotals:
+    """The write-offs recorded: principal written off as the amount, the rest separately."""
+    stmt: Any = sa_select(
+        func.count(),
+        _sum(LoanWriteOff.principal),
+        _sum(LoanWriteOff.interest),
+        _sum(LoanWriteOff.penalty),
+        _sum(LoanWriteOff.fees),
+    )
+    n, principal, interest, penalty, fees = session.exec(stmt).one()
+    return WriteOffTotals(
+        loan_count=int(n),
+        amount=int_to_fen(int(principal)),
+        interest=int_to_fen(int(interest)),
+        penalty=int_to_fen(int(penalty)),
+        fees=int_to_fen(int(fees)),
+    )
+
+
+def _recoveries(session: Session) -> AmountCount:
+    """Payments received on written-off loans: how many loans paid something, and how much."""
+    stmt: Any = sa_select(
+        func.count(func.distinct(col(WriteOffRecovery.application_no))),
+        _sum(WriteOffRecovery.amount),
+    )
+    n, amount = session.exec(stmt).one()
+    return AmountCount(loan_count=int(n), amount=int_to_fen(int(amount)))
+
+
+def collections_outcomes(session: Session) -> CollectionsOutcomes:
+    """The collections log counted by outcome (one grouped query on collection_contacts):
+    calls and visits by their outcome (every outcome listed, zeros included), promises made,
+    kept and broken, and episodes by how they ended. Decided: the promise-kept rate counts the
+    promises already checked (kept / (kept + broken)); a promise still waiting for its date is
+    in ``promises_made`` only."""
+    counts: dict[tuple[str, str], int] = {}
+    stmt: Any = sa_select(
+        col(CollectionContact.channel), col(CollectionContact.outcome), func.count()
+    ).group_by(col(CollectionContact.channel), col(CollectionContact.outcome))
+    for channel, outcome, n in session.exec(stmt).all():
+        counts[(channel, outcome)] = int(n)
+
+    def contact(outcome: str) -> int:
+        return sum(counts.get((channel, outcome), 0) for channel in CONTACT_CHANNELS)
+
+    kept = counts.get(("promise", PROMISE_KEPT), 0)
+    broken = counts.get(("promise", PROMISE_BROKEN), 0)
+    return CollectionsOutcomes(
+        contacts=[OutcomeCount(key=o, count=contact(o)) for o in CONTACT_OUTCOMES],
+        promises_made=contact(Outcome.PROMISE_TO_PAY.value),
+        promises_kept=kept,
+        promises_broken=broken,
+        promise_kept_rate=_share(Decimal(kept), Decimal(kept + broken)),
+        episodes=[OutcomeCount(key=e, count=counts.get(("system", e), 0)) for e in EPISODE_ENDINGS],
     )
 
 
@@ -375,11 +447,26 @@ def overdue_worklist(
 def _last_contacts(
     session: Session, numbers: Sequence[str]
 ) -> dict[str, tuple[datetime, str | None]]:
-    """The latest decided overdue call of each loan: when, and its result (reached,
-    unreachable, promise_to_pay)."""
+    """The latest contact with each borrower: when, and its result (reached, unreachable,
+    promise_to_pay, dispute, wrong_number) — from the collections ladder's log (calls and
+    visits in ``collection_contacts``) and from the overdue calls decided before the ladder
+    (OVERDUE_CALL tasks), whichever is later."""
     if not numbers:
         return {}
     found: dict[str, tuple[datetime, str | None]] = {}
+    for no, at, outcome in session.exec(
+        select(
+            CollectionContact.application_no,
+            CollectionContact.occurred_at,
+            CollectionContact.outcome,
+        ).where(
+            col(CollectionContact.application_no).in_(numbers),
+            col(CollectionContact.channel).in_(CONTACT_CHANNELS),
+            col(CollectionContact.outcome).in_(CONTACT_OUTCOMES),
+        )
+    ).all():
+        if no not in found or at > found[no][0]:
+            found[no] = (at, outcome)
     for no, closed_at, decision in session.exec(
         select(Task.application_no, Task.closed_at, Task.decision).where(
             col(Task.application_no).in_(numbers),

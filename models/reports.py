@@ -59,6 +59,33 @@ class AmountCount(BaseModel):
     amount: MoneyOut
 
 
+class WriteOffTotals(AmountCount):
+    """The write-offs recorded (``loan_write_offs``): how many loans, the principal written off
+    (``amount``) and, separately, the interest, penalty and fees written off."""
+
+    interest: MoneyOut = Decimal("0")
+    penalty: MoneyOut = Decimal("0")
+    fees: MoneyOut = Decimal("0")
+
+
+class OutcomeCount(BaseModel):
+    key: str
+    count: int
+
+
+class CollectionsOutcomes(BaseModel):
+    """The collections log (``collection_contacts``) counted: the outcome of every call and
+    visit, the promises to pay made and how they were checked, and how the episodes ended."""
+
+    contacts: list[OutcomeCount]
+    promises_made: int
+    promises_kept: int
+    promises_broken: int
+    # kept / (kept + broken); zero while no promise has been checked.
+    promise_kept_rate: FractionOut
+    episodes: list[OutcomeCount]
+
+
 class PortfolioTotals(BaseModel):
     loan_count: int
     outstanding_principal: MoneyOut
@@ -82,9 +109,10 @@ class PortfolioReport(BaseModel):
     by_classification: list[Group]
     dpd_buckets: list[Group]
     par: list[ParOut]
-    write_offs: AmountCount
+    write_offs: WriteOffTotals
     recoveries: AmountCount
     notes: list[str]
+    collections: CollectionsOutcomes | None = None
 
     def csv(self) -> str:
         """One line per figure: section, key, loan_count, amount, share."""
@@ -123,10 +151,30 @@ class PortfolioReport(BaseModel):
             [day, "write_offs", "written_off", "", self.write_offs.loan_count,
              money(self.write_offs.amount), ""]
         )  # fmt: skip
+        for key in ("interest", "penalty", "fees"):
+            w.writerow(
+                [day, "write_offs", key, "", self.write_offs.loan_count,
+                 money(getattr(self.write_offs, key)), ""]
+            )  # fmt: skip
         w.writerow(
             [day, "recoveries", "recovered", "", self.recoveries.loan_count,
              money(self.recoveries.amount), ""]
         )  # fmt: skip
+        c = self.collections
+        if c is not None:
+            for o in c.contacts:
+                w.writerow([day, "collections_contact", o.key, "", o.count, "", ""])
+            for key, n in (
+                ("made", c.promises_made),
+                ("kept", c.promises_kept),
+                ("broken", c.promises_broken),
+            ):
+                w.writerow([day, "collections_promise", key, "", n, "", ""])
+            w.writerow(
+                [day, "collections_promise", "kept_rate", "", "", "", fraction(c.promise_kept_rate)]
+            )
+            for o in c.episodes:
+                w.writerow([day, "collections_episode", o.key, "", o.count, "", ""])
         return out.getvalue()
 
 

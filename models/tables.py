@@ -961,6 +961,22 @@ class RefreshToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class PaymentRef(SQLModel, table=True):
+    """A bank reference claimed by the loan it was first posted to, written (and committed)
+    before the loan's ledger is asked to book it: the primary key makes the database the judge
+    of "first one wins" when two loans post one reference at the same moment. A reference
+    identifies one movement of money, whatever loan it is posted to. A claim whose payment the
+    loan refused (a 4xx from its ledger) is released; one whose outcome is unknown (Temporal
+    unreachable mid-call) is kept, and only its own loan may post the reference again."""
+
+    __tablename__ = "payment_refs"
+
+    external_ref: str = Field(primary_key=True, max_length=100)
+    application_no: str = Field(index=True, max_length=32)
+    claimed_by: str = Field(max_length=64)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 @event.listens_for(Borrower, "before_insert")
 @event.listens_for(Borrower, "before_update")
 @event.listens_for(BlacklistEntry, "before_insert")

@@ -13,6 +13,10 @@ the figures the reports must give, computed by hand below.
 | R8 | SETTLED | | | | | 0 | |
 | R9 | INTAKE_REVIEW (no loan) | | | | | | |
 | R10 | WRITTEN_OFF | | | | | 1500.00 | |
+
+R10's write-off (loan_write_offs): principal 1500.00, interest 80.00, penalty 300.00, fees 0, and
+two recoveries since (120.00 + 80.00). The collections log (CONTACTS below) holds calls, visits,
+promise checks and episode endings beside rows that are no contact (an SMS, a task opened).
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from models.tables import (
     Assessment,
     Borrower,
     BorrowerVersion,
+    CollectionContact,
     Installment,
     Loan,
     LoanClassification,
+    LoanWriteOff,
     Task,
+    WriteOffRecovery,
 )
 
 AS_OF = date(2026, 6, 15)
@@ -290,7 +297,72 @@ def build_portfolio(engine: Engine) -> None:
                     closed_at=closed,
                 )
             )
+        for i, (n, step, channel, outcome, at) in enumerate(CONTACTS):
+            s.add(
+                CollectionContact(
+                    key=f"collections-{no(n)}-1/{i}",
+                    application_no=no(n),
+                    episode=1,
+                    workflow_id=f"collections-{no(n)}-1",
+                    step=step,
+                    channel=channel,
+                    outcome=outcome,
+                    rule="test",
+                    days_past_due=0,
+                    actor="cs",
+                    occurred_at=at,
+                )
+            )
+        s.add(
+            LoanWriteOff(
+                application_no=no(10),
+                written_off_on=date(2025, 5, 1),
+                principal=D("1500.00"),
+                interest=D("80.00"),
+                penalty=D("300.00"),
+                fees=D("0.00"),
+                recovered=D("200.00"),
+                proposed_by="risk",
+                approved_by="manager",
+                episode=1,
+                written_off_at=datetime(2025, 5, 1, 2, tzinfo=UTC),
+            )
+        )
+        for ref, amount, total in (("RC-1", "120.00", "120.00"), ("RC-2", "80.00", "200.00")):
+            s.add(
+                WriteOffRecovery(
+                    external_ref=ref,
+                    application_no=no(10),
+                    amount=D(amount),
+                    recovered_total=D(total),
+                    received_at=now,
+                )
+            )
         s.commit()
+
+
+def _at(month: int, day: int, hour: int, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+# The collections log: (loan, step, channel, outcome, when).
+CONTACTS = [
+    (2, "reminder_call", "task", "opened", _at(6, 8, 16)),  # not a contact
+    (2, "sms_notice", "sms", "queued", _at(6, 11, 1)),  # not a contact
+    (2, "reminder_call", "phone", "unreachable", _at(6, 12, 2)),
+    (2, "reminder_call", "phone", "promise_to_pay", _at(6, 13, 3)),
+    (3, "collection_call", "phone", "dispute", _at(6, 14, 2)),
+    (4, "collection_call", "phone", "unreachable", _at(5, 20, 2)),
+    (4, "collection_call", "phone", "promise_to_pay", _at(5, 21, 2)),
+    (4, "collection_call", "promise", "promise_broken", _at(5, 29, 16)),
+    (6, "reminder_call", "phone", "promise_to_pay", _at(4, 25, 2)),
+    (6, "reminder_call", "promise", "promise_kept", _at(5, 1, 16)),
+    (7, "field_visit", "visit", "wrong_number", _at(5, 30, 3)),
+    (8, "reminder_call", "phone", "reached", _at(4, 10, 2)),
+    (8, "episode", "system", "cured", _at(4, 12, 16)),
+    (10, "write_off_proposal", "write_off", "propose", _at(4, 30, 2, 2025)),
+    (10, "episode", "system", "written_off", _at(5, 1, 2, 2025)),
+]
 
 
 # ---- the figures, by hand ---------------------------------------------------------------
@@ -355,4 +427,36 @@ BY_STAGE_NONZERO = {
     "SETTLED": (1, "0.00"),
     "INTAKE_REVIEW": (1, "0.00"),
     "WRITTEN_OFF": (1, "1500.00"),
+}
+WRITE_OFFS = {
+    "loan_count": 1,
+    "amount": "1500.00",
+    "interest": "80.00",
+    "penalty": "300.00",
+    "fees": "0.00",
+}
+RECOVERIES = {"loan_count": 1, "amount": "200.00"}  # 120 + 80, one loan
+COLLECTIONS = {
+    # calls and visits: R8; R2, R4; R2, R4, R6; R3; R7
+    "contacts": {
+        "reached": 1,
+        "unreachable": 2,
+        "promise_to_pay": 3,
+        "dispute": 1,
+        "wrong_number": 1,
+    },
+    "promises_made": 3,
+    "promises_kept": 1,  # R6
+    "promises_broken": 1,  # R4
+    "promise_kept_rate": "0.500000",  # 1 / (1 + 1)
+    "episodes": {"cured": 1, "written_off": 1},  # R8, R10
+}
+# The last contact on the worklist: the later of the ladder's log and the old overdue calls.
+LAST_CONTACT = {
+    2: ("2026-06-13T03:00:00", "promise_to_pay"),  # the later of its two calls
+    3: ("2026-06-14T02:00:00", "dispute"),
+    4: ("2026-06-01T03:00:00", "promise_to_pay"),  # the overdue call task, later than the log
+    5: None,  # an open task is no contact
+    6: ("2026-04-25T02:00:00", "promise_to_pay"),  # the promise's check is no contact
+    7: ("2026-05-30T03:00:00", "wrong_number"),
 }

@@ -58,8 +58,11 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
     try:
         wait_for_http(f"http://127.0.0.1:{api}/healthz", timeout=120, process=dev)
         health = httpx.get(f"http://127.0.0.1:{api}/healthz", timeout=10)
-        assert health.status_code == 200, health.text
-        assert health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        assert (health.status_code, health.json()) == (200, {"status": "ok"}), health.text
+        # Ready once the worker polls the task queue.
+        wait_for_http(f"http://127.0.0.1:{api}/readyz", timeout=120, process=dev)
+        ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
+        assert ready.json() == {"status": "ok", "database": "ok", "temporal": "ok", "worker": "ok"}
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200  # Web UI
         sandbox = httpx.get(f"http://127.0.0.1:{bureau}/healthz", timeout=10)
         assert sandbox.json() == {"status": "ok"}  # the sandbox credit bureau

@@ -24,13 +24,17 @@ from tests.portfolio import (
     BY_GRADE,
     BY_PRODUCT,
     BY_STAGE_NONZERO,
+    COLLECTIONS,
     DPD,
     DPD_BUCKETS,
+    LAST_CONTACT,
     OUTSTANDING,
     OVERDUE,
     OVERDUE_PRINCIPAL,
     PAR,
+    RECOVERIES,
     TOTAL,
+    WRITE_OFFS,
     build_portfolio,
     no,
 )
@@ -77,9 +81,42 @@ def test_portfolio_figures(portfolio: Engine) -> None:
     stages = _groups(report["by_stage"])
     assert {k: v for k, v in stages.items() if v != (0, "0.00")} == BY_STAGE_NONZERO
     assert len(stages) == 12  # every stage listed
-    assert report["write_offs"] == {"loan_count": 1, "amount": "1500.00"}
-    assert report["recoveries"] == {"loan_count": 0, "amount": "0.00"}
+    assert report["write_offs"] == WRITE_OFFS
+    assert report["recoveries"] == RECOVERIES
     assert any("recoveries" in n for n in report["notes"])
+
+
+def test_collections_outcomes_and_the_promise_kept_rate(portfolio: Engine) -> None:
+    with Session(portfolio) as s:
+        c = portfolio_report(s, AS_OF).model_dump(mode="json")["collections"]
+    assert [o["key"] for o in c["contacts"]] == [
+        "reached",
+        "unreachable",
+        "promise_to_pay",
+        "dispute",
+        "wrong_number",
+    ]
+    assert {o["key"]: o["count"] for o in c["contacts"]} == COLLECTIONS["contacts"]
+    assert {o["key"]: o["count"] for o in c["episodes"]} == COLLECTIONS["episodes"]
+    for key in ("promises_made", "promises_kept", "promises_broken", "promise_kept_rate"):
+        assert c[key] == COLLECTIONS[key], key
+
+
+def test_the_portfolio_csv_has_one_header_and_the_same_figures(portfolio: Engine) -> None:
+    with Session(portfolio) as s:
+        report = portfolio_report(s, AS_OF)
+    text = report.csv()
+    assert text.splitlines()[0] == "as_of,section,key,label,loan_count,amount,share"
+    assert text.count("as_of,") == 1
+    rows = {(r["section"], r["key"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert rows[("total", "outstanding")]["amount"] == TOTAL
+    assert rows[("write_offs", "written_off")]["amount"] == "1500.00"
+    assert rows[("write_offs", "penalty")]["amount"] == "300.00"
+    assert rows[("recoveries", "recovered")]["amount"] == "200.00"
+    assert rows[("collections_contact", "promise_to_pay")]["loan_count"] == "3"
+    assert rows[("collections_promise", "kept_rate")]["share"] == "0.500000"
+    assert rows[("collections_episode", "written_off")]["loan_count"] == "1"
+    assert rows[("par", "par30")]["share"] == "0.754098"
 
 
 def test_the_groups_add_up_to_the_total(portfolio: Engine) -> None:
@@ -186,10 +223,11 @@ def test_worklist_rows(portfolio: Engine) -> None:
     assert rows[no(2)]["borrower_name"] == "李*"
     assert rows[no(4)]["classification"] == "substandard"
     assert rows[no(2)]["classification"] is None
-    # The last decided collection call; an open one is no contact.
-    assert rows[no(4)]["last_contact_result"] == "promise_to_pay"
-    assert rows[no(4)]["last_contact_at"].startswith("2026-06-01T03:00:00")
-    assert rows[no(5)]["last_contact_at"] is None
+    # The last contact: the ladder's calls and visits or a decided overdue call, the later.
+    for n, contact in LAST_CONTACT.items():
+        at, result = contact or (None, None)
+        assert rows[no(n)]["last_contact_result"] == result, n
+        assert (rows[no(n)]["last_contact_at"] or "")[:19] == (at or ""), n
 
 
 def test_worklist_csv_has_the_same_figures(portfolio: Engine) -> None:
@@ -202,7 +240,8 @@ def test_worklist_csv_has_the_same_figures(portfolio: Engine) -> None:
         assert (r["overdue_principal"], r["overdue_interest"], r["overdue_fee"], r["penalty"],
                 r["overdue_amount"]) == OVERDUE[n]  # fmt: skip
         assert int(r["days_past_due"]) == DPD[n]
-    assert rows[-1]["last_contact_at"] == ""  # None is an empty cell
+    assert rows[0]["application_no"] == no(5)
+    assert rows[0]["last_contact_at"] == ""  # None is an empty cell
 
 
 # ---- the daily snapshot -----------------------------------------------------------------

@@ -70,6 +70,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.human_tasks import HumanTasks
 
 COLLECTIONS_PATCH = "collections-ladder-v1"
+# Task ids are numbered per workflow (``task_id_for(application_no, seq, kind)``), and every
+# episode numbered its tasks from 1: a second episode's reminder call got the id of the first
+# episode's, its row was never written (the id existed, decided) and nobody saw it in the inbox.
+# From this patch on an episode after the first numbers its tasks from
+# (episode - 1) × EPISODE_TASK_SEQ_SPAN, so its task ids are new; the first episode's are as
+# they were (found by the portfolio simulator, loanops/simulate.py).
+EPISODE_TASK_IDS_PATCH = "collections-episode-task-ids-v1"
+EPISODE_TASK_SEQ_SPAN = 10_000
 # Ladder steps fire just after local midnight of the day their DPD is reached (a task waits in
 # the inbox; an SMS waits in the outbox for the contact window).
 STEP_AT = time(0, 5)
@@ -163,7 +171,15 @@ class CollectionsWorkflow:
         self._inp = inp
         self._id = collections_workflow_id(inp.application_no, inp.episode)
         self._p = LoanProgress(inp.application_no, inp.policy, Stage.SERVICING, 0)
-        self._tasks = HumanTasks(self._p, inp.tasks, workflow_id=self._id)
+        tasks = inp.tasks
+        if (
+            inp.episode > 1
+            and tasks.seq == 0
+            and not tasks.open
+            and workflow.patched(EPISODE_TASK_IDS_PATCH)
+        ):
+            tasks = replace(tasks, seq=(inp.episode - 1) * EPISODE_TASK_SEQ_SPAN)
+        self._tasks = HumanTasks(self._p, tasks, workflow_id=self._id)
         self._status = inp.status
         self._done = list(inp.done)
         self._calls = dict(inp.calls)

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from api.audit_events import record_pii_reveal
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, TemporalDep, require
-from api.errors import unprocessable
+from api.errors import service_unavailable, unprocessable
 from api.loan_views import load_application
 from api.routes.documents import document_out, inline_document
 from api.schemas import (
@@ -146,9 +146,8 @@ def submit_application(
         # their data stay: they are what the officer entered, and audited).
         session.delete(app)
         session.commit()
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"the loan process could not be started; the application was not recorded ({exc})",
+        raise service_unavailable(
+            f"the loan process could not be started; the application was not recorded ({exc})"
         ) from exc
     return ApplicationOut(application_no=app.application_no, stage=app.stage)
 

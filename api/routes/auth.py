@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, public, require
+from api.errors import unprocessable
 from domain.permissions import Action
 from loanops import auth as auth_rules
 from loanops.auth import AuthRefused, Issued
@@ -56,6 +57,11 @@ def _refused(exc: AuthRefused) -> HTTPException:
     return HTTPException(status_code=exc.status, detail=exc.detail, headers=headers)
 
 
+# A username is at most 64 characters (users.username); a password longer than this is no
+# password anyone types, and hashing megabytes would be work for nothing.
+MAX_LOGIN_FIELD = 256
+
+
 @router.post(
     "/token",
     response_model=TokenOut,
@@ -75,7 +81,13 @@ def login(
 ) -> TokenOut:
     """Open to all. Wrong username and wrong password get the same answer in the same time;
     after ``login_max_failures`` failures in a row the username is locked (423, Retry-After),
-    after ``login_max_failures_per_address`` the client address is held back (429)."""
+    after ``login_max_failures_per_address`` the client address is held back (429). A NUL
+    byte or an overlong value is a 422 naming the field (nothing is looked up)."""
+    for field, value in (("username", form.username), ("password", form.password)):
+        if "\x00" in value:
+            raise unprocessable(field, "must not contain a NUL byte")
+        if len(value) > MAX_LOGIN_FIELD:
+            raise unprocessable(field, f"must be at most {MAX_LOGIN_FIELD} characters")
     try:
         issued = auth_rules.login(
             session,

@@ -1,38 +1,107 @@
-"""Liveness for load balancers and the dev supervisor: the database and Temporal answer."""
+"""Liveness and readiness, apart: ``/healthz`` says the API process answers (a load balancer
+restarts it when it does not) and checks nothing else, so it answers even with the database
+down; ``/readyz`` says whether requests can be served: the database answers, Temporal answers,
+and a worker polls the loans' task queue. Each check is bounded (a few seconds): a dependency
+that hangs is reported, not waited for.
+
+A worker is counted as polling when the task queue saw a poll from it in the last
+``POLLER_FRESHNESS`` (an idle worker re-polls about every minute, so a worker that died is
+reported within that bound). Temporal servers that cannot describe a task queue (the
+time-skipping test server) report ``unknown`` for the worker, which does not fail readiness.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, TemporalDep, public
-from api.schemas import HealthOut
+from api.deps import SessionDep, SettingsDep, TemporalDep, public
+from api.errors import RETRY_AFTER_SECONDS
+from api.schemas import HealthOut, LivenessOut
 from domain.permissions import Action
 
 router = APIRouter(tags=["health"])
 
+CHECK_TIMEOUT = timedelta(seconds=3)
+POLLER_FRESHNESS = timedelta(seconds=90)
 
-@router.get("/healthz", response_model=HealthOut, dependencies=[public(Action.HEALTH)])
-def healthz(session: SessionDep, temporal: TemporalDep, response: Response) -> HealthOut:
-    """Open to all. 200 when both answer, 503 naming the one that does not."""
+
+@router.get("/healthz", response_model=LivenessOut, dependencies=[public(Action.HEALTH)])
+def healthz() -> LivenessOut:
+    """Open to all. 200 while the process answers; no dependency is checked."""
+    return LivenessOut(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=HealthOut,
+    dependencies=[public(Action.READINESS)],
+    responses={503: {"model": HealthOut, "description": "a dependency is down (named)"}},
+)
+def readyz(
+    session: SessionDep, temporal: TemporalDep, settings: SettingsDep, response: Response
+) -> HealthOut:
+    """Open to all. 200 when the database, Temporal and a worker answer; 503 with Retry-After
+    naming the one that does not."""
     try:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         database = "ok"
     except Exception as exc:
         database = f"error: {type(exc).__name__}"
+    finally:
+        session.rollback()
 
     async def ping(client: Client) -> None:
-        await client.service_client.check_health()
+        await client.service_client.check_health(timeout=CHECK_TIMEOUT)
 
+    async def pollers(client: Client) -> list[datetime]:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=settings.temporal_task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            timeout=CHECK_TIMEOUT,
+        )
+        return [p.last_access_time.ToDatetime(tzinfo=UTC) for p in answer.pollers]
+
+    worker = "error: not checked (Temporal is down)"
     try:
         temporal.run(ping)
         temporal_state = "ok"
     except Exception as exc:
         temporal_state = f"error: {type(exc).__name__}"
-    healthy = database == "ok" and temporal_state == "ok"
+    if temporal_state == "ok":
+        try:
+            seen = temporal.run(pollers)
+            fresh = [t for t in seen if datetime.now(UTC) - t <= POLLER_FRESHNESS]
+            worker = (
+                "ok"
+                if fresh
+                else f"error: no worker polling task queue {settings.temporal_task_queue}"
+            )
+        except RPCError as exc:
+            worker = (
+                "unknown"
+                if exc.status == RPCStatusCode.UNIMPLEMENTED
+                else (f"error: {exc.status.name}")
+            )
+        except Exception as exc:
+            worker = f"error: {type(exc).__name__}"
+    healthy = database == "ok" and temporal_state == "ok" and not worker.startswith("error")
     if not healthy:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return HealthOut(
-        status="ok" if healthy else "degraded", database=database, temporal=temporal_state
+        status="ok" if healthy else "degraded",
+        database=database,
+        temporal=temporal_state,
+        worker=worker,
     )

@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import and_, func, or_
-from sqlmodel import col, select
+from sqlalchemy import and_, delete, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from api.audit_events import record_pii_reveal
 from api.deps import (
@@ -33,6 +34,7 @@ from api.loan_views import (
 from api.pagination import COUNT_DOC, CURSOR_DOC, decode_cursor, encode_cursor
 from api.routes.documents import inline_document
 from api.schemas import (
+    MAX_OFFSET,
     AllocationLineOut,
     DecisionOut,
     LoanOut,
@@ -52,6 +54,7 @@ from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
 from domain.lifecycle import Stage
 from domain.masking import mask_name, scrub_pii
+from domain.money import FEN, format_money
 from domain.permissions import Action
 from domain.prepayment import payoff_quote
 from models.shapes import DecisionResult, PaymentRequest, PaymentResult, WithdrawRequest
@@ -62,7 +65,10 @@ from models.tables import (
     BorrowerVersion,
     ContractSignature,
     Document,
+    Installment,
+    Loan,
     Payment,
+    PaymentRef,
     contract_of,
     settlement_certificate_of,
 )
@@ -75,7 +81,7 @@ def list_loans(
     session: SessionDep,
     stage: Stage | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     cursor: str | None = Query(None, description=CURSOR_DOC),
     count: bool = Query(True, description=COUNT_DOC),
     user: CurrentUserInfo = require(Action.LIST_LOANS),
@@ -269,6 +275,87 @@ def _payment_out(p: Payment, stage: str, *, duplicate: bool) -> PaymentOut:
     )
 
 
+def _held_elsewhere(external_ref: str, holder: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        detail=f"external_ref {external_ref} is already held by loan {holder}: a bank reference "
+        "identifies one movement of money, whatever loan it is posted to",
+    )
+
+
+def _claim_ref(session: Session, external_ref: str, application_no: str, user: str) -> str | None:
+    """Claim ``external_ref`` for ``application_no`` in its own committed transaction; the
+    primary key of ``payment_refs`` decides between concurrent claims. Returns None when this
+    call claimed it, else the loan that holds it."""
+    session.rollback()  # the reads so far end here; the claim is a transaction of its own
+    for _ in range(3):
+        session.add(
+            PaymentRef(external_ref=external_ref, application_no=application_no, claimed_by=user)
+        )
+        try:
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()
+        holder = session.get(PaymentRef, external_ref)
+        if holder is not None:
+            return holder.application_no
+        # Released in between (the first poster's payment was refused): claim it again.
+    raise HTTPException(
+        status.HTTP_409_CONFLICT, detail=f"external_ref {external_ref} is being posted: retry"
+    )
+
+
+def _release_ref(session: Session, external_ref: str, application_no: str) -> None:
+    """The loan refused the payment (nothing booked): the reference is free again."""
+    session.rollback()
+    session.execute(
+        delete(PaymentRef).where(
+            col(PaymentRef.external_ref) == external_ref,
+            col(PaymentRef.application_no) == application_no,
+        )
+    )
+    session.commit()
+
+
+# A payment may exceed what is owed by a margin (a borrower rounding up, a bank fee refunded
+# with it; the excess becomes credit and is refunded): the larger of ¥1,000.00 and 10% of the
+# principal. Anything above is a keying or bank error (¥999,999,999,999.99 once settled a loan and
+# queued a refund of nearly all of it) and is refused before the ledger sees it.
+PAYMENT_MARGIN_FLOOR = Decimal("1000.00")
+PAYMENT_MARGIN_RATE = Decimal("0.10")
+
+
+def payment_ceiling(session: Session, application_no: str) -> tuple[Decimal, Decimal] | None:
+    """(the most this loan could still owe, the margin allowed above it), from its recorded
+    schedule: every installment's principal, interest, fees and penalty accrued so far, less
+    what was paid. None before the loan has a schedule (the ledger refuses by stage then)."""
+    loan = session.exec(select(Loan).where(Loan.application_no == application_no)).first()
+    rows = session.exec(
+        select(Installment).where(
+            Installment.application_no == application_no, Installment.status != "cancelled"
+        )
+    ).all()
+    if loan is None or not rows:
+        return None
+    owed = sum(
+        (
+            i.principal_due
+            + i.interest_due
+            + i.fee_due
+            + i.penalty_accrued
+            - i.principal_paid
+            - i.interest_paid
+            - i.fee_paid
+            - i.penalty_paid
+            for i in rows
+        ),
+        Decimal("0"),
+    )
+    margin = max(PAYMENT_MARGIN_FLOOR, (loan.principal * PAYMENT_MARGIN_RATE).quantize(FEN))
+    return max(owed, Decimal("0")), margin
+
+
 @router.post("/{application_no}/payments", response_model=PaymentOut, status_code=201)
 def post_payment(
     application_no: str,
@@ -280,18 +367,23 @@ def post_payment(
     user: CurrentUserInfo = require(Action.POST_PAYMENT),
 ) -> PaymentOut:
     """operations_specialist. A repayment, an early payoff or a partial prepayment (``mode``).
-    The same external_ref twice records one payment (the second call answers 200 with the first
-    result); the same reference with other figures is a 409."""
+    The same external_ref twice records one payment (the second call answers 200 with
+    ``duplicate: true`` and the first result); the same reference with other figures is a 409.
+
+    A bank reference is unique across ALL loans: one already held by another loan is refused
+    with a 409 naming that loan, before the ledger is touched. The reference is claimed in the
+    database (``payment_refs``) before the loan's ledger is asked to book it, so of two loans
+    posting it at the same moment exactly one wins; of many identical posts to one loan exactly
+    one answers 201, the others 200 with ``duplicate: true``. A payment the loan refuses (4xx)
+    releases the reference; one whose outcome is unknown (503) keeps it for this loan only."""
     app, _ = load_application(session, application_no, user)
     existing = session.exec(
         select(Payment).where(Payment.external_ref == body.external_ref)
     ).first()
     if existing is not None:
-        if (existing.application_no, existing.amount, existing.mode) != (
-            application_no,
-            body.amount,
-            body.mode,
-        ):
+        if existing.application_no != application_no:
+            raise _held_elsewhere(body.external_ref, existing.application_no)
+        if (existing.amount, existing.mode) != (body.amount, body.mode):
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 detail=f"external_ref {body.external_ref} was already used for another payment",
@@ -300,23 +392,50 @@ def post_payment(
         return _payment_out(existing, app.stage, duplicate=True)
     # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
     refuse_if_settled(app, "no payment can be posted")
-    result: PaymentResult = update_loan(
-        temporal,
-        application_no,
-        PAYMENT_UPDATE,
-        PaymentRequest(
-            external_ref=body.external_ref,
-            amount=body.amount,
-            paid_at=body.paid_at,
-            paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
-            recorded_by=user.username,
-            mode=PaymentMode(body.mode),
-            roles=user.roles,
-        ),
-        PaymentResult,
-        update_id=f"payment-{body.external_ref}",
+    bound = payment_ceiling(session, application_no)
+    if bound is not None and body.amount > bound[0] + bound[1]:
+        owed, margin = bound
+        raise unprocessable(
+            "amount",
+            f"¥{format_money(body.amount)} is above ¥{format_money(owed + margin)}: the most this "
+            f"loan could still owe (¥{format_money(owed)}) plus a margin of "
+            f"¥{format_money(margin)}",
+        )
+    request = PaymentRequest(
+        external_ref=body.external_ref,
+        amount=body.amount,
+        paid_at=body.paid_at,
+        paid_on=business_date(body.paid_at, policy_of(session, app).business_timezone),
+        recorded_by=user.username,
+        mode=PaymentMode(body.mode),
+        roles=user.roles,
     )
-    if result.duplicate:
+    holder = _claim_ref(session, body.external_ref, application_no, user.username)
+    if holder is not None and holder != application_no:
+        raise _held_elsewhere(body.external_ref, holder)
+    first = holder is None
+    # No database connection is held while the ledger books (the worker's activities need them).
+    session.close()
+    try:
+        result: PaymentResult = update_loan(
+            temporal,
+            application_no,
+            PAYMENT_UPDATE,
+            request,
+            PaymentResult,
+            update_id=f"payment-{body.external_ref}",
+        )
+    except HTTPException as exc:
+        if first and exc.status_code < 500:
+            _release_ref(session, body.external_ref, application_no)
+        raise
+    duplicate = result.duplicate or not first
+    if duplicate and result.amount != body.amount:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"external_ref {body.external_ref} was already used for another payment",
+        )
+    if duplicate:
         response.status_code = status.HTTP_200_OK
     session.rollback()  # end the read snapshot: the row the workflow's activity just wrote
     payment_id = session.exec(
@@ -335,7 +454,7 @@ def post_payment(
         ],
         credit=result.credit,
         stage=result.stage,
-        duplicate=result.duplicate,
+        duplicate=duplicate,
         payment_id=str(payment_id) if payment_id is not None else None,
     )
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlmodel import col, func, select
 
 from api.deps import CurrentUserInfo, SessionDep, require
+from api.schemas import MAX_OFFSET
 from domain.money import format_money
 from domain.permissions import Action
 from models.tables import ReconciliationDifference, ReconciliationRun
@@ -91,7 +92,7 @@ def _difference(d: ReconciliationDifference) -> DifferenceOut:
 def list_runs(
     session: SessionDep,
     limit: int = Query(30, ge=1, le=366),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     _: CurrentUserInfo = require(Action.READ_RECONCILIATION),
 ) -> RunPage:
     """operations_specialist, department_manager, auditor: the runs, newest first."""

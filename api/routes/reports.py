@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import ClockDep, CurrentUserInfo, SessionDep, SettingsDep, require
+from api.schemas import MAX_OFFSET
 from domain.calendar import business_date
 from domain.permissions import Action
 from loanops.reports import overdue_worklist, portfolio_report
@@ -58,7 +59,8 @@ def portfolio(
 ) -> PortfolioReport | Response:
     """department_manager, risk_manager, operations_specialist, product_manager, auditor:
     outstanding principal and counts by stage, product (repayment method), grade and
-    classification; DPD buckets; PAR1/30/90; write-offs and recoveries."""
+    classification; DPD buckets; PAR1/30/90; collections outcomes and the promise-kept rate;
+    write-offs and recoveries."""
     report = portfolio_report(session, _as_of(as_of, clock, settings))
     if _wants_csv(request, format):
         return _csv(report.csv(), f"portfolio-{report.as_of.isoformat()}.csv")
@@ -80,14 +82,15 @@ def overdue(
         le=500,
         description="page size: 50 by default; the CSV has every row unless given",
     ),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     format: Format | None = FORMAT,
     viewer: CurrentUserInfo = require(Action.READ_OVERDUE_REPORT),
 ) -> OverduePage | Response:
     """department_manager, risk_manager, operations_specialist, business_officer: the overdue
     loans with their days past due, the overdue amount split principal / interest / fee /
-    penalty, the classification and the last collection call; borrower names masked. A
-    business officer sees only their own loans (submitted or assigned for collection)."""
+    penalty, the classification and the last contact (the ladder's calls and visits, or an
+    overdue call); borrower names masked. A business officer sees only their own loans
+    (submitted or assigned for collection)."""
     day = _as_of(as_of, clock, settings)
     officer = viewer.username if viewer.sees_only_own() else None
     if _wants_csv(request, format):

@@ -320,21 +320,44 @@ def _check_code(
         )
     if now >= row.expires_at:
         raise unprocessable("code", "this code has expired; request a new one")
+    # The try is taken in the database before the code is compared, and only while the code is
+    # open and has tries left: of concurrent attempts at most CODE_MAX_TRIES are ever compared,
+    # the others are refused as locked (a burst of guesses cannot outrun the limit).
+    taken = session.exec(
+        update(SigningCode)
+        .where(
+            col(SigningCode.id) == row.id,
+            col(SigningCode.status) == "active",
+            col(SigningCode.tries) < CODE_MAX_TRIES,
+        )
+        .values(tries=col(SigningCode.tries) + 1)
+        .returning(col(SigningCode.tries))
+    ).first()
+    session.commit()
+    if taken is None:
+        session.refresh(row)
+        if row.status == "used":
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail="this code was already used to sign; if the contract is not signed, "
+                "request a new code",
+            )
+        raise unprocessable(
+            "code", "this code is locked after too many wrong tries; request a new one"
+        )
+    tries = int(taken[0])
     if signing_code_matches(code, row.code_hash, code_id=row.id, secret=secret):
         return row
-    session.exec(
-        update(SigningCode)
-        .where(col(SigningCode.id) == row.id)
-        .values(tries=col(SigningCode.tries) + 1)
-    )
-    session.refresh(row)
-    locked = row.tries >= CODE_MAX_TRIES
+    locked = tries >= CODE_MAX_TRIES
     if locked:
-        row.status = "locked"
-        session.add(row)
+        session.exec(
+            update(SigningCode)
+            .where(col(SigningCode.id) == row.id, col(SigningCode.status) == "active")
+            .values(status="locked")
+        )
     append_audit(
         session,
-        key=f"document/{doc.id}/code-failed/{row.id}/{row.tries}",
+        key=f"document/{doc.id}/code-failed/{row.id}/{tries}",
         application_no=doc.application_no,
         actor="borrower",
         action="contract.code_locked" if locked else "contract.code_failed",
@@ -342,14 +365,14 @@ def _check_code(
         detail={
             "document_id": str(doc.id),
             "code_id": str(row.id),
-            "tries": row.tries,
+            "tries": tries,
             "client_address": client,
         },
     )
     session.commit()
     if locked:
         raise unprocessable("code", "wrong code; it is now locked, request a new one")
-    left = CODE_MAX_TRIES - row.tries
+    left = CODE_MAX_TRIES - tries
     raise unprocessable("code", f"wrong code; {left} {'try' if left == 1 else 'tries'} left")
 
 

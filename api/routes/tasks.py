@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from api.audit_events import record_four_eyes_refusal
@@ -22,7 +22,7 @@ from api.deps import (
 from api.errors import unprocessable, unprocessable_from
 from api.loan_views import own_applications, visible_to
 from api.pagination import COUNT_DOC, CURSOR_DOC, decode_cursor, encode_cursor
-from api.schemas import DecisionIn, DecisionOut, TaskOut, TaskPage
+from api.schemas import MAX_OFFSET, DecisionIn, DecisionOut, TaskOut, TaskPage
 from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
@@ -72,7 +72,7 @@ def list_tasks(
     kind: TaskKind | None = None,
     application_no: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     cursor: str | None = Query(None, description=CURSOR_DOC),
     count: bool = Query(True, description=COUNT_DOC),
 ) -> TaskPage:
@@ -195,8 +195,20 @@ def claim_task(
     if task.assignee not in (None, user.username):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
     if task.assignee is None:
-        task.assignee = user.username
-        session.add(task)
+        # A conditional update: of two people claiming at the same moment, one wins and the
+        # other is told who holds it (the database decides, not the last writer).
+        won = session.exec(
+            update(Task)
+            .where(col(Task.id) == task.id, col(Task.assignee).is_(None))
+            .values(assignee=user.username)
+        )
+        if won.rowcount != 1:
+            session.rollback()
+            session.refresh(task)
+            if task.assignee != user.username:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=f"claimed by {task.assignee}")
+            return _out(task, user)
+        session.refresh(task)
         _audit_assignment(
             session, task, actor=user.username, change="claimed", at=clock(), before=None
         )
@@ -220,8 +232,17 @@ def unclaim_task(
             if task.assignee
             else "the task is not claimed",
         )
-    task.assignee = None
-    session.add(task)
+    released = session.exec(
+        update(Task)
+        .where(col(Task.id) == task.id, col(Task.assignee) == user.username)
+        .values(assignee=None)
+    )
+    if released.rowcount != 1:  # released (or reassigned) meanwhile
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="only the person holding the task can release it"
+        )
+    session.refresh(task)
     _audit_assignment(
         session, task, actor=user.username, change="unclaimed", at=clock(), before=user.username
     )

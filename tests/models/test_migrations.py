@@ -61,6 +61,7 @@ EXPECTED_TABLES = {
     "login_throttles",
     "auth_sessions",
     "refresh_tokens",
+    "payment_refs",
 }
 
 

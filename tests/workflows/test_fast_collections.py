@@ -370,3 +370,26 @@ async def test_an_episode_continues_as_new_carrying_its_steps_and_tasks(
             assert len(_log(fast, no, step=step, outcome=fired)) == 1, step
         await _decide(fast, no, proposal, "propose", "risk")
         await _episode_task(fast, no, TaskKind.WRITE_OFF_APPROVAL)
+
+
+async def test_a_second_episode_opens_tasks_with_new_ids(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """Episode 2's reminder call is a new task (collections-episode-task-ids-v1): before, it
+    took the id of episode 1's, so its row was never written and nobody saw it."""
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_servicing(POLICY)
+        await _to_dpd(fast, no, 4)
+        first = await _episode_task(fast, no, TaskKind.REMINDER_CALL)
+        await _decide(fast, no, first, "reached", "cs")
+        overdue = (await fast.view(no)).installments[0]
+        await _pay(fast, no, overdue.total_outstanding, f"cure-{no}")
+        assert await fast.client.get_workflow_handle(_episode(no)).result() == "cured"
+        second_due = (await fast.view(no)).installments[1].due_date
+        await _sleep_until(fast.env, local_instant(second_due + timedelta(days=4), time(10), TZ))
+        second = await _episode_task(fast, no, TaskKind.REMINDER_CALL, n=2)
+        assert second != first
+        opened = [t for t in fast.records.open_tasks(no) if t.task_id == second]
+        assert opened and opened[0].workflow_id == _episode(no, 2)
+        # Recorded for the replay tests: a second episode (collections-episode-task-ids-v1).
+        await check_and_maybe_record(fast.client, _episode(no, 2), "collections_second_episode")
