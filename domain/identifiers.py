@@ -16,6 +16,8 @@ COLLECTIONS_WORKFLOW = "CollectionsWorkflow"
 # Servicing tells its collections episode how the loan stands (overdue since, paid so far); the
 # episode tells servicing that a write-off was approved.
 COLLECTIONS_STATUS_SIGNAL = "collections_status"
+# A post-loan review decided to collect sooner: the running episode takes its next rung now.
+COLLECTIONS_ACCELERATE_SIGNAL = "collections_accelerate"
 WRITE_OFF_APPROVED_SIGNAL = "write_off_approved"
 
 # Every loan workflow type answers these by name, whichever stage the loan is in.

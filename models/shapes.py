@@ -850,6 +850,17 @@ class CollectionsInput:
     attempts: dict[str, int] = field(default_factory=dict)
     write_off_requested: bool = False
     seq: int = 0
+    # Rungs a post-loan review brought forward and not yet taken (accelerate-collection-v1).
+    accelerated: int = 0
+
+
+@dataclass(frozen=True)
+class CollectionsAcceleration:
+    """A post-loan review (``period_key``, decided by ``by``) asked to collect sooner."""
+
+    period_key: str
+    reason: str
+    by: str
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
     )
     from domain.identifiers import (
+        COLLECTIONS_ACCELERATE_SIGNAL,
         COLLECTIONS_STATUS_SIGNAL,
         COLLECTIONS_WORKFLOW,
         DECIDE_UPDATE,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import LoanPolicy
     from domain.tasks import TASK_RULES, Party, TaskKind, TaskStatus
     from models.shapes import (
+        CollectionsAcceleration,
         CollectionsInput,
         CollectionsStatus,
         CollectionStepInput,
@@ -70,6 +72,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.human_tasks import HumanTasks
 
 COLLECTIONS_PATCH = "collections-ladder-v1"
+# A post-loan review's "accelerate collection" moves the running episode up a rung (servicing).
+ACCELERATE_PATCH = "accelerate-collection-v1"
 # Task ids are numbered per workflow (``task_id_for(application_no, seq, kind)``), and every
 # episode numbered its tasks from 1: a second episode's reminder call got the id of the first
 # episode's, its row was never written (the id existed, decided) and nobody saw it in the inbox.
@@ -143,6 +147,20 @@ class CollectionsLink:
         self.running = True
         self._told = (status.overdue_since, status.paid_total)
 
+    async def accelerate(self, request: CollectionsAcceleration) -> bool:
+        """Ask the running episode to take its next rung now; False when none is running
+        (a current loan: there is nothing to collect)."""
+        if not self.running:
+            return False
+        try:
+            await workflow.get_external_workflow_handle(self.workflow_id).signal(
+                COLLECTIONS_ACCELERATE_SIGNAL, request
+            )
+        except FailureError:
+            self.running = False
+            return False
+        return True
+
     async def tell(self, installments: tuple[InstallmentBalance, ...], today: date) -> None:
         """Signal the running episode when the oldest overdue date or the amount paid moved;
         once the loan is current the episode ends itself and is no longer running."""
@@ -188,6 +206,7 @@ class CollectionsWorkflow:
         self._attempts = dict(inp.attempts)
         self._write_off_requested = inp.write_off_requested
         self._seq = inp.seq
+        self._accelerated = inp.accelerated
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._working = 0
         self._changed = 0
@@ -219,6 +238,8 @@ class CollectionsWorkflow:
                 continue
             step = self._due_step(today)
             if step is not None and self._promise is None and self._dispute is None:
+                if self._dpd(today) < self._policy_dpd(step):
+                    self._accelerated -= 1  # a rung a post-loan review brought forward
                 await self._fire(step, today)
                 continue
             seen = self._changed
@@ -239,12 +260,16 @@ class CollectionsWorkflow:
         return [(s, ladder[s.value]) for s in LadderStep if s.value in ladder]
 
     def _due_step(self, today: date) -> LadderStep | None:
-        """The first step not taken yet whose DPD is reached (one at a time, in order)."""
+        """The first step not taken yet whose DPD is reached, or which a post-loan review
+        brought forward (one at a time, in order)."""
         dpd = self._dpd(today)
         for step, at in self._ladder():
             if step.value not in self._done:
-                return step if dpd >= at else None
+                return step if dpd >= at or self._accelerated > 0 else None
         return None
+
+    def _policy_dpd(self, step: LadderStep) -> int:
+        return dict(self._ladder())[step]
 
     def _wake_at(self) -> datetime | None:
         tz = self._p.policy.business_timezone
@@ -526,9 +551,17 @@ class CollectionsWorkflow:
             attempts={d: n for d, n in self._attempts.items() if d >= str(self._p.today())},
             write_off_requested=self._write_off_requested,
             seq=self._seq,
+            accelerated=self._accelerated,
         )
 
     # ---- signals, updates and the query ---------------------------------------------------------
+
+    @workflow.signal(name=COLLECTIONS_ACCELERATE_SIGNAL)
+    def on_accelerate(self, request: CollectionsAcceleration) -> None:
+        """A post-loan review asked to collect sooner: the next rung is taken now instead of
+        at its DPD (after a promise's date or a dispute's answer, if one is pending)."""
+        self._accelerated += 1
+        self._changed += 1
 
     @workflow.signal(name=COLLECTIONS_STATUS_SIGNAL)
     def on_status(self, status: CollectionsStatus) -> None:

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.tasks import TaskKind, TaskStatus
     from models.shapes import (
         ArchiveInput,
+        CollectionsAcceleration,
         DecisionRequest,
         DecisionResult,
         LoanView,
@@ -56,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOffApproved,
     )
     from workflows.aftercare import Aftercare
-    from workflows.collections import COLLECTIONS_PATCH, CollectionsLink
+    from workflows.collections import ACCELERATE_PATCH, COLLECTIONS_PATCH, CollectionsLink
     from workflows.common import ACTIVITY_OPTIONS, LoanProgress, on_render_queue, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
@@ -322,12 +323,13 @@ class ServicingWorkflow:
         await self._aftercare.open_review(req)
 
     async def accelerate_collection(self, period_key: str, reason: str, by: str) -> None:
-        """Seam for the collections ladder: a post-loan review (``period_key``, by ``by``)
-        decided to collect sooner. The review's record and the audit event
-        ``loan.collection_accelerated`` are written before this is called; the ladder hooks
-        here (start an episode now, or move the running one up a rung). Until it exists,
-        nothing more happens in the workflow."""
-        return None
+        """A post-loan review (``period_key``, by ``by``) decided to collect sooner (its record
+        and the audit event ``loan.collection_accelerated`` are written before this is called):
+        the running collections episode takes its next rung now (accelerate-collection-v1). A
+        loan with no overdue episode has nothing to collect: the decision stays on record."""
+        if not workflow.patched(ACCELERATE_PATCH):
+            return
+        await self._collections.accelerate(CollectionsAcceleration(period_key, reason, by))
 
     # ---- updates and the query ---------------------------------------------------------------
 

@@ -20,7 +20,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import business_date, local_instant
-from domain.identifiers import DECIDE_UPDATE, PAYMENT_UPDATE, STATE_QUERY, collections_workflow_id
+from domain.identifiers import (
+    DECIDE_UPDATE,
+    PAYMENT_UPDATE,
+    REVIEW_SIGNAL,
+    STATE_QUERY,
+    collections_workflow_id,
+)
 from domain.lifecycle import Stage
 from domain.policy import DEFAULT_POLICY, LoanPolicy
 from domain.tasks import TaskKind
@@ -31,6 +37,7 @@ from models.shapes import (
     LoanView,
     PaymentRequest,
     PaymentResult,
+    ReviewRequest,
 )
 from tests.workflows.fakes import ROLES_OF, Fast, fast_worker
 from tests.workflows.test_replay import check_and_maybe_record
@@ -393,3 +400,31 @@ async def test_a_second_episode_opens_tasks_with_new_ids(
         assert opened and opened[0].workflow_id == _episode(no, 2)
         # Recorded for the replay tests: a second episode (collections-episode-task-ids-v1).
         await check_and_maybe_record(fast.client, _episode(no, 2), "collections_second_episode")
+
+
+async def test_a_review_that_accelerates_collection_takes_the_next_rung_now(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """A post-loan review's accelerate_collection (aftercare) moves the running episode up a
+    rung at once: the reminder call (its rung: DPD 3) opens on DPD 1, logged with its DPD."""
+    async with fast_worker(temporal_env) as fast:
+        no = await fast.start_servicing(POLICY)
+        await _to_dpd(fast, no, 1)
+        await _logged(fast, no, step="sms_notice", outcome="queued")
+        assert await _episode_tasks(fast, no, TaskKind.REMINDER_CALL) == []
+        await fast.handle(no).signal(REVIEW_SIGNAL, ReviewRequest("periodic/acc", "periodic"))
+        for _ in range(300):
+            if (no, "periodic/acc") in fast.records.reviews_opened:
+                break
+            await asyncio.sleep(0.02)
+        review = fast.records.reviews_opened[(no, "periodic/acc")].task_id
+        await fast.decide(
+            no, review, "accelerate_collection", "risk", data={"reason": "late elsewhere"}
+        )
+        call = await _episode_task(fast, no, TaskKind.REMINDER_CALL)
+        entry = await _logged(fast, no, step="reminder_call", outcome="opened")
+        assert entry.days_past_due == 1  # brought forward from DPD 3
+        assert call
+        # Only one rung came forward: the collection call (DPD 8) waits for its day.
+        assert await _episode_tasks(fast, no, TaskKind.COLLECTION_CALL) == []
+        await check_and_maybe_record(fast.client, f"loan-{no}", "collection_accelerated")
