@@ -12,11 +12,13 @@ from temporalio import activity
 from activities.records import append_audit, enqueue_notice
 from domain.allocation import InstallmentBalance
 from domain.calendar import next_contact_time
+from domain.funding import POOL_CODE
 from domain.lifecycle import Role
 from domain.money import format_money
 from loanops.db import session_scope
+from models import funding
 from models.shapes import RecordPaymentInput, ServicingEventInput, SettleInput
-from models.tables import Installment, Loan, Payment
+from models.tables import FundingPool, Installment, Loan, Payment
 
 
 def _installment_status(b: InstallmentBalance, as_of: date) -> str:
@@ -84,7 +86,30 @@ class ServicingActivities:
 
     @activity.defn
     def record_payment(self, inp: RecordPaymentInput) -> None:
-        """Store the payment, where every fen went, and the new balances: once per external_ref."""
+        """Store the payment, where every fen went, and the new balances: once per external_ref;
+        then the money into the funding pool (once per external_ref too)."""
+        self._store_payment(inp)
+        self._pool_inflow(inp)
+
+    def _pool_inflow(self, inp: RecordPaymentInput) -> None:
+        """A repayment is money received into the funding pool (issue 9 §5: inflows from
+        repayments), keyed by the payment's bank reference; a database with no pool (no funding
+        configured) records none."""
+        req = inp.request
+        with Session(self.engine, expire_on_commit=False) as s:
+            if s.get(FundingPool, POOL_CODE) is None:
+                return
+            funding.record_inflow(
+                s,
+                key=req.external_ref,
+                amount=req.amount,
+                actor=req.recorded_by,
+                at=req.paid_at,
+                application_no=inp.application_no,
+                reference=req.external_ref,
+            )
+
+    def _store_payment(self, inp: RecordPaymentInput) -> None:
         req = inp.request
         with session_scope(self.engine) as s:
             if s.exec(select(Payment.id).where(Payment.external_ref == req.external_ref)).first():

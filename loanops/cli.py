@@ -585,6 +585,14 @@ def demo(
             help="the SMS gateway whose handset the borrower reads (default: LOANOPS_SMS_URL)",
         ),
     ] = None,
+    bank_url: Annotated[
+        str | None,
+        typer.Option(
+            "--bank-url",
+            help="the bank the borrower's repayments are transferred through, into the "
+            "funding pool's account (default: LOANOPS_BANK_URL)",
+        ),
+    ] = None,
 ) -> None:
     """Drive one loan from application to SETTLED through the HTTP API, as the demo users."""
     import functools
@@ -618,6 +626,8 @@ def demo(
                 read_sms=functools.partial(
                     read_sms_from_handset, engine, sms_url or settings.sms_url
                 ),
+                bank_url=bank_url or settings.bank_url,
+                pool_account=settings.bank_pool_account,
             )
         except (DemoFailed, httpx.HTTPError) as exc:
             console.print(f"[red]demo failed:[/red] {exc}")

@@ -284,11 +284,16 @@ def run_demo(
     say: Callable[[str], Any],
     read_sms: SmsReader,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    bank_url: str | None = None,
+    pool_account: str = "9558800200100000005",
 ) -> str:
     """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
 
     ``read_sms`` reads what the borrower's phone received (the signing link, the code);
-    ``clock`` dates the payments (tests pass the time-skipping server's clock)."""
+    ``clock`` dates the payments (tests pass the time-skipping server's clock); with
+    ``bank_url`` each repayment first arrives at the bank as a transfer from the borrower's
+    card into the pool's account, under the reference operations then post it with (so the
+    daily reconciliation finds both)."""
     d = DemoDriver(client, password=password, say=say)
     r = client.post(
         "/api/v1/applications",
@@ -366,12 +371,27 @@ def run_demo(
     )
     for inst in loan["installments"]:
         amount = Decimal(inst["outstanding"])
+        ref = f"demo-{application_no}-{inst['number']}-{uuid.uuid4().hex[:6]}"
+        if bank_url:
+            transfer = httpx.post(
+                f"{bank_url.rstrip('/')}/v1/incoming",
+                json={
+                    "amount": str(amount),
+                    "payer_account": DEMO_BORROWER["bank_card"],
+                    "payer_name": DEMO_BORROWER["name"],
+                    "payee_account": pool_account,
+                    "reference": f"{application_no} 还款 第{inst['number']}期",
+                },
+                headers={"Idempotency-Key": ref},
+                timeout=30,
+            )
+            d.expect(transfer, 201, f"the borrower's transfer for installment {inst['number']}")
         r = client.post(
             f"/api/v1/loans/{application_no}/payments",
             json={
                 "amount": str(amount),
                 "paid_at": clock().isoformat(),
-                "external_ref": f"demo-{application_no}-{inst['number']}-{uuid.uuid4().hex[:6]}",
+                "external_ref": ref,
             },
             headers=d.login("ops"),
         )

@@ -397,6 +397,7 @@ class System:
                 say=lambda _: None,
                 read_sms=functools.partial(read_sms_from_handset, self.engine, self.sms.url),
                 clock=await self.clock(),
+                bank_url=self.bank.url if self.bank is not None else None,
             )
         )
 

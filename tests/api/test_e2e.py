@@ -10,7 +10,15 @@ from pypdf import PdfReader
 from sqlmodel import Session, col, select
 
 from loanops.demo import DEMO_BORROWER, read_sms_from_handset, run_demo
-from models.tables import AuditEvent, Disbursement, Installment, Loan, Payment, Task
+from models.tables import (
+    AuditEvent,
+    Disbursement,
+    FundingMovement,
+    Installment,
+    Loan,
+    Payment,
+    Task,
+)
 from tests.api.helpers import ORIGINATION, latest_signing_code, signing_link
 from tests.conftest import DEMO_PASSWORD, System, workflow_runs
 
@@ -26,6 +34,7 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
         say=said.append,
         read_sms=functools.partial(read_sms_from_handset, system.engine, system.sms.url),
         clock=await system.clock(),
+        bank_url=system.bank.url,
     )
 
     r = await system.call("GET", f"/api/v1/loans/{application_no}", user="manager")
@@ -151,6 +160,19 @@ async def test_demo_drives_a_loan_to_settled(system: System) -> None:
     assert [(e["direction"], e["amount"], e["payee_account"]) for e in paid_out] == [
         ("out", "50000.00", DEMO_BORROWER["bank_card"])
     ]
+    # Each repayment arrived at the bank into the pool's account and grew the pool once.
+    paid_in = [e for e in system.bank_ledger() if e["direction"] == "in"]
+    with Session(system.engine) as s:
+        payments = s.exec(select(Payment).where(Payment.application_no == application_no)).all()
+        inflows = s.exec(
+            select(FundingMovement).where(
+                FundingMovement.application_no == application_no, FundingMovement.kind == "inflow"
+            )
+        ).all()
+    assert sorted(e["key"] for e in paid_in) == sorted(p.external_ref for p in payments)
+    assert sorted((m.reference, m.amount) for m in inflows) == sorted(
+        (p.external_ref, p.amount) for p in payments
+    )
     authorized = "disbursement_authorization.authorize"
     assert [e["actor"] for e in timeline if e["action"] == authorized] == ["ops3"]
 
