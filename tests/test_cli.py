@@ -96,6 +96,9 @@ def test_dev_brings_the_system_up_and_demo_settles_a_loan(tmp_path: Path) -> Non
                 f"sqlite:///{tmp_path / 'var' / 'loanops.db'}",
                 "--sms-url",
                 f"http://127.0.0.1:{sms}",
+                # The borrower's repayments go through the sandbox bank into the pool's account.
+                "--bank-url",
+                f"http://127.0.0.1:{bank}",
             ],
             env=env,
             capture_output=True,
