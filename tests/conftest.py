@@ -218,9 +218,12 @@ def _sleep_in_steps(env: WorkflowEnvironment) -> None:
     env.sleep = sleep  # type: ignore[method-assign]
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server for the whole session; each test has its own task queue."""
+    """One time-skipping server per test module; each test has its own task queue. (One for
+    the whole session accumulated every module's workflows — payouts, collections episodes,
+    department jobs — until, late in a run on the 2-core machine, its skips timed out and its
+    connection broke.)"""
     env = await start_test_server()
     try:
         yield env
