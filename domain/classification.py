@@ -2,7 +2,8 @@
 
 A loan's category is the worst of what its days past due (DPD) and its events give:
 
-- DPD lines (``ClassificationPolicy``; defaults from DESIGN.md "Policy is data", which follows
+- DPD lines (``ClassificationPolicy``, the ``classification_*`` rules of the loan's policy
+  version; defaults from DESIGN.md "Policy is data", which follows
   the 商业银行金融资产风险分类办法, CBIRC/PBoC Order 2023 No. 1, arts. 10-13): overdue at all
   (DPD > 0) ⇒ at least 关注, > 90 ⇒ at least 次级, > 270 ⇒ at least 可疑, > 360 ⇒ 损失.
 - events: restructured ⇒ at least 次级 (the brief's line; stricter than the 2023 办法, which lets
@@ -24,11 +25,10 @@ not lift an override: the risk manager changes it by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any
 
 from domain.balances import InstallmentBalance
 
@@ -91,13 +91,11 @@ class Source(StrEnum):
 
 @dataclass(frozen=True)
 class ClassificationPolicy:
-    """The classification lines as policy data (to be folded into ``LoanPolicy`` at merge).
-    A DPD strictly greater than ``*_after_days`` reaches that category."""
+    """The classification lines, as the loan policy holds them (``LoanPolicy.classification``:
+    the rules ``classification_*`` of each policy version, so a loan is classified by the
+    version it started with). A DPD strictly greater than ``*_after_days`` reaches that
+    category. A written-off loan is always 损失 (art. 13): that is not a rule to change."""
 
-    source: str = (
-        "DESIGN.md 'Policy is data' (商业银行金融资产风险分类办法, CBIRC/PBoC Order 2023 No. 1, "
-        "arts. 10-13); restructured/legal action floors: LoanOps defaults"
-    )
     special_mention_after_days: int = 0
     substandard_after_days: int = 90
     doubtful_after_days: int = 270
@@ -106,7 +104,10 @@ class ClassificationPolicy:
     technical_overdue_days: int = 7
     restructured_floor: Category = Category.SUBSTANDARD
     legal_action_floor: Category = Category.SUBSTANDARD
-    written_off_floor: Category = Category.LOSS
+
+    @property
+    def written_off_floor(self) -> Category:
+        return Category.LOSS
 
     def validate(self) -> None:
         """ValueError naming the first rule that makes no sense."""
@@ -123,38 +124,9 @@ class ClassificationPolicy:
                 raise ValueError(f"{name}: must be greater than the line before it ({before})")
         if not 0 <= self.technical_overdue_days <= self.substandard_after_days:
             raise ValueError("technical_overdue_days: must be between 0 and substandard_after_days")
-        if self.written_off_floor != Category.LOSS:
-            raise ValueError("written_off_floor: a written-off loan is 损失 (loss)")
-
-    def rules(self) -> dict[str, Any]:
-        return {
-            f.name: (v.value if isinstance(v := getattr(self, f.name), Category) else v)
-            for f in fields(self)
-            if f.name != "source"
-        }
-
-    @classmethod
-    def from_rules(cls, rules: dict[str, Any], *, source: str = "") -> ClassificationPolicy:
-        """The inverse of ``rules``; unknown keys refused, missing ones take the defaults."""
-        defaults = cls()
-        kwargs: dict[str, Any] = {}
-        for name, raw in rules.items():
-            if name == "source" or name not in {f.name for f in fields(cls)}:
-                raise ValueError(f"rules.{name}: is not a classification rule")
-            default = getattr(defaults, name)
-            if isinstance(default, Category):
-                try:
-                    kwargs[name] = Category(raw)
-                except ValueError:
-                    choices = ", ".join(c.value for c in Category)
-                    raise ValueError(f"{name}: must be one of {choices}, not {raw!r}") from None
-            else:
-                if isinstance(raw, bool) or not isinstance(raw, int):
-                    raise ValueError(f"{name}: must be a whole number of days, not {raw!r}")
-                kwargs[name] = raw
-        policy = cls(source=source or defaults.source, **kwargs)
-        policy.validate()
-        return policy
+        for name in ("restructured_floor", "legal_action_floor"):
+            if getattr(self, name) == Category.NORMAL:
+                raise ValueError(f"{name}: an event must floor the loan below 正常 (normal)")
 
 
 DEFAULT_CLASSIFICATION_POLICY = ClassificationPolicy()

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.classification import Category, ClassificationPolicy
 from domain.collections import DEFAULT_LADDER, validate_ladder
 from domain.disclosure import CeilingPolicy
 from domain.money import decimal_rule
@@ -121,6 +122,18 @@ class LoanPolicy:
     # many years after their last loan settled (5: the AML record-keeping period after the
     # business relationship ends), the financial records kept.
     pii_retention_years: int = 5
+    # Five-category classification (domain.classification): a loan more than this many days
+    # past due reaches 关注 / 次级 / 可疑 / 损失 (DESIGN.md; 商业银行金融资产风险分类办法
+    # arts. 10-13); an overdue of at most ``classification_technical_overdue_days`` may be kept
+    # 正常 by the risk manager's override; a restructured loan or one under legal action is at
+    # least the floor named (a written-off loan is always 损失).
+    classification_special_mention_after_days: int = 0
+    classification_substandard_after_days: int = 90
+    classification_doubtful_after_days: int = 270
+    classification_loss_after_days: int = 360
+    classification_technical_overdue_days: int = 7
+    classification_restructured_floor: Category = Category.SUBSTANDARD
+    classification_legal_action_floor: Category = Category.SUBSTANDARD
 
     def sla(self, kind: str) -> timedelta:
         return timedelta(hours=self.sla_hours.get(kind, 24.0))
@@ -132,6 +145,18 @@ class LoanPolicy:
     @property
     def ceiling(self) -> CeilingPolicy:
         return CeilingPolicy(lpr_multiple=self.lpr_multiple, absolute_cap=self.absolute_rate_cap)
+
+    @property
+    def classification(self) -> ClassificationPolicy:
+        return ClassificationPolicy(
+            special_mention_after_days=self.classification_special_mention_after_days,
+            substandard_after_days=self.classification_substandard_after_days,
+            doubtful_after_days=self.classification_doubtful_after_days,
+            loss_after_days=self.classification_loss_after_days,
+            technical_overdue_days=self.classification_technical_overdue_days,
+            restructured_floor=self.classification_restructured_floor,
+            legal_action_floor=self.classification_legal_action_floor,
+        )
 
     def validate(self) -> None:
         """ValueError naming the first field that makes no sense."""
@@ -196,6 +221,10 @@ class LoanPolicy:
             raise ValueError("post_loan_review_large_amount: must be greater than zero")
         if not 1 <= self.pii_retention_years <= 100:
             raise ValueError("pii_retention_years: must be between 1 and 100")
+        try:
+            self.classification.validate()
+        except ValueError as err:
+            raise ValueError(f"classification_{err}") from None
 
     def rules(self) -> dict[str, Any]:
         """The rules without the version header, as JSON-friendly values (for storage)."""
@@ -248,11 +277,12 @@ def _rule_value(name: str, default: Any, raw: Any) -> Any:
         if at.tzinfo is not None:
             raise ValueError(f"{name}: must be a local time without a UTC offset")
         return at
-    if isinstance(default, Overpayment):
+    if isinstance(default, StrEnum):  # Overpayment, Category
+        kind = type(default)
         try:
-            return Overpayment(raw)
+            return kind(raw)
         except ValueError:
-            choices = ", ".join(o.value for o in Overpayment)
+            choices = ", ".join(o.value for o in kind)
             raise ValueError(f"{name}: must be one of {choices}, not {raw!r}") from None
     if name == "collection_ladder":
         if not isinstance(raw, dict):

@@ -22,7 +22,6 @@ from sqlmodel import Session, col, select
 from domain.balances import InstallmentBalance
 from domain.calendar import end_of_business_day
 from domain.classification import (
-    DEFAULT_CLASSIFICATION_POLICY,
     Category,
     Classification,
     ClassificationPolicy,
@@ -36,6 +35,7 @@ from domain.classification import (
 from domain.lifecycle import Stage
 from domain.policy import DEFAULT_POLICY
 from loanops.db import session_scope
+from loanops.policy import loan_policy_version_in
 from models.audit import append_audit
 from models.tables import Application, AuditEvent, Installment, LoanClassification
 
@@ -99,10 +99,11 @@ def rules_classification(
     application_no: str,
     as_of: date,
     *,
-    policy: ClassificationPolicy = DEFAULT_CLASSIFICATION_POLICY,
+    policy: ClassificationPolicy | None = None,
     tz: str = DEFAULT_POLICY.business_timezone,
 ) -> tuple[Application, Classification]:
-    """What the rules give the loan on ``as_of``. LookupError for an unknown application,
+    """What the rules give the loan on ``as_of``, by the classification lines of the loan's own
+    policy version unless ``policy`` names others. LookupError for an unknown application,
     NotClassifiable for one that is not a loan on the books."""
     app = session.exec(
         select(Application).where(Application.application_no == application_no)
@@ -114,7 +115,16 @@ def rules_classification(
             f"only a loan in {' or '.join(CLASSIFIED_STAGES)} is classified, not {app.stage}"
         )
     dpd = days_past_due(_balances(session, application_no), as_of)
-    return app, classify(dpd, loan_events(session, app, as_of, tz), policy)
+    rules = policy if policy is not None else loan_classification_policy(session, app)
+    return app, classify(dpd, loan_events(session, app, as_of, tz), rules)
+
+
+def loan_classification_policy(session: Session, app: Application) -> ClassificationPolicy:
+    """The classification lines of the policy version the loan started with (the defaults for
+    a row written before applications recorded their version)."""
+    if app.policy_version is None:
+        return DEFAULT_POLICY.classification
+    return loan_policy_version_in(session, app.policy_version).classification
 
 
 def _record(
@@ -165,7 +175,7 @@ def _decide(
     session: Session,
     application_no: str,
     as_of: date,
-    policy: ClassificationPolicy,
+    policy: ClassificationPolicy | None,
     tz: str,
     now: datetime,
 ) -> tuple[LoanClassification, bool]:
@@ -214,7 +224,7 @@ def reclassify(
     application_no: str,
     as_of: date,
     *,
-    policy: ClassificationPolicy = DEFAULT_CLASSIFICATION_POLICY,
+    policy: ClassificationPolicy | None = None,
     tz: str = DEFAULT_POLICY.business_timezone,
     now: datetime | None = None,
 ) -> LoanClassification:
@@ -228,7 +238,7 @@ def reclassify_all(
     engine: Engine,
     as_of: date,
     *,
-    policy: ClassificationPolicy = DEFAULT_CLASSIFICATION_POLICY,
+    policy: ClassificationPolicy | None = None,
     tz: str = DEFAULT_POLICY.business_timezone,
     now: datetime | None = None,
 ) -> list[LoanClassification]:
@@ -258,7 +268,7 @@ def override(
     reason: str,
     by: str,
     as_of: date,
-    policy: ClassificationPolicy = DEFAULT_CLASSIFICATION_POLICY,
+    policy: ClassificationPolicy | None = None,
     tz: str = DEFAULT_POLICY.business_timezone,
     now: datetime | None = None,
 ) -> LoanClassification:

@@ -79,12 +79,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import (
     Client,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from domain.allocation import PaymentMode, balances_from_schedule
@@ -149,6 +150,7 @@ RATES = (Decimal("0.072"), Decimal("0.096"), Decimal("0.108"))
 # Amortizing loans only: interest-only and bullet loans fall due at maturity, after most runs.
 METHODS = (RepaymentMethod.EQUAL_INSTALLMENT, RepaymentMethod.EQUAL_PRINCIPAL)
 LPR = Decimal("0.031")
+SKIP_RPC_TIMEOUT = timedelta(minutes=10)  # one skip of the test server's clock, in wall time
 RATE_CAP = Decimal("0.124")  # 4 × LPR
 GRADES = {
     "on_time": "AAB",
@@ -482,9 +484,22 @@ class Simulator:
         }
 
     async def _advance_to(self, at: datetime) -> None:
-        now = await self.env.get_current_time()
-        if at > now:
-            await self.env.sleep(at - now)
+        """Skip the test server's clock to ``at``. Not ``env.sleep``: its RPC takes the client's
+        default deadline (30 s), and while activities run the server's clock is locked and moves
+        at wall-clock pace, so on a busy machine one simulated day can take longer than that.
+        The server finishes a sleep whatever the client does, so a timed-out call is followed by
+        another for what remains."""
+        while (now := await self.env.get_current_time()) < at:
+            req = SleepRequest()
+            req.duration.FromTimedelta(at - now)
+            try:
+                await self.env.client.test_service.unlock_time_skipping_with_sleep(
+                    req, timeout=SKIP_RPC_TIMEOUT
+                )
+            except RPCError as err:
+                # A deadline passed on the client's side (the bridge reports it as cancelled).
+                if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                    raise
 
     async def _department_job(self, today: date) -> None:
         """The department's portfolio snapshot job as its activities run it: the classification

@@ -19,6 +19,7 @@ from loanops.classification import (
     reclassify,
     reclassify_all,
 )
+from loanops.policy import add_loan_policy
 from models.audit import append_audit
 from models.tables import Application, AuditEvent, Borrower, Installment, LoanClassification
 from tests.portfolio import AS_OF, build_portfolio, no
@@ -236,3 +237,35 @@ def test_reclassify_all_runs_over_the_book_once_a_day(engine: Engine) -> None:
     assert reclassify_all(engine, AS_OF, now=now) == []
     with Session(engine) as s:
         assert len(s.exec(select(LoanClassification)).all()) == 4 + 5
+
+
+def test_each_loan_is_classified_by_the_policy_version_it_started_with(engine: Engine) -> None:
+    """A later policy version moves the 关注 and 次级 lines; the daily run classifies the loan
+    that started under it by its lines and the older loan by version 1's."""
+    later = add_loan_policy(
+        engine,
+        rules={
+            "classification_special_mention_after_days": 5,
+            "classification_substandard_after_days": 30,
+        },
+        effective_from=date(2026, 1, 1),
+        source="test: a stricter 次级 line, a lenient 关注 line",
+        recorded_by="tester",
+    )
+    old, new = "A20260101-CLS001", "A20260101-CLS002"
+    _loan(engine, old)
+    _loan(engine, new)
+    with Session(engine) as s:
+        app = s.exec(select(Application).where(Application.application_no == new)).one()
+        app.policy_version = later.version
+        s.add(app)
+        s.commit()
+
+    def today(dpd: int) -> dict[str, str]:
+        reclassify_all(engine, _day(dpd), now=NOW)
+        return {no: _categories(engine, no)[-1][0] for no in (old, new)}
+
+    assert today(3) == {old: "special_mention", new: "normal"}  # new: 3 ≤ 5, still 正常
+    assert today(6) == {old: "special_mention", new: "special_mention"}
+    assert today(31) == {old: "special_mention", new: "substandard"}
+    assert today(91) == {old: "substandard", new: "substandard"}

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 from typer.testing import CliRunner
 
+from domain.classification import Category
 from domain.policy import DEFAULT_POLICY, DEFAULT_SLA_HOURS, LoanPolicy, Overpayment
 from loanops.cli import app
 from loanops.db import make_engine
@@ -116,6 +117,16 @@ REFUSED: list[tuple[dict[str, Any], date, str]] = [
     ({"archive_retention_years": 0}, date(2026, 1, 1), "archive_retention_years"),
     ({"pii_retention_years": 0}, date(2026, 1, 1), "pii_retention_years"),
     ({"pii_retention_years": 101}, date(2026, 1, 1), "pii_retention_years"),
+    (
+        {"classification_doubtful_after_days": 60},
+        date(2026, 1, 1),
+        "classification_doubtful_after_days",
+    ),
+    (
+        {"classification_restructured_floor": "worse"},
+        date(2026, 1, 1),
+        "classification_restructured_floor",
+    ),
 ]
 
 
@@ -180,6 +191,13 @@ def test_every_rule_type_round_trips_through_the_database(engine: Engine) -> Non
         post_loan_review_days_close=30,
         post_loan_review_large_amount=D("50000.00"),
         pii_retention_years=7,
+        classification_special_mention_after_days=3,
+        classification_substandard_after_days=60,
+        classification_doubtful_after_days=180,
+        classification_loss_after_days=300,
+        classification_technical_overdue_days=5,
+        classification_restructured_floor=Category.DOUBTFUL,
+        classification_legal_action_floor=Category.SPECIAL_MENTION,
     )
     for f in fields(LoanPolicy):  # the test covers every rule
         if f.name not in HEADER:

@@ -19,6 +19,7 @@ from domain.classification import (
     days_past_due,
     override_holds,
 )
+from domain.policy import DEFAULT_POLICY, LoanPolicy
 
 N, SM, SUB, DBT, LOSS = (
     Category.NORMAL,
@@ -150,42 +151,73 @@ def test_a_downgrade_holds_until_the_dpd_rule_is_worse() -> None:
 # ---- the policy as data -----------------------------------------------------------------
 
 
-def test_rules_round_trip_and_change_the_lines() -> None:
-    rules = DEFAULT_CLASSIFICATION_POLICY.rules()
-    assert rules == {
-        "special_mention_after_days": 0,
-        "substandard_after_days": 90,
-        "doubtful_after_days": 270,
-        "loss_after_days": 360,
-        "technical_overdue_days": 7,
-        "restructured_floor": "substandard",
-        "legal_action_floor": "substandard",
-        "written_off_floor": "loss",
+def _policy(**rules: object) -> ClassificationPolicy:
+    """The classification lines of a loan policy version with ``rules`` changed."""
+    return LoanPolicy.from_rules(
+        version=2, effective_from=date(2026, 1, 1), source="test", rules=rules
+    ).classification
+
+
+def test_the_lines_are_the_loan_policy_s_rules() -> None:
+    assert DEFAULT_POLICY.classification == DEFAULT_CLASSIFICATION_POLICY
+    assert {k: v for k, v in DEFAULT_POLICY.rules().items() if k.startswith("classification_")} == {
+        "classification_special_mention_after_days": 0,
+        "classification_substandard_after_days": 90,
+        "classification_doubtful_after_days": 270,
+        "classification_loss_after_days": 360,
+        "classification_technical_overdue_days": 7,
+        "classification_restructured_floor": "substandard",
+        "classification_legal_action_floor": "substandard",
     }
-    assert ClassificationPolicy.from_rules(rules) == DEFAULT_CLASSIFICATION_POLICY
-    stricter = ClassificationPolicy.from_rules(
-        {"substandard_after_days": 60, "legal_action_floor": "doubtful"}, source="test"
+    stricter = _policy(
+        classification_substandard_after_days=60,
+        classification_legal_action_floor="doubtful",
+        classification_technical_overdue_days=3,
     )
     assert classify(61, policy=stricter).category == SUB
     assert classify(60, policy=stricter).category == SM
+    assert classify(60).category == SM and classify(91).category == SUB
     assert classify(0, [LoanEvent.LEGAL_ACTION], stricter).category == DBT
+    assert classify(3, policy=stricter).floor == N
+    assert classify(4, policy=stricter).floor == SM
+    assert classify(4).floor == N
+    # A written-off loan is 损失 whatever the policy says of the other events.
+    assert classify(0, [LoanEvent.WRITTEN_OFF], stricter).category == LOSS
 
 
 @pytest.mark.parametrize(
     ("rules", "message"),
     [
-        ({"doubtful_after_days": 90}, "doubtful_after_days: must be greater"),
-        ({"special_mention_after_days": -1}, "special_mention_after_days: must not be negative"),
-        ({"loss_after_days": "400"}, "loss_after_days: must be a whole number"),
-        ({"restructured_floor": "bad"}, "restructured_floor: must be one of"),
-        ({"written_off_floor": "doubtful"}, "written_off_floor:"),
-        ({"technical_overdue_days": 100}, "technical_overdue_days:"),
-        ({"grace": 1}, "rules.grace: is not a classification rule"),
+        (
+            {"classification_doubtful_after_days": 90},
+            "classification_doubtful_after_days: must be greater",
+        ),
+        (
+            {"classification_special_mention_after_days": -1},
+            "classification_special_mention_after_days: must not be negative",
+        ),
+        (
+            {"classification_loss_after_days": "400x"},
+            "classification_loss_after_days: must be a whole",
+        ),
+        (
+            {"classification_restructured_floor": "bad"},
+            "classification_restructured_floor: must be one of",
+        ),
+        (
+            {"classification_legal_action_floor": "normal"},
+            "classification_legal_action_floor: an event",
+        ),
+        ({"classification_technical_overdue_days": 100}, "classification_technical_overdue_days:"),
+        (
+            {"classification_written_off_floor": "doubtful"},
+            "rules.classification_written_off_floor",
+        ),
     ],
 )
-def test_bad_rules_are_refused_naming_the_rule(rules: dict[str, object], message: str) -> None:
+def test_bad_lines_are_refused_naming_the_rule(rules: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        ClassificationPolicy.from_rules(rules)
+        _policy(**rules)
 
 
 def test_negative_dpd_is_refused() -> None:
