@@ -150,7 +150,7 @@ RATES = (Decimal("0.072"), Decimal("0.096"), Decimal("0.108"))
 # Amortizing loans only: interest-only and bullet loans fall due at maturity, after most runs.
 METHODS = (RepaymentMethod.EQUAL_INSTALLMENT, RepaymentMethod.EQUAL_PRINCIPAL)
 LPR = Decimal("0.031")
-SKIP_RPC_TIMEOUT = timedelta(minutes=10)  # one skip of the test server's clock, in wall time
+SKIP_RPC_TIMEOUT = timedelta(minutes=3)  # one skip of the test server's clock, in wall time
 RATE_CAP = Decimal("0.124")  # 4 × LPR
 GRADES = {
     "on_time": "AAB",
@@ -485,21 +485,28 @@ class Simulator:
 
     async def _advance_to(self, at: datetime) -> None:
         """Skip the test server's clock to ``at``. Not ``env.sleep``: its RPC takes the client's
-        default deadline (30 s), and while activities run the server's clock is locked and moves
-        at wall-clock pace, so on a busy machine one simulated day can take longer than that.
-        The server finishes a sleep whatever the client does, so a timed-out call is followed by
-        another for what remains."""
-        while (now := await self.env.get_current_time()) < at:
-            req = SleepRequest()
-            req.duration.FromTimedelta(at - now)
-            try:
-                await self.env.client.test_service.unlock_time_skipping_with_sleep(
-                    req, timeout=SKIP_RPC_TIMEOUT
-                )
-            except RPCError as err:
-                # A deadline passed on the client's side (the bridge reports it as cancelled).
-                if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
-                    raise
+        default deadline (30 s), which a busy machine can use up. The server skips only while
+        nothing is in flight (an activity running, a workflow task): a skip that takes
+        ``SKIP_RPC_TIMEOUT`` of wall time means something stays in flight — an activity on a
+        task queue no worker serves, say — and the run stops saying so instead of hanging."""
+        now = await self.env.get_current_time()
+        if at <= now:
+            return
+        req = SleepRequest()
+        req.duration.FromTimedelta(at - now)
+        try:
+            await self.env.client.test_service.unlock_time_skipping_with_sleep(
+                req, timeout=SKIP_RPC_TIMEOUT
+            )
+        except RPCError as err:
+            # A deadline passed on the client's side (the bridge reports it as cancelled).
+            if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
+            raise RuntimeError(
+                f"the test server's clock did not reach {at.isoformat()} from {now.isoformat()} "
+                f"in {SKIP_RPC_TIMEOUT} of wall time: something stays in flight (an activity on "
+                "a task queue no worker serves?)"
+            ) from err
 
     async def _department_job(self, today: date) -> None:
         """The department's portfolio snapshot job as its activities run it: the classification
@@ -948,7 +955,7 @@ async def run_simulation(
     documents and the sandbox logs; a temporary directory otherwise)."""
     if loans < 1 or months < 1:
         raise ValueError("loans and months: must be at least 1")
-    from worker import build_worker
+    from worker import build_render_worker, build_worker
 
     started = wallclock.monotonic()
     with contextlib.ExitStack() as stack:
@@ -996,6 +1003,9 @@ async def run_simulation(
             with ThreadPoolExecutor(max_workers=16) as executor:
                 async with (
                     build_worker(env.client, engine, settings, executor=executor),
+                    # The settlement certificate is rendered on the render queue, as in
+                    # production: without its worker a settling loan waits forever.
+                    build_render_worker(env.client, engine, settings, executor=executor),
                     _relay(engine, settings, env),
                 ):
                     await sim.run(last_day, progress)

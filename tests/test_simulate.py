@@ -16,6 +16,10 @@ from loanops.db import make_engine
 from loanops.simulate import SimulationResult, make_plans, run_simulation
 from models.tables import CollectionContact, Task
 
+# The module's fixture runs five months of a portfolio inside the first test's setup: a few
+# minutes on a quiet 2-core machine, several times that beside the rest of the suite.
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="module")
 async def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[SimulationResult, Path]:
