@@ -65,6 +65,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.settlement_confirmation import SettlementConfirmation
     from workflows.write_off import WriteOff
 
+# A payment whose handler gets the ledger lock once the loan stopped taking payments (its
+# settlement confirmed, or SETTLED) is refused and books nothing (issue 12 §2).
+SETTLED_REFUSES_PATCH = "settled-refuses-payments-v1"
+
 # Customer service calls in office hours (local time), inside the contact window.
 CALL_AT = time(10, 0)
 # The daily overdue refresh runs just after local midnight.
@@ -336,6 +340,10 @@ class ServicingWorkflow:
     @workflow.update(name=PAYMENT_UPDATE)
     async def post_payment(self, req: PaymentRequest) -> PaymentResult:
         async with self._ledger.lock:
+            if workflow.patched(SETTLED_REFUSES_PATCH):
+                # The validator ran before this handler waited for the lock: the loan may have
+                # stopped taking payments meanwhile (its settlement confirmed, or SETTLED).
+                self._refuse_if_settling(req)
             outcome = await self._ledger.post(req, self._p.stage)
             await self._write_off.recovered(outcome)  # a payment on a written-off loan
         if self._ledger.paid_off and not outcome.duplicate:
@@ -348,7 +356,20 @@ class ServicingWorkflow:
 
     @post_payment.validator
     def _validate_payment(self, req: PaymentRequest) -> None:
+        self._refuse_if_settling(req)
         self._ledger.validate(req, self._p.stage)
+
+    def _refuse_if_settling(self, req: PaymentRequest) -> None:
+        """No payment is booked once the settlement is confirmed (its credit is then final and
+        refunded) or the loan is SETTLED; a repeat of a booked payment gets its first answer."""
+        if self._ledger.has_payment(req.external_ref):
+            return
+        if self._p.stage == Stage.SETTLED or self._settlement.confirmed:
+            refuse(
+                "WrongStage",
+                "the loan is settled; the payment is not booked and goes back to the payer "
+                "(its bank reference is released)",
+            )
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, req: DecisionRequest) -> DecisionResult:

@@ -5,6 +5,7 @@ asked to do in memory, idempotently, the way the real activities do in the datab
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -187,6 +188,10 @@ class FakeRecords:
     collection_steps: dict[str, CollectionStepInput] = field(default_factory=dict)
     write_offs: dict[str, WriteOffInput] = field(default_factory=dict)
     recoveries: dict[str, RecoveryInput] = field(default_factory=dict)
+    # Payments whose recording waits until the test sets their event (the ledger lock held
+    # meanwhile), and the refs whose recording is waiting now.
+    payment_holds: dict[str, threading.Event] = field(default_factory=dict)
+    payments_held: set[str] = field(default_factory=set)
     # The task queues each rendering activity ran on (by activity name): the render queue.
     render_queues: dict[str, set[str]] = field(default_factory=dict)
 
@@ -362,6 +367,10 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_payment")
     def record_payment(inp: RecordPaymentInput) -> None:
+        hold = rec.payment_holds.get(inp.request.external_ref)
+        if hold is not None:
+            rec.payments_held.add(inp.request.external_ref)
+            hold.wait(timeout=30)
         rec.payments.setdefault(inp.request.external_ref, inp)
 
     @activity.defn(name="servicing_event")
