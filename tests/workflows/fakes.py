@@ -77,6 +77,7 @@ from models.shapes import (
     LoanView,
     Offer,
     OfferInput,
+    OpenRefundInput,
     OpenTaskInput,
     OrderInput,
     OrderOutcome,
@@ -86,8 +87,11 @@ from models.shapes import (
     ProposeInput,
     RecordPaymentInput,
     RecordPayoutInput,
+    RecordRefundInput,
     RecordReversalInput,
     RecoveryInput,
+    RefundPayee,
+    RefundStepInput,
     ReleasePayoutInput,
     ReversalRequest,
     ReversalTicket,
@@ -188,6 +192,10 @@ class FakeRecords:
     collection_steps: dict[str, CollectionStepInput] = field(default_factory=dict)
     write_offs: dict[str, WriteOffInput] = field(default_factory=dict)
     recoveries: dict[str, RecoveryInput] = field(default_factory=dict)
+    # The refunds of settled loans: the rows opened, every step (in order), the ones paid.
+    refunds_opened: dict[str, OpenRefundInput] = field(default_factory=dict)
+    refund_steps: list[RefundStepInput] = field(default_factory=list)
+    refunds_paid: dict[str, RecordRefundInput] = field(default_factory=dict)
     # Payments whose recording waits until the test sets their event (the ledger lock held
     # meanwhile), and the refs whose recording is waiting now.
     payment_holds: dict[str, threading.Event] = field(default_factory=dict)
@@ -350,6 +358,24 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
                 )
         return rec.bank_orders[inp.order_key]
 
+    @activity.defn(name="send_refund_order")
+    def send_refund_order(inp: OrderInput) -> OrderOutcome:
+        return send_payment_order(inp)
+
+    @activity.defn(name="open_refund")
+    def open_refund(inp: OpenRefundInput) -> RefundPayee:
+        rec.refunds_opened.setdefault(inp.application_no, inp)
+        return RefundPayee(account="6222 **** 3446", contract_no=f"HT{inp.application_no}")
+
+    @activity.defn(name="refund_step")
+    def refund_step(inp: RefundStepInput) -> None:
+        if inp not in rec.refund_steps:
+            rec.refund_steps.append(inp)
+
+    @activity.defn(name="record_refund")
+    def record_refund(inp: RecordRefundInput) -> None:
+        rec.refunds_paid.setdefault(inp.application_no, inp)
+
     @activity.defn(name="payment_order_status")
     def payment_order_status(inp: OrderInput) -> OrderOutcome:
         return rec.bank_orders.get(inp.order_key) or OrderOutcome("missing", inp.order_key)
@@ -497,6 +523,10 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         precheck_payout,
         funds_available,
         send_payment_order,
+        send_refund_order,
+        open_refund,
+        refund_step,
+        record_refund,
         payment_order_status,
         release_payout,
         record_payout,
