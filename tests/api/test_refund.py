@@ -6,13 +6,17 @@ worker, sandbox bank and Temporal test server, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment
 
+from activities.department import DepartmentActivities
 from domain.audit_actions import PAYMENT_REFUSED
+from models.jobs import ReconcileInput
 from models.tables import AuditEvent, Loan, Notice, Payment, PaymentRef, Refund
 from tests.api.helpers import contract_row, driver, mint_demo_tokens, rows
 from tests.api.test_hardening import _at_once, _concurrently
@@ -130,3 +134,11 @@ async def test_payments_racing_the_settlement_are_booked_or_refused_and_the_cred
     assert paid[0]["payee_account"] == contract_row(system, no).payee_account
     (sms,) = rows(system, Notice, Notice.application_no == no, Notice.template == "refund_paid")
     assert sms.recipient == "borrower"
+    # The daily reconciliation finds the refund's bank movement on record (no difference).
+    settings = system.settings.model_copy(update={"reconciliation_grace_minutes": 0.0})
+    outcome = ActivityEnvironment().run(
+        DepartmentActivities(system.engine, settings).reconcile_bank_ledger,
+        ReconcileInput(date(2030, 1, 1), f"reconcile-{no}"),
+    )
+    assert outcome.matched >= 2  # the payout and the refund
+    assert not [d for d in outcome.to_settle if f"refund-{no}" in d.key], outcome.to_settle
