@@ -136,32 +136,25 @@ class DepartmentActivities:
             == self.settings.bank_pool_account
         ]
         with Session(self.engine) as s:
-            records = (
-                [
-                    RecordedMovement(
-                        d.idempotency_key,
-                        Direction.OUT,
-                        d.net_amount,
-                        d.created_at,
-                        d.application_no,
-                    )
-                    for d in s.exec(select(Disbursement)).all()
-                ]
-                + [
-                    RecordedMovement(
-                        p.external_ref, Direction.IN, p.amount, p.created_at, p.application_no
-                    )
-                    for p in s.exec(select(Payment)).all()
-                ]
-                + [
-                    # A settled loan's credit refunded from the pool (settlement-refund-v1).
-                    RecordedMovement(
-                        r.order_key, Direction.OUT, r.amount, r.updated_at, r.application_no
-                    )
-                    for r in s.exec(select(Refund).where(Refund.status == "paid")).all()
-                    if r.order_key is not None
-                ]
-            )
+            records = [
+                RecordedMovement(
+                    d.idempotency_key, Direction.OUT, d.net_amount, d.created_at, d.application_no
+                )
+                for d in s.exec(select(Disbursement)).all()
+            ] + [
+                RecordedMovement(
+                    p.external_ref, Direction.IN, p.amount, p.created_at, p.application_no
+                )
+                for p in s.exec(select(Payment)).all()
+            ]
+            # A settled loan's credit refunded from the pool (settlement-refund-v1).
+            records += [
+                RecordedMovement(
+                    r.order_key, Direction.OUT, r.amount, r.updated_at, r.application_no
+                )
+                for r in s.exec(select(Refund).where(Refund.status == "paid")).all()
+                if r.order_key is not None
+            ]
         result = compare(movements, records, cutoff=cutoff)
         with session_scope(self.engine) as s:
             run = s.get(ReconciliationRun, inp.business_date)
