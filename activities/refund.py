@@ -24,6 +24,7 @@ from adapters.bank import (
     BankRequestRefused,
     PaymentOrder,
 )
+from domain.funding import POOL_CODE
 from domain.identifiers import BUSINESS_REFUSAL
 from domain.masking import mask_bank_card
 from domain.money import format_money
@@ -31,6 +32,7 @@ from domain.notices import BORROWER_RECIPIENT, Channel
 from domain.payout import OrderState
 from domain.refund import RefundStatus
 from loanops.db import session_scope
+from models import funding
 from models.shapes import (
     OpenRefundInput,
     OrderInput,
@@ -39,7 +41,14 @@ from models.shapes import (
     RefundPayee,
     RefundStepInput,
 )
-from models.tables import Application, Loan, Refund, borrower_data_of, contract_of
+from models.tables import (
+    Application,
+    FundingPool,
+    Loan,
+    Refund,
+    borrower_data_of,
+    contract_of,
+)
 
 
 class RefundActivities:
@@ -182,8 +191,19 @@ class RefundActivities:
 
     @activity.defn
     def record_refund(self, inp: RecordRefundInput) -> None:
-        """The bank executed the refund: record it (the loan's credit is then nil) and tell the
-        borrower by SMS (a transaction confirmation: sent at once)."""
+        """The bank executed the refund: record it (the loan's credit is then nil), take it out
+        of the funding pool (once per order key; a database with no pool records none) and tell
+        the borrower by SMS (a transaction confirmation: sent at once)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            if s.get(FundingPool, POOL_CODE) is not None:
+                funding.record_refund_outflow(
+                    s,
+                    key=inp.order_key,
+                    amount=inp.amount,
+                    actor=inp.checked_by,
+                    at=inp.at,
+                    application_no=inp.application_no,
+                )
         with session_scope(self.engine) as s:
             row = s.get(Refund, inp.application_no)
             if row is None:

@@ -17,7 +17,15 @@ from temporalio.testing import ActivityEnvironment
 from activities.department import DepartmentActivities
 from domain.audit_actions import PAYMENT_REFUSED
 from models.jobs import ReconcileInput
-from models.tables import AuditEvent, Loan, Notice, Payment, PaymentRef, Refund
+from models.tables import (
+    AuditEvent,
+    FundingMovement,
+    Loan,
+    Notice,
+    Payment,
+    PaymentRef,
+    Refund,
+)
 from tests.api.helpers import contract_row, driver, mint_demo_tokens, rows
 from tests.api.test_hardening import _at_once, _concurrently
 from tests.conftest import System
@@ -132,6 +140,9 @@ async def test_payments_racing_the_settlement_are_booked_or_refused_and_the_cred
     assert len(paid) == 1 and Decimal(str(paid[0]["amount"])) == credit
     assert paid[0]["direction"] == "out"
     assert paid[0]["payee_account"] == contract_row(system, no).payee_account
+    # The pool the overpayment came into pays it back: one refund movement off its balance.
+    (out,) = rows(system, FundingMovement, FundingMovement.key == f"refund:refund-{no}")
+    assert (out.kind, out.amount, out.application_no) == ("refund", credit, no)
     (sms,) = rows(system, Notice, Notice.application_no == no, Notice.template == "refund_paid")
     assert sms.recipient == "borrower"
     # The daily reconciliation finds the refund's bank movement on record (no difference).
