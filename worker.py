@@ -33,6 +33,7 @@ from activities.disbursement import DisbursementActivities
 from activities.ledger import LedgerActivities
 from activities.payout import PayoutActivities
 from activities.products import ProductActivities
+from activities.refund import RefundActivities
 from activities.rendering import Lender
 from activities.servicing import ServicingActivities
 from activities.settlement import SettlementActivities
@@ -49,6 +50,7 @@ from workflows.collections import CollectionsWorkflow
 from workflows.department import DEPARTMENT_WORKFLOWS
 from workflows.origination import OriginationWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.refund import RefundWorkflow
 from workflows.review_sweep import ReviewSweepWorkflow
 from workflows.servicing import ServicingWorkflow
 
@@ -57,6 +59,7 @@ WORKFLOWS = [
     OriginationWorkflow,
     ServicingWorkflow,
     PayoutWorkflow,
+    RefundWorkflow,
     CollectionsWorkflow,
     ReviewSweepWorkflow,
     *DEPARTMENT_WORKFLOWS,
@@ -105,6 +108,12 @@ def build_activities(
         ReportActivities(engine),
         ProductActivities(engine),
         PayoutActivities(
+            engine,
+            HttpBank(settings.bank_url),
+            payer_account=settings.bank_pool_account,
+            callback_url=lambda: settings.bank_callback_url,
+        ),
+        RefundActivities(
             engine,
             HttpBank(settings.bank_url),
             payer_account=settings.bank_pool_account,

@@ -49,6 +49,7 @@ from models.tables import (
     Payment,
     ReconciliationDifference,
     ReconciliationRun,
+    Refund,
 )
 
 
@@ -145,6 +146,14 @@ class DepartmentActivities:
                     p.external_ref, Direction.IN, p.amount, p.created_at, p.application_no
                 )
                 for p in s.exec(select(Payment)).all()
+            ]
+            # A settled loan's credit refunded from the pool (settlement-refund-v1).
+            records += [
+                RecordedMovement(
+                    r.order_key, Direction.OUT, r.amount, r.updated_at, r.application_no
+                )
+                for r in s.exec(select(Refund).where(Refund.status == "paid")).all()
+                if r.order_key is not None
             ]
         result = compare(movements, records, cutoff=cutoff)
         with session_scope(self.engine) as s:

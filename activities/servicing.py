@@ -208,7 +208,7 @@ class ServicingActivities:
             loan.settled_at = inp.at
             loan.status = "settled"
             loan.credit = inp.credit
-            if inp.credit > 0:
+            if inp.credit > 0 and not inp.refund_task:
                 enqueue_notice(
                     s,
                     key=f"{inp.application_no}/refund",
@@ -226,5 +226,9 @@ class ServicingActivities:
                 actor="system",
                 action="loan.settled",
                 occurred_at=inp.at,
-                detail={"credit": format_money(inp.credit)},
+                detail={
+                    "credit": format_money(inp.credit),
+                    # settlement-refund-v1: refunded through the refund tasks.
+                    **({"refund": "task"} if inp.refund_task and inp.credit > 0 else {}),
+                },
             )

@@ -19,6 +19,7 @@ from domain.audit_actions import (
     FOUR_EYES_REFUSED,
     LOGGED_IN,
     LOGIN_FAILED,
+    PAYMENT_REFUSED,
     PII_REVEALED,
 )
 from models.audit import append_audit
@@ -127,3 +128,31 @@ def record_pii_reveal(
         detail={"object": obj, "fields": sorted(fields)},
     )
     session.commit()
+
+
+def record_refused_payment(
+    session: Session,
+    *,
+    actor: str,
+    application_no: str,
+    external_ref: str,
+    amount: str,
+    reason: str,
+    at: datetime,
+) -> None:
+    """A payment the loan refused as settled (or settling): nothing was booked, the reference is
+    free, and the money is on record as to go back to the payer (never silently held)."""
+    _record(
+        session,
+        kind=f"payment-refused/{external_ref}",
+        actor=actor,
+        action=PAYMENT_REFUSED,
+        at=at,
+        application_no=application_no,
+        detail={
+            "external_ref": external_ref,
+            "amount": amount,
+            "reason": reason,
+            "disposition": "return_to_payer",
+        },
+    )

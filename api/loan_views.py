@@ -17,13 +17,14 @@ from api.schemas import (
     InstallmentOut,
     LoanOut,
     PendingTaskOut,
+    RefundOut,
     SigningStatusOut,
     TermsOut,
 )
 from api.workflow_calls import query_loan
 from domain.allocation import InstallmentBalance, outstanding
 from domain.lifecycle import Stage
-from domain.masking import mask_name
+from domain.masking import mask_bank_card, mask_name
 from domain.penalty import PenaltyPolicy
 from domain.permissions import Action, may_see_application
 from domain.policy import DEFAULT_POLICY, LoanPolicy
@@ -39,6 +40,7 @@ from models.tables import (
     Installment,
     Loan,
     Notice,
+    Refund,
     borrower_data_of,
     contract_of,
     settlement_certificate_of,
@@ -68,6 +70,7 @@ class LoanRecord:
     # The penalty terms the loan is charged on (its product's multiple, else its policy's).
     penalty_multiple: Decimal | None = None
     prepayment_fee_rate: Decimal = Decimal("0")
+    refund: RefundOut | None = None
 
     @property
     def penalty(self) -> PenaltyPolicy:
@@ -229,8 +232,27 @@ def load_record(
             settlement_certificate=view.stage == Stage.SETTLED
             and settlement_certificate_of(session, application_no) is not None,
             signing=signing_status(session, application_no),
+            refund=refund_out(session, application_no),
         )
     return record_from_database(session, app, borrower)
+
+
+def refund_out(session: Session, application_no: str) -> RefundOut | None:
+    """The refund of the loan's credit as recorded (settlement-refund-v1), account masked."""
+    row = session.get(Refund, application_no)
+    if row is None:
+        return None
+    return RefundOut(
+        status=row.status,
+        amount=row.amount,
+        payee_account=mask_bank_card(row.payee_account) if row.payee_account else None,
+        order_key=row.order_key,
+        bank_order_id=row.bank_order_id,
+        value_date=row.value_date,
+        made_by=row.made_by,
+        checked_by=row.checked_by,
+        reason=row.reason,
+    )
 
 
 def record_from_database(session: Session, app: Application, borrower: BorrowerData) -> LoanRecord:
@@ -274,6 +296,7 @@ def record_from_database(session: Session, app: Application, borrower: BorrowerD
         source="database",
         settlement_certificate=settlement_certificate_of(session, application_no) is not None,
         signing=signing_status(session, application_no),
+        refund=refund_out(session, application_no),
     )
 
 
@@ -346,6 +369,7 @@ def loan_out(
             if record.settlement_certificate
             else None
         ),
+        refund=record.refund,
     )
 
 

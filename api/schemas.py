@@ -331,6 +331,22 @@ class SigningStatusOut(BaseModel):
     sealed_at: datetime | None
 
 
+class RefundOut(BaseModel):
+    """A settled loan's credit being refunded (settlement-refund-v1)."""
+
+    status: str = Field(
+        description="awaiting_maker | awaiting_checker | sent | paid | failed | closed"
+    )
+    amount: MoneyOut
+    payee_account: str | None = Field(description="the contract's account, masked")
+    order_key: str | None
+    bank_order_id: str | None
+    value_date: date | None
+    made_by: str | None
+    checked_by: str | None
+    reason: str | None = Field(description="why it failed, was held or was closed")
+
+
 class LoanOut(BaseModel):
     application_no: str
     stage: str
@@ -358,6 +374,9 @@ class LoanOut(BaseModel):
     source: str = Field(description="'workflow' (live query) or 'database' (closed loan)")
     settlement_certificate_url: str | None = Field(
         default=None, description="the settlement certificate (结清证明) once the loan settles"
+    )
+    refund: RefundOut | None = Field(
+        default=None, description="the refund of the credit a settled loan held, if any"
     )
 
 

@@ -28,4 +28,9 @@ DISABLED_USER_ATTEMPT: Final = "auth.disabled_user_attempt"
 # api.audit_events.record_pii_reveal; the inspection report counts it per user.
 PII_REVEALED: Final = "pii.revealed"
 
+# A payment the loan refused because it no longer takes payments (settling or SETTLED): the
+# money is not the loan's and goes back to the payer; its bank reference is released (issue 12
+# §2). Detail: the reference, the amount, the reason.
+PAYMENT_REFUSED: Final = "payment.refused"
+
 CLASSIFICATION_OVERRIDDEN: Final = "loan.classification_overridden"

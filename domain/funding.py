@@ -43,6 +43,9 @@ class MovementKind(StrEnum):
     INFLOW = "inflow"  # a repayment received (servicing)
     PAYOUT = "payout"  # a disbursement executed by the bank (a reservation consumed)
     OPENING_BALANCE = "opening_balance"  # the demo seed's opening balance
+    # A settled loan's credit paid back by the bank (settlement-refund-v1): the overpayment came
+    # in as an inflow and goes out again.
+    REFUND = "refund"
 
 
 MANUAL_KINDS = frozenset({MovementKind.TOP_UP, MovementKind.WITHDRAWAL})
@@ -52,6 +55,7 @@ _SIGN = {
     MovementKind.INFLOW: 1,
     MovementKind.PAYOUT: -1,
     MovementKind.OPENING_BALANCE: 1,
+    MovementKind.REFUND: -1,
 }
 
 

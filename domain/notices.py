@@ -34,6 +34,8 @@ SMS_TEMPLATES = frozenset(
         "contract_signing_link",
         "signing_code",
         "loan_disbursed",
+        # A settled loan's overpayment refunded to the contract's account (settlement-refund-v1).
+        "refund_paid",
         # The collections ladder's SMS step (an episode's overdue amount).
         "collections_notice",
     }

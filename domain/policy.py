@@ -41,6 +41,10 @@ DEFAULT_SLA_HOURS: dict[str, float] = {
     "legal_review": 72.0,
     "write_off_proposal": 72.0,
     "write_off_approval": 72.0,
+    # A settled loan's refund of its credit (settlement-refund-v1).
+    "refund": 8.0,
+    "refund_authorization": 4.0,
+    "refund_failed": 8.0,
 }
 
 

@@ -69,6 +69,14 @@ class TaskKind(StrEnum):
     RECONCILIATION_ESCALATED = "reconciliation_escalated"
     # The funding pool's available money fell below its warning line (once a business day).
     LOW_LIQUIDITY = "low_liquidity"
+    # A loan settled with credit (an overpayment): an operations specialist checks the amount
+    # and the payee (the account the signed contract names) and requests the refund (or holds
+    # it, saying why); a second one authorizes it (maker-checker); the bank pays it. A bank that
+    # rejects it or stays down opens ``refund_failed``: send it again, or close it with how
+    # the money was returned (settlement-refund-v1).
+    REFUND = "refund"
+    REFUND_AUTHORIZATION = "refund_authorization"
+    REFUND_FAILED = "refund_failed"
 
 
 class TaskStatus(StrEnum):
@@ -102,6 +110,8 @@ class Party(StrEnum):
     # Who requested a payment reversal (set for each request before its task opens).
     REVERSAL_REQUESTER = "payment_reversal_request"
     WRITE_OFF_PROPOSER = "write_off_proposal"
+    # Who requested a refund (the refund task's decider): not its authorizer.
+    REFUND_MAKER = "refund"
 
 
 @dataclass(frozen=True)
@@ -489,6 +499,31 @@ TASK_RULES[TaskKind.SETTLEMENT_CONFIRMATION] = TaskRule(
     ("confirm", "hold"),
     base_priority=50,
     # Undecided, the task closes and a new one opens: the loan waits for its confirmation.
+    exhausted=Exhausted.CLOSE_TASK,
+)
+
+TASK_RULES[TaskKind.REFUND] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    # hold: not yet (the comment says why); a new refund task opens a day later.
+    ("approve", "hold"),
+    base_priority=60,
+    # Undecided, the task closes and a new one opens: the money is never left without a task.
+    exhausted=Exhausted.CLOSE_TASK,
+)
+TASK_RULES[TaskKind.REFUND_AUTHORIZATION] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    # reject (comment: why): back to a new refund task.
+    ("authorize", "reject"),
+    base_priority=70,
+    checks=(Party.REFUND_MAKER,),
+    exhausted=Exhausted.CLOSE_TASK,
+)
+TASK_RULES[TaskKind.REFUND_FAILED] = TaskRule(
+    Role.OPERATIONS_SPECIALIST,
+    # retry: send the authorized refund again (a new order key after a rejection, the same key
+    # after an outage); close (comment: how the money was returned otherwise).
+    ("retry", "close"),
+    base_priority=80,
     exhausted=Exhausted.CLOSE_TASK,
 )
 

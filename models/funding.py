@@ -366,6 +366,61 @@ def record_inflow(
     return movement
 
 
+def record_refund_outflow(
+    session: Session,
+    *,
+    key: str,
+    amount: Decimal,
+    actor: str,
+    at: datetime,
+    application_no: str,
+) -> FundingMovement:
+    """A settled loan's credit the bank paid back (by the refund's order key): the balance
+    shrinks once per key. The money has left already: no availability check."""
+    amount = check_amount(amount)
+    get_pool(session)
+    movement_key = f"refund:{key}"
+    existing = session.exec(
+        select(FundingMovement).where(FundingMovement.key == movement_key)
+    ).first()
+    if existing is not None:
+        return _same_movement(existing, amount, application_no)
+    _shift(session, at=at, balance=-amount)
+    pool = _fresh_pool(session)
+    movement = FundingMovement(
+        key=movement_key,
+        pool_code=POOL_CODE,
+        kind=MovementKind.REFUND.value,
+        amount=amount,
+        status="authorized",
+        reason="overpayment refunded",
+        reference=key,
+        application_no=application_no,
+        requested_by=actor,
+        requested_at=at,
+        authorized_by=actor,
+        authorized_at=at,
+        balance_after=pool.balance,
+    )
+    try:
+        session.add(movement)
+        session.flush()
+        append_audit(
+            session,
+            key=f"funding:refund:{key}",
+            actor=actor,
+            action="funding_refund",
+            occurred_at=at,
+            application_no=application_no,
+            detail={"key": key, "amount": format_money(amount)},
+        )
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return _same_movement(_movement_by_key(session, movement_key), amount, application_no)
+    return movement
+
+
 def _same_movement(
     row: FundingMovement, amount: Decimal, application_no: str | None
 ) -> FundingMovement:

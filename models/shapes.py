@@ -472,6 +472,9 @@ class SettleInput:
     application_no: str
     at: datetime
     credit: Decimal
+    # settlement-refund-v1: the credit is refunded through the refund tasks (workflows/refund.py)
+    # instead of the inbox notice ``refund_overpayment`` of loans settled before.
+    refund_task: bool = False
 
 
 @dataclass(frozen=True)
@@ -541,6 +544,56 @@ class LoanView:
     start_date: date | None = None
     installments: tuple[InstallmentBalance, ...] = ()
     credit: Decimal = Decimal("0")
+    # A settled loan's refund of its credit (settlement-refund-v1): domain.refund.RefundStatus.
+    refund: str | None = None
+
+
+# ---- the refund of a settled loan's credit (workflows/refund.py) -----------------------------
+
+
+@dataclass(frozen=True)
+class OpenRefundInput:
+    """A loan settled with ``amount`` of credit: its refund row (payee: the contract's account)."""
+
+    application_no: str
+    amount: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RefundPayee:
+    """What the refund's maker checks, masked (no personal data in workflow history): the
+    account the signed contract names (None: none on record) and the contract number."""
+
+    account: str | None
+    contract_no: str
+
+
+@dataclass(frozen=True)
+class RefundStepInput:
+    """The refund moved to ``status`` (domain.refund.RefundStatus), by ``by``; audited."""
+
+    application_no: str
+    status: str
+    at: datetime
+    by: str = "system"
+    order_key: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordRefundInput:
+    """The bank executed the refund order: record it (who made and checked it) and tell the
+    borrower."""
+
+    application_no: str
+    order_key: str
+    amount: Decimal
+    bank_order_id: str | None
+    value_date: date | None
+    made_by: str
+    checked_by: str
+    at: datetime
 
 
 # ---- the payout (domain.payout) ------------------------------------------------------------

@@ -746,6 +746,29 @@ class Payout(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class Refund(SQLModel, table=True):
+    """A settled loan's credit refunded to the account its signed contract names
+    (settlement-refund-v1): one row per loan, its status (``domain.refund.RefundStatus``), who
+    requested (made) and authorized (checked) it, the bank order it was paid by (the last key
+    sent), and why it failed or was closed. Every step is audited (``refund.<status>``)."""
+
+    __tablename__ = "refunds"
+
+    application_no: str = Field(primary_key=True, max_length=32)
+    status: str = Field(default="awaiting_maker", index=True, max_length=20)
+    amount: Decimal = _money()
+    payee_account: str | None = _pii(nullable=True)
+    payee_name: str | None = _pii(nullable=True)
+    order_key: str | None = Field(default=None, max_length=100)
+    made_by: str | None = Field(default=None, max_length=64)
+    checked_by: str | None = Field(default=None, max_length=64)
+    bank_order_id: str | None = Field(default=None, max_length=64)
+    value_date: date | None = None
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class LoanArchive(SQLModel, table=True):
     """A settled loan's documents archived as one bundle (a zip in the document store under
     ``bundle_key``): the manifest lists each document (id, kind, file name, size, the sha256

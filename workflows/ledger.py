@@ -95,6 +95,10 @@ class LoanLedger:
     def paid_off(self) -> bool:
         return all(i.is_paid for i in self.installments)
 
+    def has_payment(self, external_ref: str) -> bool:
+        """Whether ``external_ref`` was booked (among the recent results kept)."""
+        return external_ref in self._payments
+
     def snapshot(self) -> LedgerState:
         recent = tuple(self._payments.values())[-RECENT_PAYMENTS:]
         return LedgerState(

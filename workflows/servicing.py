@@ -15,6 +15,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from temporalio import workflow
 
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         WRITE_OFF_APPROVED_SIGNAL,
     )
     from domain.lifecycle import Stage
+    from domain.refund import REFUND_PATCH
     from domain.tasks import TaskKind, TaskStatus
     from models.shapes import (
         ArchiveInput,
@@ -43,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         DecisionResult,
         LoanView,
+        OpenTask,
         PaymentRequest,
         PaymentResult,
         ReversalRequest,
@@ -61,9 +64,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import ACTIVITY_OPTIONS, LoanProgress, on_render_queue, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
+    from workflows.refund import SettlementRefund
     from workflows.reversal import PaymentReversals
     from workflows.settlement_confirmation import SettlementConfirmation
     from workflows.write_off import WriteOff
+
+# A payment whose handler gets the ledger lock once the loan stopped taking payments (its
+# settlement confirmed, or SETTLED) is refused and books nothing (issue 12 §2).
+SETTLED_REFUSES_PATCH = "settled-refuses-payments-v1"
 
 # Customer service calls in office hours (local time), inside the contact window.
 CALL_AT = time(10, 0)
@@ -96,6 +104,7 @@ class ServicingWorkflow:
             inp.application_no, inp.policy, inp.collections_episode, inp.collections_open
         )
         self._write_off = WriteOff(self._p, self._ledger, inp.write_off, inp.write_off_pending)
+        self._refund = SettlementRefund(self._p, self._tasks)
 
     @workflow.run
     async def run(self, inp: ServicingInput) -> str:
@@ -132,10 +141,17 @@ class ServicingWorkflow:
             async with self._ledger.lock:
                 await handler()
         await self._collections_and_write_off()  # paid off: the episode ends
+        refund = Decimal("0")
         async with self._ledger.lock:
+            # A credit left at settlement is refunded through the refund tasks and the bank
+            # (workflows/refund.py); loans settled before keep the inbox notice.
+            if self._ledger.credit > 0 and workflow.patched(REFUND_PATCH):
+                refund = self._ledger.credit
             await workflow.execute_activity_method(
                 ServicingActivities.settle_loan,
-                SettleInput(inp.application_no, workflow.now(), self._ledger.credit),
+                SettleInput(
+                    inp.application_no, workflow.now(), self._ledger.credit, refund_task=refund > 0
+                ),
                 **ACTIVITY_OPTIONS,
             )
             if workflow.patched("settlement-certificate-v1"):
@@ -153,6 +169,8 @@ class ServicingWorkflow:
             await self._archive()
             await self._p.enter(Stage.SETTLED)
         await self._tasks.close_all(TaskStatus.CANCELLED)  # calls about a settled loan
+        if refund > 0:  # the SETTLED workflow stays open until the credit is refunded
+            await self._refund.run(refund)
         self._p.resting = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._p.stage.value
@@ -336,6 +354,10 @@ class ServicingWorkflow:
     @workflow.update(name=PAYMENT_UPDATE)
     async def post_payment(self, req: PaymentRequest) -> PaymentResult:
         async with self._ledger.lock:
+            if workflow.patched(SETTLED_REFUSES_PATCH):
+                # The validator ran before this handler waited for the lock: the loan may have
+                # stopped taking payments meanwhile (its settlement confirmed, or SETTLED).
+                self._refuse_if_settling(req)
             outcome = await self._ledger.post(req, self._p.stage)
             await self._write_off.recovered(outcome)  # a payment on a written-off loan
         if self._ledger.paid_off and not outcome.duplicate:
@@ -348,7 +370,20 @@ class ServicingWorkflow:
 
     @post_payment.validator
     def _validate_payment(self, req: PaymentRequest) -> None:
+        self._refuse_if_settling(req)
         self._ledger.validate(req, self._p.stage)
+
+    def _refuse_if_settling(self, req: PaymentRequest) -> None:
+        """No payment is booked once the settlement is confirmed (its credit is then final and
+        refunded) or the loan is SETTLED; a repeat of a booked payment gets its first answer."""
+        if self._ledger.has_payment(req.external_ref):
+            return
+        if self._p.stage == Stage.SETTLED or self._settlement.confirmed:
+            refuse(
+                "WrongStage",
+                "the loan is settled; the payment is not booked and goes back to the payer "
+                "(its bank reference is released)",
+            )
 
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, req: DecisionRequest) -> DecisionResult:
@@ -358,7 +393,11 @@ class ServicingWorkflow:
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:
-        self._tasks.validate(req, self._settlement.check)
+        self._tasks.validate(req, self._check_decision)
+
+    def _check_decision(self, task: OpenTask, req: DecisionRequest) -> None:
+        self._settlement.check(task, req)
+        self._refund.check(task, req)
 
     @workflow.update(name=REVERSAL_UPDATE)
     async def request_reversal(self, req: ReversalRequest) -> ReversalTicket:
@@ -396,4 +435,5 @@ class ServicingWorkflow:
             start_date=self._ledger.start_date,
             installments=self._ledger.installments,
             credit=self._ledger.credit,
+            refund=self._refund.status.value if self._refund.status is not None else None,
         )

@@ -67,7 +67,8 @@ async def bank_callback(
 
 
 def _nudge(temporal: TemporalGateway, signal: BankCallback) -> bool:
-    if not signal.order_key.startswith("disburse-"):
+    # Payouts' orders, and settled loans' refunds (settlement-refund-v1: domain.refund).
+    if not signal.order_key.startswith(("disburse-", "refund-")):
         return False
 
     async def send(client: Client) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.audit_events import record_pii_reveal
+from api.audit_events import record_pii_reveal, record_refused_payment
 from api.deps import (
     ClockDep,
     CurrentUserInfo,
@@ -48,7 +48,7 @@ from api.schemas import (
     TimelineEntry,
     WithdrawIn,
 )
-from api.workflow_calls import update_loan
+from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.allocation import PaymentMode
 from domain.calendar import business_date
 from domain.identifiers import PAYMENT_UPDATE, WITHDRAW_UPDATE
@@ -71,6 +71,7 @@ from models.tables import (
     PaymentRef,
     contract_of,
     settlement_certificate_of,
+    utcnow,
 )
 
 router = APIRouter(prefix="/loans", tags=["loans"])
@@ -318,6 +319,20 @@ def _release_ref(session: Session, external_ref: str, application_no: str) -> No
     session.commit()
 
 
+def _refused_payment(
+    session: Session, body: PaymentIn, application_no: str, user: str, reason: str
+) -> None:
+    record_refused_payment(
+        session,
+        actor=user,
+        application_no=application_no,
+        external_ref=body.external_ref,
+        amount=format_money(body.amount),
+        reason=reason,
+        at=utcnow(),
+    )
+
+
 # A payment may exceed what is owed by a margin (a borrower rounding up, a bank fee refunded
 # with it; the excess becomes credit and is refunded): the larger of ¥1,000.00 and 10% of the
 # principal. Anything above is a keying or bank error (¥999,999,999,999.99 once settled a loan and
@@ -390,8 +405,13 @@ def post_payment(
             )
         response.status_code = status.HTTP_200_OK
         return _payment_out(existing, app.stage, duplicate=True)
-    # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused.
-    refuse_if_settled(app, "no payment can be posted")
+    # A repeat of a payment gets its first answer (above); a new one on a settled loan is refused
+    # (and recorded: the money goes back to the payer).
+    try:
+        refuse_if_settled(app, "no payment can be posted")
+    except HTTPException as exc:
+        _refused_payment(session, body, application_no, user.username, str(exc.detail))
+        raise
     bound = payment_ceiling(session, application_no)
     if bound is not None and body.amount > bound[0] + bound[1]:
         owed, margin = bound
@@ -428,6 +448,9 @@ def post_payment(
     except HTTPException as exc:
         if first and exc.status_code < 500:
             _release_ref(session, body.external_ref, application_no)
+            if isinstance(exc, WorkflowRefusal) and exc.refusal == "WrongStage":
+                # Settled (or settling) meanwhile: nothing booked, the money goes back.
+                _refused_payment(session, body, application_no, user.username, exc.reason)
         raise
     duplicate = result.duplicate or not first
     if duplicate and result.amount != body.amount:

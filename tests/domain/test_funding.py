@@ -54,6 +54,7 @@ def test_signs() -> None:
         D("5.00"),
         D("-5.00"),
         D("5.00"),
+        D("-5.00"),  # a refund (settlement-refund-v1)
     ]
 
 

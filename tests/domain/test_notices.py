@@ -83,6 +83,12 @@ SAMPLE_PAYLOADS: dict[tuple[str, str], dict[str, Any]] = {
         "value_date": "2026-03-02",
         "contract_no": "HTA20260302-000007",
     },
+    ("sms", "refund_paid"): {
+        "amount": "10.00",
+        "card": "6222 **** 3446",
+        "value_date": "2026-06-02",
+        "contract_no": "HTA20260302-000007",
+    },
     ("inbox", "archive_integrity"): {"documents": "HTA20260302-000007.pdf"},
     ("sms", "application_expired"): {},
     ("sms", "application_rejected"): {"reason": "负债水平相对收入过高"},

@@ -62,6 +62,7 @@ EXPECTED_TABLES = {
     "auth_sessions",
     "refresh_tokens",
     "payment_refs",
+    "refunds",
 }
 
 

@@ -5,6 +5,7 @@ asked to do in memory, idempotently, the way the real activities do in the datab
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +77,7 @@ from models.shapes import (
     LoanView,
     Offer,
     OfferInput,
+    OpenRefundInput,
     OpenTaskInput,
     OrderInput,
     OrderOutcome,
@@ -85,8 +87,11 @@ from models.shapes import (
     ProposeInput,
     RecordPaymentInput,
     RecordPayoutInput,
+    RecordRefundInput,
     RecordReversalInput,
     RecoveryInput,
+    RefundPayee,
+    RefundStepInput,
     ReleasePayoutInput,
     ReversalRequest,
     ReversalTicket,
@@ -187,6 +192,14 @@ class FakeRecords:
     collection_steps: dict[str, CollectionStepInput] = field(default_factory=dict)
     write_offs: dict[str, WriteOffInput] = field(default_factory=dict)
     recoveries: dict[str, RecoveryInput] = field(default_factory=dict)
+    # The refunds of settled loans: the rows opened, every step (in order), the ones paid.
+    refunds_opened: dict[str, OpenRefundInput] = field(default_factory=dict)
+    refund_steps: list[RefundStepInput] = field(default_factory=list)
+    refunds_paid: dict[str, RecordRefundInput] = field(default_factory=dict)
+    # Payments whose recording waits until the test sets their event (the ledger lock held
+    # meanwhile), and the refs whose recording is waiting now.
+    payment_holds: dict[str, threading.Event] = field(default_factory=dict)
+    payments_held: set[str] = field(default_factory=set)
     # The task queues each rendering activity ran on (by activity name): the render queue.
     render_queues: dict[str, set[str]] = field(default_factory=dict)
 
@@ -345,6 +358,24 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
                 )
         return rec.bank_orders[inp.order_key]
 
+    @activity.defn(name="send_refund_order")
+    def send_refund_order(inp: OrderInput) -> OrderOutcome:
+        return send_payment_order(inp)
+
+    @activity.defn(name="open_refund")
+    def open_refund(inp: OpenRefundInput) -> RefundPayee:
+        rec.refunds_opened.setdefault(inp.application_no, inp)
+        return RefundPayee(account="6222 **** 3446", contract_no=f"HT{inp.application_no}")
+
+    @activity.defn(name="refund_step")
+    def refund_step(inp: RefundStepInput) -> None:
+        if inp not in rec.refund_steps:
+            rec.refund_steps.append(inp)
+
+    @activity.defn(name="record_refund")
+    def record_refund(inp: RecordRefundInput) -> None:
+        rec.refunds_paid.setdefault(inp.application_no, inp)
+
     @activity.defn(name="payment_order_status")
     def payment_order_status(inp: OrderInput) -> OrderOutcome:
         return rec.bank_orders.get(inp.order_key) or OrderOutcome("missing", inp.order_key)
@@ -362,6 +393,10 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
 
     @activity.defn(name="record_payment")
     def record_payment(inp: RecordPaymentInput) -> None:
+        hold = rec.payment_holds.get(inp.request.external_ref)
+        if hold is not None:
+            rec.payments_held.add(inp.request.external_ref)
+            hold.wait(timeout=30)
         rec.payments.setdefault(inp.request.external_ref, inp)
 
     @activity.defn(name="servicing_event")
@@ -488,6 +523,10 @@ def fake_activities(rec: FakeRecords) -> list[Any]:
         precheck_payout,
         funds_available,
         send_payment_order,
+        send_refund_order,
+        open_refund,
+        refund_step,
+        record_refund,
         payment_order_status,
         release_payout,
         record_payout,
