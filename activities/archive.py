@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from temporalio import activity
 
+from activities.progress import beat
 from activities.records import append_audit, enqueue_notice
 from domain.lifecycle import Role
 from loanops.db import session_scope
@@ -84,8 +85,10 @@ class ArchiveActivities:
                 )
                 if data is not None:
                     files.append((name, data))
+                beat(f"read {n} of {len(docs)} documents")
             intact = all(m["verified"] for m in manifest)
         bundle = _zip(files, manifest, inp)
+        beat("bundled")
         key = self.store.put(bundle)
         bundle_sha = hashlib.sha256(bundle).hexdigest()
         with session_scope(self.engine) as s:

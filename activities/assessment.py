@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.progress import beat
 from activities.records import append_audit
 from activities.rendering import RiskReportData, render_risk_report_html, render_risk_report_pdf
 from adapters.bureau import BureauBadAnswer, BureauRequestRefused, BureauUnavailable, CreditBureau
@@ -238,8 +239,10 @@ class ReportActivities:
             if s.get(Document, pdf_id) is not None:
                 return str(pdf_id)
             data = _report_data(s, inp)
+        beat("loaded")
         html = render_risk_report_html(data)
         pdf = render_risk_report_pdf(data)
+        beat("rendered")
         with session_scope(self.engine) as s:
             if s.get(Document, pdf_id) is not None:  # a retry got here first
                 return str(pdf_id)

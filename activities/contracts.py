@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.progress import beat
 from activities.records import append_audit, enqueue_notice
 from activities.rendering import (
     ContractContext,
@@ -258,6 +259,7 @@ class ContractActivities:
             borrower = borrower_data_of(s, app)
             if borrower is None:
                 raise RuntimeError(f"application {inp.application_no} has no borrower record")
+        beat("loaded")
         category = prohibited_category(app.purpose, IntakeRules())
         if category is not None:
             raise ApplicationError(
@@ -279,6 +281,7 @@ class ContractActivities:
             )
         )
         digest = pdf_sha256(pdf)
+        beat("rendered")
         with session_scope(self.engine) as s:
             if s.get(Document, doc_id) is None:
                 s.add(
@@ -368,6 +371,7 @@ class ContractActivities:
             loan = s.exec(select(Loan).where(Loan.application_no == inp.application_no)).one()
             contract_no = loan.contract_no
             unsigned = doc.content
+        beat("loaded")
         signed_pdf: bytes | None = None
         if evidence is not None:
             page = render_signing_record_pdf(
@@ -383,6 +387,7 @@ class ContractActivities:
                 )
             )
             signed_pdf = append_pages(unsigned, page)
+            beat("rendered")
         with session_scope(self.engine) as s:
             doc = s.get(Document, doc_id)
             if doc is None or doc.signed_at is not None:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.progress import beat
 from adapters.bank import HttpBank
 from domain.funding import POOL_CODE
 from domain.money import format_money
@@ -99,12 +100,16 @@ class DepartmentActivities:
     def reclassify_book(self, as_of: date) -> int:
         """Apply the classification rules to every loan on the books for ``as_of``; the number
         of loans whose category changed (none the second time for a day)."""
-        return len(reclassify_all(self.engine, as_of, tz=self.settings.business_timezone))
+        return len(
+            reclassify_all(self.engine, as_of, tz=self.settings.business_timezone, progress=beat)
+        )
 
     @activity.defn
     def take_portfolio_snapshot(self, as_of: date) -> None:
         """Store the day's portfolio report (the first snapshot of a day is kept)."""
+        beat("started")
         snapshot_portfolio(self.engine, as_of)
+        beat("stored")
 
     # ---- reconciliation ------------------------------------------------------------------------
 
@@ -120,6 +125,7 @@ class DepartmentActivities:
         cutoff = now - timedelta(minutes=self.settings.reconciliation_grace_minutes)
         with HttpBank(self.settings.bank_url) as bank:
             ledger = bank.ledger()
+        beat(f"bank ledger read: {len(ledger)} entries")
         movements = [
             BankMovement(
                 key=e.key,
@@ -155,6 +161,7 @@ class DepartmentActivities:
                 for r in s.exec(select(Refund).where(Refund.status == "paid")).all()
                 if r.order_key is not None
             ]
+        beat(f"records read: {len(records)}")
         result = compare(movements, records, cutoff=cutoff)
         with session_scope(self.engine) as s:
             run = s.get(ReconciliationRun, inp.business_date)

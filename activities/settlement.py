@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 from temporalio import activity
 
+from activities.progress import beat
 from activities.records import append_audit
 from activities.rendering import (
     Lender,
@@ -77,8 +78,10 @@ class SettlementActivities:
                 penalty_paid=sum((r.penalty_paid for r in rows), ZERO),
                 issued_on=inp.settled_on,
             )
+        beat("loaded")
         pdf = render_settlement_certificate_pdf(data)
         digest = pdf_sha256(pdf)
+        beat("rendered")
         with session_scope(self.engine) as s:
             if s.get(Document, doc_id) is None:
                 s.add(

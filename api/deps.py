@@ -4,6 +4,7 @@ action each route declares (checked against ``domain.permissions.MATRIX``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 from temporalio.client import Client
 
@@ -58,8 +60,16 @@ def get_engine(request: Request) -> Engine:
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
+    session = Session(engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        # Closing rolls back what the handler left open; when the database went away after the
+        # handler's work (stopped, restarted), that rollback fails on a dead connection, which
+        # the pool then discards. Nothing is left to undo, and the handler's answer (or its own
+        # error) stands: raised here, the error would drop the connection without one.
+        with contextlib.suppress(DBAPIError):
+            session.close()
 
 
 class TemporalGateway:

@@ -241,8 +241,10 @@ def reclassify_all(
     policy: ClassificationPolicy | None = None,
     tz: str = DEFAULT_POLICY.business_timezone,
     now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[LoanClassification]:
-    """``reclassify`` every loan on the books; returns the rows recorded by this run."""
+    """``reclassify`` every loan on the books; returns the rows recorded by this run.
+    ``progress`` is called after each loan (the daily job heartbeats with it)."""
     at = now or datetime.now(UTC)
     with Session(engine) as s:
         numbers: Sequence[str] = s.exec(
@@ -257,6 +259,8 @@ def reclassify_all(
         )
         if added:
             changed.append(row)
+        if progress is not None:
+            progress(no)
     return changed
 
 

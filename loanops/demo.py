@@ -112,8 +112,17 @@ def read_sms_from_handset(
 class DemoDriver:
     POLL = 0.2  # seconds between looks at the inbox or the loan while the workflow works
 
-    def __init__(self, client: httpx.Client, *, password: str, say: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        password: str,
+        say: Callable[[str], Any],
+        patience: float = 60.0,
+    ) -> None:
         self.client = client
+        # How long (seconds) a bot waits for a task or a stage before it gives up.
+        self.patience = patience
         self.password = password
         self.say = say
         self.tokens: dict[str, str] = {}
@@ -145,14 +154,17 @@ class DemoDriver:
             raise DemoFailed(f"{what}: HTTP {r.status_code} {r.text[:500]}")
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r
 
-    def wait_task(self, username: str, application_no: str, kind: str, timeout: float = 60) -> str:
+    def wait_task(
+        self, username: str, application_no: str, kind: str, timeout: float | None = None
+    ) -> str:
         """Poll the inbox until the task appears (the workflow opens it asynchronously)."""
         return str(self.open_task(username, application_no, kind, timeout)["id"])
 
     def open_task(
-        self, username: str, application_no: str, kind: str, timeout: float = 60
+        self, username: str, application_no: str, kind: str, timeout: float | None = None
     ) -> dict[str, Any]:
         """The open task of ``kind`` as the inbox lists it (with its context), once it appears."""
+        timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = self.client.get(
@@ -261,9 +273,10 @@ class DemoDriver:
         application_no: str,
         what: str,
         ready: Callable[[dict[str, Any]], bool],
-        timeout: float = 60,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         """Poll the loan until ``ready`` holds (e.g. the contract has been rendered)."""
+        timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
             loan = self.loan(application_no)
@@ -286,6 +299,7 @@ def run_demo(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     bank_url: str | None = None,
     pool_account: str = "9558800200100000005",
+    patience: float = 60.0,
 ) -> str:
     """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
 
@@ -293,8 +307,9 @@ def run_demo(
     ``clock`` dates the payments (tests pass the time-skipping server's clock); with
     ``bank_url`` each repayment first arrives at the bank as a transfer from the borrower's
     card into the pool's account, under the reference operations then post it with (so the
-    daily reconciliation finds both)."""
-    d = DemoDriver(client, password=password, say=say)
+    daily reconciliation finds both). ``patience``: how long the bots wait for a task or a
+    stage (seconds)."""
+    d = DemoDriver(client, password=password, say=say, patience=patience)
     r = client.post(
         "/api/v1/applications",
         json={

@@ -45,21 +45,27 @@ with workflow.unsafe.imports_passed_through():
         ReviewRequest,
         ServicingInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, SETTLE_WAIT, LoanProgress
+    from workflows.common import (
+        DB_WRITE,
+        EXTERNAL_HTTP,
+        SETTLE_WAIT,
+        LoanProgress,
+        with_retry,
+    )
     from workflows.human_tasks import HumanTasks
 
 FOLLOW_UP_PATCH = "follow-up-answers-v1"
 # The review asks the bureau this many times (1 + 2 s apart), then goes on without it.
 REVIEW_BUREAU_ATTEMPTS = 3
-REVIEW_BUREAU_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(
+REVIEW_BUREAU_OPTIONS: dict[str, Any] = with_retry(
+    EXTERNAL_HTTP,
+    RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_attempts=REVIEW_BUREAU_ATTEMPTS,
         non_retryable_error_types=[BUSINESS_REFUSAL],
     ),
-}
+)
 # Review period keys remembered across continue-as-new (older ones have their rows: the sweep
 # never asks for them again).
 KEEP_REVIEW_KEYS = 24
@@ -171,7 +177,7 @@ class Aftercare:
                     answers=dict(decision.data or {}),
                     flags=tuple((kind.value, detail) for kind, detail in flags),
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             if flags:
                 kinds = ", ".join(kind.value for kind, _ in flags)
@@ -193,7 +199,7 @@ class Aftercare:
             context: dict[str, Any] = await workflow.execute_activity_method(
                 AftercareActivities.review_context,
                 ReviewContextInput(no, today),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             try:
                 answer = await workflow.execute_activity_method(
@@ -223,7 +229,7 @@ class Aftercare:
                     bureau_status=str(bureau["status"]),
                     context=task_context,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
         self._tasks.watch(task_id, then=functools.partial(self._reviewed, req.period_key))
 
@@ -247,7 +253,7 @@ class Aftercare:
                     decided_by=by,
                     reason=reason,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             if outcome == ReviewOutcome.ACCELERATE_COLLECTION.value:
                 await self._accelerate(period_key, reason or "", by or "system")

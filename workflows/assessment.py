@@ -20,22 +20,28 @@ with workflow.unsafe.imports_passed_through():
     from domain.identifiers import BUSINESS_REFUSAL
     from domain.tasks import TaskKind
     from models.shapes import AssessInput, AssessmentSummary, BureauRequest
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, business_refusal
+    from workflows.common import (
+        DB_WRITE,
+        EXTERNAL_HTTP,
+        LoanProgress,
+        business_refusal,
+        with_retry,
+    )
     from workflows.human_tasks import Abort, HumanTasks
 
 # workflow.patched id: loans started before the assessment existed skip it on replay.
 ASSESSMENT_PATCH = "intake-assessment-v1"
 # The bureau is asked this many times (0.5 + 1 + 2 s apart) before the specialist is.
 BUREAU_ATTEMPTS = 4
-BUREAU_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=15),
-    "retry_policy": RetryPolicy(
+BUREAU_OPTIONS: dict[str, Any] = with_retry(
+    EXTERNAL_HTTP,
+    RetryPolicy(
         initial_interval=timedelta(milliseconds=500),
         backoff_coefficient=2.0,
         maximum_attempts=BUREAU_ATTEMPTS,
         non_retryable_error_types=[BUSINESS_REFUSAL],
     ),
-}
+)
 
 
 async def assess(
@@ -55,7 +61,7 @@ async def assess(
             lpr_multiple=policy.lpr_multiple,
             absolute_rate_cap=policy.absolute_rate_cap,
         ),
-        **ACTIVITY_OPTIONS,
+        **DB_WRITE,
     )
 
 

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
         PromiseState,
         WriteOffApproved,
     )
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, refuse
+    from workflows.common import DB_WRITE, LoanProgress, refuse
     from workflows.human_tasks import HumanTasks
 
 COLLECTIONS_PATCH = "collections-ladder-v1"
@@ -525,7 +525,7 @@ class CollectionsWorkflow:
                     contact_hours=(policy.contact_hours_start, policy.contact_hours_end),
                     **extra,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
         finally:
             self._working -= 1

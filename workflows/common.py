@@ -27,12 +27,71 @@ STAGE_ATTR = SearchAttributeKey.for_keyword("LoanStage")
 # How long an update waits for the workflow to act on it and rest again before answering.
 SETTLE_WAIT = timedelta(seconds=20)
 
-ACTIVITY_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=60),
+# ---- activity timeout classes ------------------------------------------------------------------
+# Every ``execute_activity*`` call uses the class that fits what its activity does (checked by
+# tests/workflows/test_activity_timeouts.py). A timeout here is a property of the
+# ScheduleActivityTask command that replay does not compare: changing one needs no patch.
+# Retries never give up on a defect by default (a stopped database is waited out); a business
+# refusal is never retried.
+_RETRY_FOREVER = RetryPolicy(
+    maximum_interval=timedelta(minutes=1), non_retryable_error_types=[BUSINESS_REFUSAL]
+)
+
+# DB_WRITE: a few rows read or written in one transaction (or one call to our own Temporal);
+# it takes milliseconds, so 30 s per try means a hung connection, and the try is retried (with
+# back-off up to a minute) until the database answers again.
+DB_WRITE: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": _RETRY_FOREVER,
+}
+# EXTERNAL_HTTP: one request to the bank or the bureau through adapters/. The adapters bound
+# connect, send and each read by 3-5 s (adapters/*.py DEFAULT_TIMEOUT), so a try that is still
+# running after 20 s is stuck and is retried; a call site that must stop asking (the bureau, a
+# payment order) sets its own maximum_attempts with ``with_retry``.
+EXTERNAL_HTTP: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=20),
     "retry_policy": RetryPolicy(
-        maximum_interval=timedelta(minutes=1), non_retryable_error_types=[BUSINESS_REFUSAL]
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[BUSINESS_REFUSAL],
     ),
 }
+# POLL: an activity that waits on an outside system, asking every few seconds (the bank's
+# answer to a payment order); it heartbeats after each ask, so a dead worker is noticed in
+# 10 s instead of at the end of its wait.
+POLL: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "retry_policy": _RETRY_FOREVER,
+}
+# RENDER: a PDF (or an archive of them) built in seconds of CPU on the render queue; a busy
+# worker needs minutes, so the bound per try is 5 min, and a render that hangs is noticed by
+# the heartbeat it sends between stages (data loaded, rendered, stored).
+RENDER: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": _RETRY_FOREVER,
+}
+# SWEEP: a department job over the whole book or ledger (classification, snapshot,
+# reconciliation): it grows with the book, so its try may take half an hour, and it heartbeats
+# after every loan (or batch), so a stuck one is retried after 2 min, not 30.
+SWEEP: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(minutes=2),
+    "retry_policy": _RETRY_FOREVER,
+}
+TIMEOUT_CLASSES: dict[str, dict[str, Any]] = {
+    "DB_WRITE": DB_WRITE,
+    "EXTERNAL_HTTP": EXTERNAL_HTTP,
+    "POLL": POLL,
+    "RENDER": RENDER,
+    "SWEEP": SWEEP,
+}
+
+
+def with_retry(timeout_class: dict[str, Any], retry_policy: RetryPolicy) -> dict[str, Any]:
+    """``timeout_class`` with a call site's own retry policy (its timeouts unchanged)."""
+    return {**timeout_class, "retry_policy": retry_policy}
 
 
 def on_render_queue(options: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +164,7 @@ class LoanProgress:
                 reason,
                 policy_version=self.policy.version,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
     async def rest(self, condition: Callable[[], bool], *, at_most: timedelta | None) -> None:

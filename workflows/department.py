@@ -52,20 +52,22 @@ with workflow.unsafe.imports_passed_through():
         StartJob,
     )
     from models.shapes import DecisionRequest, DecisionResult, OpenTask, TasksState
-    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, refuse
+    from workflows.common import (
+        DB_WRITE,
+        SWEEP,
+        Ended,
+        LoanProgress,
+        refuse,
+        with_retry,
+    )
     from workflows.human_tasks import HumanTasks
 
-# A job's own activities may take longer than a loan's (the whole book, the whole ledger).
-JOB_OPTIONS: dict[str, Any] = {
-    **ACTIVITY_OPTIONS,
-    "start_to_close_timeout": timedelta(minutes=10),
-}
-# The bank stays down past these attempts (a few minutes of back-off): the run ends recorded as
+# Reconciliation reads the bank's whole ledger and compares it with the book (a sweep). The
+# bank stays down past these attempts (a few minutes of back-off): the run ends recorded as
 # bank_unavailable and tomorrow's run compares everything again.
-BANK_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=2),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=8),
-}
+BANK_OPTIONS: dict[str, Any] = with_retry(
+    SWEEP, RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=8)
+)
 
 
 def _as_of(inp: DailyJobInput) -> date:
@@ -76,7 +78,7 @@ async def _start_once(inp: StartJob) -> str | None:
     """Start the job's workflow of the date unless it exists (running or done): its id, or None
     when it was there already."""
     started: str | None = await workflow.execute_activity_method(
-        DepartmentActivities.start_job_once, inp, **ACTIVITY_OPTIONS
+        DepartmentActivities.start_job_once, inp, **DB_WRITE
     )
     return started
 
@@ -120,7 +122,7 @@ class ClassificationSweepWorkflow:
     async def run(self, inp: DailyJobInput) -> DailyJobResult:
         as_of = _as_of(inp)
         changed = await workflow.execute_activity_method(
-            DepartmentActivities.reclassify_book, as_of, **JOB_OPTIONS
+            DepartmentActivities.reclassify_book, as_of, **SWEEP
         )
         return DailyJobResult(as_of=as_of, count=changed)
 
@@ -133,11 +135,9 @@ class PortfolioSnapshotWorkflow:
     @workflow.run
     async def run(self, inp: DailyJobInput) -> DailyJobResult:
         as_of = _as_of(inp)
+        await workflow.execute_activity_method(DepartmentActivities.reclassify_book, as_of, **SWEEP)
         await workflow.execute_activity_method(
-            DepartmentActivities.reclassify_book, as_of, **JOB_OPTIONS
-        )
-        await workflow.execute_activity_method(
-            DepartmentActivities.take_portfolio_snapshot, as_of, **JOB_OPTIONS
+            DepartmentActivities.take_portfolio_snapshot, as_of, **SWEEP
         )
         return DailyJobResult(as_of=as_of, count=1)
 
@@ -194,7 +194,7 @@ class ReconciliationWorkflow:
         await workflow.execute_activity_method(
             DepartmentActivities.note_difference_task,
             DifferenceTask(key=d.key, task_id=task_id),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         return task_id
 
@@ -236,7 +236,7 @@ class ReconciliationWorkflow:
                 decided_by=decision.user if decision else None,
                 comment=decision.comment if decision else None,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
     async def _finish(self, as_of: date, status: str, reason: str | None = None) -> None:
@@ -249,7 +249,7 @@ class ReconciliationWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 reason=reason,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
     @workflow.update(name=DECIDE_UPDATE)
@@ -274,7 +274,7 @@ class LiquidityCheckWorkflow:
     async def run(self, inp: DailyJobInput) -> DailyJobResult:
         as_of = _as_of(inp)
         check: LiquidityCheck = await workflow.execute_activity_method(
-            DepartmentActivities.check_liquidity, as_of, **ACTIVITY_OPTIONS
+            DepartmentActivities.check_liquidity, as_of, **DB_WRITE
         )
         if not check.low:
             return DailyJobResult(as_of=as_of)

@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         OpenTaskInput,
         TasksState,
     )
-    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, refuse
+    from workflows.common import DB_WRITE, Ended, LoanProgress, refuse
 
 _PARTIES = {p.value for p in Party}
 ONE_DECISION_PATCH = "one-decision-per-task-v1"
@@ -141,7 +141,7 @@ class HumanTasks:
                     policy_version=policy.version,
                     workflow_id=self._workflow_id,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
         self._update(task.task_id, recorded=True)
         return task.task_id
@@ -232,7 +232,7 @@ class HumanTasks:
                     data=decision.data if decision else None,
                     policy_version=self._p.policy.version,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
         del self._open[task_id]
         self._closed.add(task_id)
@@ -330,7 +330,7 @@ class HumanTasks:
                     next_due_at=due_at,
                     handed_to=handed_to,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
 
     def _update(self, task_id: str, **changes: Any) -> None:

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RecordPaymentInput,
         RecordReversalInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, refuse
+    from workflows.common import DB_WRITE, refuse
 
 # Payment results kept for answering a repeated external_ref from the workflow itself (the API
 # answers older repeats from the payments table before it reaches the workflow).
@@ -231,7 +231,7 @@ class LoanLedger:
                 installments=result.installments,
                 credit=result.credit,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         self.journal.append(before)
         self.installments = result.installments
@@ -325,7 +325,7 @@ class LoanLedger:
                 installments=result.installments,
                 credit=result.credit,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         self.journal[index] = replace(entry, reversed=True)
         for (i, e), r in zip(later, result.reapplied, strict=True):

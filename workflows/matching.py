@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         OfferInput,
         ProposeInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress
+    from workflows.common import DB_WRITE, Ended, LoanProgress
     from workflows.human_tasks import Abort, HumanTasks
     from workflows.reviews import Reviews
 
@@ -90,7 +90,7 @@ class Matching:
                     lpr_multiple=self._p.policy.lpr_multiple,
                     absolute_rate_cap=self._p.policy.absolute_rate_cap,
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             context = proposals_context(
                 self._proposals,
@@ -114,7 +114,7 @@ class Matching:
                 workflow.now(),
                 round=self._match_round,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         return offer
 

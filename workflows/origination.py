@@ -75,7 +75,10 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.common import (
-        ACTIVITY_OPTIONS,
+        DB_WRITE,
+        EXTERNAL_HTTP,
+        POLL,
+        RENDER,
         Ended,
         LoanProgress,
         business_refusal,
@@ -192,7 +195,7 @@ class OriginationWorkflow:
                     penalty_grace_days=self._p.policy.penalty_grace_days,
                     language=self._inp.contract_language,
                 ),
-                **on_render_queue(ACTIVITY_OPTIONS),
+                **on_render_queue(RENDER),
             )
         except ActivityError as exc:
             # A contract that must not be issued (a prohibited purpose) ends the application
@@ -235,7 +238,7 @@ class OriginationWorkflow:
                 at=workflow.now(),
                 reason=reason,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         if reason is not None:
             raise Ended(
@@ -322,14 +325,14 @@ class OriginationWorkflow:
                 authorized_by=tuple(authorized),
                 at=workflow.now(),
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         start = start_date_of(outcome.value_date, self._p.today())
         installments = balances_from_schedule(terms.schedule(start))
         await workflow.execute_activity_method(
             DisbursementActivities.book_loan,
             BookLoanInput(self._inp.application_no, start, installments, workflow.now()),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         await self._p.enter(Stage.SERVICING, actor=authorized[0])
         return start, installments
@@ -353,7 +356,7 @@ class OriginationWorkflow:
                     at=workflow.now(),
                     business_date=self._p.today(),
                 ),
-                **ACTIVITY_OPTIONS,
+                **EXTERNAL_HTTP,
             )
             if check.ok:
                 return check
@@ -394,7 +397,7 @@ class OriginationWorkflow:
             funded = await workflow.execute_activity_method(
                 PayoutActivities.funds_available,
                 FundsInput(self._inp.application_no, check.order_key, check.amount, workflow.now()),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             if funded and not waiter.done():
                 waiter.cancel()
@@ -408,7 +411,7 @@ class OriginationWorkflow:
         known = await workflow.execute_activity_method(
             PayoutActivities.payment_order_status,
             OrderInput(self._inp.application_no, key),
-            **ACTIVITY_OPTIONS,
+            **POLL,
         )
         return known.state in (OrderState.PENDING.value, OrderState.EXECUTED.value)
 
@@ -416,7 +419,7 @@ class OriginationWorkflow:
         await workflow.execute_activity_method(
             PayoutActivities.release_payout,
             ReleasePayoutInput(self._inp.application_no, key, reason, workflow.now()),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
     async def _disbursement_before_payout(self) -> tuple[date, tuple[InstallmentBalance, ...]]:
@@ -441,7 +444,7 @@ class OriginationWorkflow:
                         at=workflow.now(),
                         business_timezone=self._p.policy.business_timezone,
                     ),
-                    **ACTIVITY_OPTIONS,
+                    **DB_WRITE,
                 )
                 break
             except ActivityError as exc:
@@ -462,7 +465,7 @@ class OriginationWorkflow:
             BookLoanInput(
                 self._inp.application_no, paid.business_date, installments, workflow.now()
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         await self._p.enter(Stage.SERVICING, actor=approval.user)
         return paid.business_date, installments
@@ -526,7 +529,7 @@ class OriginationWorkflow:
                     sha256=req.sha256,
                     signed_at=workflow.now(),
                 ),
-                **on_render_queue(ACTIVITY_OPTIONS),
+                **on_render_queue(RENDER),
             )
         except ActivityError as exc:
             refusal = business_refusal(exc)

@@ -34,28 +34,27 @@ with workflow.unsafe.imports_passed_through():
         PayoutInput,
         ReleasePayoutInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, business_refusal
+    from workflows.common import (
+        DB_WRITE,
+        EXTERNAL_HTTP,
+        POLL,
+        business_refusal,
+        with_retry,
+    )
 
-# Sending: each try is short (the adapter's own timeouts are 5 s); a crash is noticed after
-# START_TO_CLOSE and retried on another worker; after SEND_ATTEMPTS the bank counts as down.
-SEND_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
+# Sending: each try is one request (EXTERNAL_HTTP); a crash is noticed after its
+# start_to_close and retried on another worker; after 8 attempts the bank counts as down.
+SEND_OPTIONS: dict[str, Any] = with_retry(
+    EXTERNAL_HTTP,
+    RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=8,
         non_retryable_error_types=[BUSINESS_REFUSAL],
     ),
-}
+)
 # A status query polls the bank this long (real seconds) before the workflow waits again.
 STATUS_WAIT_SECONDS = 5.0
-STATUS_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "heartbeat_timeout": timedelta(seconds=10),
-    "retry_policy": RetryPolicy(
-        maximum_interval=timedelta(minutes=1), non_retryable_error_types=[BUSINESS_REFUSAL]
-    ),
-}
 
 
 @workflow.defn(name=PAYOUT_WORKFLOW)
@@ -85,7 +84,7 @@ class PayoutWorkflow:
             outcome = await workflow.execute_activity_method(
                 PayoutActivities.payment_order_status,
                 OrderInput(inp.application_no, inp.order_key, wait_seconds=STATUS_WAIT_SECONDS),
-                **STATUS_OPTIONS,
+                **POLL,
             )
         if outcome.state == OrderState.REJECTED.value:
             await workflow.execute_activity_method(
@@ -96,7 +95,7 @@ class PayoutWorkflow:
                     f"the bank rejected the order: {outcome.reason_code} {outcome.reason or ''}",
                     workflow.now(),
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
         return outcome
 

@@ -55,9 +55,9 @@ with workflow.unsafe.imports_passed_through():
         RefundPayee,
         RefundStepInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, business_refusal, refuse
+    from workflows.common import DB_WRITE, POLL, LoanProgress, business_refusal, refuse
     from workflows.human_tasks import HumanTasks
-    from workflows.payout import SEND_OPTIONS, STATUS_OPTIONS, STATUS_WAIT_SECONDS, _cause
+    from workflows.payout import SEND_OPTIONS, STATUS_WAIT_SECONDS, _cause
 
 # A held refund (or one nobody decided) is asked for again a day later.
 HOLD = timedelta(days=1)
@@ -90,7 +90,7 @@ class SettlementRefund:
         payee = await workflow.execute_activity_method(
             RefundActivities.open_refund,
             OpenRefundInput(app_no, amount, workflow.now()),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         self.status = RefundStatus.AWAITING_MAKER
         context = _context(amount, payee)
@@ -134,7 +134,7 @@ class SettlementRefund:
                             checked_by=checker.user,
                             at=workflow.now(),
                         ),
-                        **ACTIVITY_OPTIONS,
+                        **DB_WRITE,
                     )
                     self.status = RefundStatus.PAID
                     return
@@ -168,7 +168,7 @@ class SettlementRefund:
             RefundStepInput(
                 self._p.application_no, status.value, workflow.now(), by, order_key, reason
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
 
@@ -217,7 +217,7 @@ class RefundWorkflow:
             outcome = await workflow.execute_activity_method(
                 PayoutActivities.payment_order_status,
                 OrderInput(inp.application_no, inp.order_key, wait_seconds=STATUS_WAIT_SECONDS),
-                **STATUS_OPTIONS,
+                **POLL,
             )
         return outcome
 

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import calendar
     from domain.identifiers import REVIEW_SIGNAL, REVIEW_SWEEP_WORKFLOW, workflow_id
     from models.shapes import DueReviewsInput, ReviewRequest, ReviewSweepInput
-    from workflows.common import ACTIVITY_OPTIONS
+    from workflows.common import DB_WRITE
 
 # A run continues as new past this many history events (each loan asked costs about three).
 SWEEP_EVENTS_PER_RUN = 2000
@@ -36,7 +36,7 @@ class ReviewSweepWorkflow:
             page = await workflow.execute_activity_method(
                 AftercareActivities.select_due_reviews,
                 DueReviewsInput(as_of=as_of, after=after, limit=inp.page_size),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             for due in page.due:
                 handle = workflow.get_external_workflow_handle(workflow_id(due.application_no))

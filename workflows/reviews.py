@@ -20,18 +20,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.tasks import TaskKind
     from models.shapes import AssessmentSummary, RiskReportInput
     from workflows.assessment import ASSESSMENT_PATCH, assess, assessment_context
-    from workflows.common import ACTIVITY_OPTIONS, Ended, LoanProgress, on_render_queue
+    from workflows.common import RENDER, Ended, LoanProgress, on_render_queue
     from workflows.human_tasks import Abort, HumanTasks
 
 # workflow.patched ids of the changes made after loans had started.
 AUTHORITY_PATCH = "risk-approval-authority-v1"
 SUPPLEMENT_PATCH = "supplement-business-days-v1"
 REPORT_PATCH = "risk-report-v1"
-# Rendering a PDF takes a few seconds of CPU; a busy worker needs longer than the default minute.
-RENDER_OPTIONS: dict[str, Any] = {
-    **ACTIVITY_OPTIONS,
-    "start_to_close_timeout": timedelta(minutes=5),
-}
 # The end of the working day a supplement is due on (local time).
 SUPPLEMENT_DUE_AT = time(18, 0)
 GRADES = "ABCDE"
@@ -112,7 +107,7 @@ class Reviews:
                     business_timezone=self._p.policy.business_timezone,
                     beyond_authority=tuple(self._beyond_authority()),
                 ),
-                **on_render_queue(RENDER_OPTIONS),
+                **on_render_queue(RENDER),
             )
             report = f"/api/v1/applications/{self._p.application_no}/risk-report.pdf"
             context = {**(context or {}), "risk_report": report}

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.aftercare import Aftercare
     from workflows.collections import ACCELERATE_PATCH, COLLECTIONS_PATCH, CollectionsLink
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress, on_render_queue, refuse
+    from workflows.common import DB_WRITE, RENDER, LoanProgress, on_render_queue, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
     from workflows.refund import SettlementRefund
@@ -152,7 +152,7 @@ class ServicingWorkflow:
                 SettleInput(
                     inp.application_no, workflow.now(), self._ledger.credit, refund_task=refund > 0
                 ),
-                **ACTIVITY_OPTIONS,
+                **DB_WRITE,
             )
             if workflow.patched("settlement-certificate-v1"):
                 # The loan's papers are complete before its status says SETTLED (seed §3.7).
@@ -164,7 +164,7 @@ class ServicingWorkflow:
                         at=workflow.now(),
                         settled_on=self._p.today(),
                     ),
-                    **on_render_queue(ACTIVITY_OPTIONS),
+                    **on_render_queue(RENDER),
                 )
             await self._archive()
             await self._p.enter(Stage.SETTLED)
@@ -228,7 +228,7 @@ class ServicingWorkflow:
         await workflow.execute_activity_method(
             ArchiveActivities.archive_loan,
             ArchiveInput(self._inp.application_no, workflow.now(), settled_on, retain_until),
-            **ACTIVITY_OPTIONS,
+            **RENDER,
         )
 
     # ---- timers --------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ class ServicingWorkflow:
                 business_timezone=policy.business_timezone,
                 contact_hours=(policy.contact_hours_start, policy.contact_hours_end),
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
         return owed.days_past_due
 

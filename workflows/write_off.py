@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOffInput,
         WriteOffState,
     )
-    from workflows.common import ACTIVITY_OPTIONS, LoanProgress
+    from workflows.common import DB_WRITE, LoanProgress
     from workflows.ledger import LoanLedger
 
 WRITE_OFF_PATCH = "write-off-v1"
@@ -105,7 +105,7 @@ class WriteOff:
                 policy_version=self._p.policy.version,
                 business_timezone=self._p.policy.business_timezone,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )
 
     async def recovered(self, outcome: PaymentResult) -> None:
@@ -123,5 +123,5 @@ class WriteOff:
                 at=workflow.now(),
                 recovered_total=self.state.recovered,
             ),
-            **ACTIVITY_OPTIONS,
+            **DB_WRITE,
         )

@@ -125,8 +125,12 @@ def submit_application(
         session.commit()
     except IntegrityError:
         session.rollback()
+        # Lost a race (another submission created the same new borrower first): nothing was
+        # stored; the same request succeeds when sent again.
         raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="please retry the submission"
+            status.HTTP_409_CONFLICT,
+            detail="please retry the submission",
+            headers={"Retry-After": "1"},
         ) from None
     try:
         start_loan(

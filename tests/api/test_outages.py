@@ -19,11 +19,12 @@ import pytest
 import pytest_asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.deps import get_session
 from loanops.db import make_engine
 from loanops.processes import find_temporal_binary
 from loanops.security import create_access_token, hash_password
@@ -297,4 +298,32 @@ def test_with_temporal_down_a_running_loan_is_503_naming_temporal(sqlite_url: st
             _assert_503(r, "error")
             assert (r.json()["database"], r.json()["temporal"][:5]) == ("ok", "error")
     finally:
+        engine.dispose()
+
+
+def test_a_session_whose_database_stopped_after_the_handler_closes_without_error(
+    database_url: str,
+) -> None:
+    """The request's session is closed after the handler answered: the database stopping in
+    between must not turn that answer into an error (uvicorn would drop the connection)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server to stop: PostgreSQL")
+    url = make_url(database_url)
+    link = StoppableLink((url.host or "127.0.0.1", url.port or 5432))
+    link.start()
+    engine = make_engine(
+        url.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
+    )
+    try:
+        sessions = get_session(engine)
+        session = next(sessions)
+        session.exec(select(Application)).all()  # the handler's read: a transaction left open
+        link.stop()
+        with pytest.raises(StopIteration):  # closed: the dead connection discarded, no error
+            next(sessions)
+        link.start()
+        with Session(engine) as s:  # the pool hands out a live connection again
+            s.exec(select(Application)).all()
+    finally:
+        link.stop()
         engine.dispose()
