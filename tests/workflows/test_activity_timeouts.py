@@ -105,6 +105,7 @@ def test_an_activity_has_one_class_wherever_it_is_called() -> None:
     assert {name for name, cs in classes.items() if cs == {"EXTERNAL_HTTP"}} == {
         "precheck_payout",
         "send_payment_order",
+        "send_refund_order",
         "fetch_bureau_report",
     }
     assert {name for name, cs in classes.items() if cs == {"POLL"}} == {"payment_order_status"}
