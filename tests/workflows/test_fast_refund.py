@@ -23,9 +23,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.identifiers import PAYMENT_UPDATE
 from domain.lifecycle import Stage
+from domain.refund import refund_workflow_id
 from domain.tasks import TaskKind
 from models.shapes import PaymentRequest, PaymentResult
 from tests.workflows.fakes import ROLES_OF, Fast, fast_worker
+from tests.workflows.test_replay import check_and_maybe_record
 
 T = TypeVar("T")
 
@@ -159,6 +161,7 @@ async def test_payments_racing_the_settlement_are_booked_before_it_or_refused(
             "contract_no": f"HT{no}",
         }
         assert fast.records.settled[no].refund_task
+        await check_and_maybe_record(fast.client, f"loan-{no}", "settled_racing_payments")
 
 
 async def _settled_with_credit(fast: Fast, credit: str) -> str:
@@ -220,6 +223,10 @@ async def test_the_credit_at_settlement_is_refunded_through_maker_and_checker(
             ("sent", "ops3"),
         ]
         assert (await fast.view(no)).refund == "paid"
+        await check_and_maybe_record(fast.client, f"loan-{no}", "settled_with_refund")
+        await check_and_maybe_record(
+            fast.client, refund_workflow_id(f"refund-{no}"), "refund_order_paid"
+        )
 
 
 async def test_a_bank_rejection_or_outage_becomes_a_task_and_never_pays_twice(
