@@ -112,10 +112,19 @@ def read_sms_from_handset(
 class DemoDriver:
     POLL = 0.2  # seconds between looks at the inbox or the loan while the workflow works
 
-    def __init__(self, client: httpx.Client, *, password: str, say: Callable[[str], Any]) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        password: str,
+        say: Callable[[str], Any],
+        timings: list[tuple[str, float]] | None = None,
+    ) -> None:
         self.client = client
         self.password = password
         self.say = say
+        # Each decision call's (task kind, seconds from request to answer), when asked for.
+        self.timings = timings
         self.tokens: dict[str, str] = {}
         # Per login: the refresh token and when (monotonic) to use it, a minute before the
         # short access token expires.
@@ -191,11 +200,15 @@ class DemoDriver:
         self, username: str, application_no: str, kind: str, decision: str, **extra: Any
     ) -> str:
         task_id = self.wait_task(username, application_no, kind)
+        headers = self.login(username)
+        started = time.perf_counter()
         r = self.client.post(
             f"/api/v1/tasks/{task_id}/decision",
             json={"decision": decision, **extra},
-            headers=self.login(username),
+            headers=headers,
         )
+        if self.timings is not None:
+            self.timings.append((kind, time.perf_counter() - started))
         stage = str(self.expect(r, 200, f"{kind}: {decision}")["stage"])
         self.say(f"  {kind:<22} {decision:<8} by {username:<8} → {stage}")
         return stage
@@ -286,6 +299,7 @@ def run_demo(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     bank_url: str | None = None,
     pool_account: str = "9558800200100000005",
+    timings: list[tuple[str, float]] | None = None,
 ) -> str:
     """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
 
@@ -293,8 +307,9 @@ def run_demo(
     ``clock`` dates the payments (tests pass the time-skipping server's clock); with
     ``bank_url`` each repayment first arrives at the bank as a transfer from the borrower's
     card into the pool's account, under the reference operations then post it with (so the
-    daily reconciliation finds both)."""
-    d = DemoDriver(client, password=password, say=say)
+    daily reconciliation finds both). ``timings`` receives each decision call's (task kind,
+    seconds)."""
+    d = DemoDriver(client, password=password, say=say, timings=timings)
     r = client.post(
         "/api/v1/applications",
         json={
