@@ -71,6 +71,9 @@ class Stack:
         self.database_url = database_url or f"sqlite:///{var_dir / 'loanops.db'}"
         self.env["LOANOPS_DATABASE_URL"] = self.database_url
         self.env["LOANOPS_KEY_DIR"] = str(var_dir / "keys")
+        # The bots read the borrower's phone number back (the SMS they wait for) with the
+        # stack's own keys, not this checkout's var/keys.
+        os.environ["LOANOPS_KEY_DIR"] = self.env["LOANOPS_KEY_DIR"]
         self.log = (var_dir / "dev.log").open("wb")
         p = self.ports
         self.proc = subprocess.Popen(
@@ -154,7 +157,7 @@ def decision_latency(timings: list[tuple[str, float]]) -> list[str]:
     for kind, seconds in timings:
         by_kind.setdefault(kind, []).append(seconds)
     lines = [f"{'decision latency (s)':<32} {'n':>4} {'p50':>7} {'p95':>7} {'max':>7}"]
-    rows = sorted(by_kind.items()) + [("overall", [s for _, s in timings])]
+    rows = [*sorted(by_kind.items()), ("overall", [s for _, s in timings])]
     for kind, values in rows:
         lines.append(
             f"  {kind:<30} {len(values):>4} {percentile(values, 0.5):7.3f} "
@@ -230,9 +233,13 @@ async def measure(args: argparse.Namespace, database_url: str | None) -> None:
                     bare: list[float] = []
                     timings: list[tuple[str, float]] = []
                     for r in range(args.rounds):
+                        seen: list[tuple[str, float]] = []
                         t = await asyncio.to_thread(
-                            loanops_batch, stack, args.loans, password, timings
+                            loanops_batch, stack, args.loans, password, seen
                         )
+                        timings.extend(seen)
+                        for line in decision_latency(seen):  # each round's, in case one fails
+                            print(f"round {r + 1}: {line}", flush=True)
                         ours.append(args.loans / t)
                         b = await bare_batch(client, queue, args.loans)
                         bare.append(args.loans / b)

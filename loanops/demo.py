@@ -110,7 +110,8 @@ def read_sms_from_handset(
 
 
 class DemoDriver:
-    POLL = 0.2  # seconds between looks at the inbox or the loan while the workflow works
+    POLL = 0.2  # seconds between looks at the loan while the workflow works
+    LONG_POLL = 10.0  # the longest one inbox look waits for a task (``GET /tasks?wait=``)
 
     def __init__(
         self,
@@ -161,19 +162,24 @@ class DemoDriver:
     def open_task(
         self, username: str, application_no: str, kind: str, timeout: float = 60
     ) -> dict[str, Any]:
-        """The open task of ``kind`` as the inbox lists it (with its context), once it appears."""
+        """The open task of ``kind`` as the inbox lists it (with its context), once it appears:
+        the inbox answers as soon as it does (a long-poll, ``wait``), no polling here."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             r = self.client.get(
                 "/api/v1/tasks",
-                params={"kind": kind, "application_no": application_no},
+                params={
+                    "kind": kind,
+                    "application_no": application_no,
+                    "wait": round(min(left, self.LONG_POLL), 3),
+                    "count": "false",
+                },
                 headers=self.login(username),
             )
             items = self.expect(r, 200, f"list {kind} tasks")["items"]
             if items:
                 item: dict[str, Any] = items[0]
                 return item
-            time.sleep(self.POLL)
         raise DemoFailed(f"no {kind} task appeared for {application_no} within {timeout:.0f} s")
 
     def choose_product(self, application_no: str) -> dict[str, Any]:
@@ -216,33 +222,37 @@ class DemoDriver:
     def authorize_payout(self, application_no: str) -> str:
         """The payout's tiered four eyes (payout-v1): ops2 requests it (ops reviewed the
         intake), ops3 authorizes it, and above the policy's limit the manager authorizes too.
-        Returns the stage the last decision answers."""
+        Each decision answers once recorded (DISBURSEMENT: the payout runs after it); returns
+        the stage the loan then rests in: SERVICING once paid, DISBURSEMENT while a task of
+        the payout (a refusal, funds awaited) waits for a person."""
         self.decide("ops2", application_no, "disbursement", "approve", comment="申请放款")
-        stage = self.decide(
+        self.decide(
             "ops3",
             application_no,
             "disbursement_authorization",
             "authorize",
             comment="放款复核通过",
         )
-        if stage == "DISBURSEMENT" and self.has_task(
-            "manager", application_no, "disbursement_manager_auth"
-        ):
-            stage = self.decide(
+        loan = self.payout_goes_on(application_no)
+        if any(t["kind"] == "disbursement_manager_auth" for t in loan["open_tasks"]):
+            self.decide(
                 "manager",
                 application_no,
                 "disbursement_manager_auth",
                 "authorize",
                 comment="大额放款审批通过",
             )
-        return stage
+            loan = self.payout_goes_on(application_no)
+        return str(loan["stage"])
 
-    def has_task(self, username: str, application_no: str, kind: str, wait: float = 3) -> bool:
-        try:
-            self.open_task(username, application_no, kind, timeout=wait)
-        except DemoFailed:
-            return False
-        return True
+    def payout_goes_on(self, application_no: str) -> dict[str, Any]:
+        """The loan once its payout went on after a decision: paid (out of DISBURSEMENT), or
+        waiting for a person again (a task of the payout open)."""
+        return self.wait_loan(
+            application_no,
+            "the payout goes on",
+            lambda loan: loan["stage"] != "DISBURSEMENT" or bool(loan["open_tasks"]),
+        )
 
     def sign_as_borrower(self, application_no: str, read_sms: SmsReader) -> str:
         """The borrower opens the link the SMS brought, asks for a code, reads it on the

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewRequest,
         ServicingInput,
     )
-    from workflows.common import ACTIVITY_OPTIONS, SETTLE_WAIT, LoanProgress
+    from workflows.common import ACTIVITY_OPTIONS, ANSWER_PATCH, SETTLE_WAIT, LoanProgress
     from workflows.human_tasks import HumanTasks
 
 FOLLOW_UP_PATCH = "follow-up-answers-v1"
@@ -133,6 +133,9 @@ class Aftercare:
         """Wait (bounded) until what a decision set off is done, so that the decision's answer
         comes once its flags and review are on record. Adds nothing when nothing is under way."""
         if self.busy:
+            if workflow.patched(ANSWER_PATCH):  # no timer: the wait ends with the activities
+                await workflow.wait_condition(lambda: self.busy == 0)
+                return
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.busy == 0, timeout=SETTLE_WAIT)
 

@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.common import (
         ACTIVITY_OPTIONS,
+        ANSWER_PATCH,
         Ended,
         LoanProgress,
         business_refusal,
@@ -126,6 +127,7 @@ class OriginationWorkflow:
             await self._contract_signing()
             start_date, installments = await self._disbursement()
         except Ended as end:
+            self._p.moving_to = end.stage  # a decision that ended it answers with the end
             status = TaskStatus.EXPIRED if end.stage == Stage.EXPIRED else TaskStatus.CANCELLED
             await self._tasks.close_all(status)
             await self._p.enter(end.stage, actor=end.actor, reason=end.reason)
@@ -225,6 +227,8 @@ class OriginationWorkflow:
             context={"contract_no": contract.contract_no, "document_id": contract.document_id},
         )
         reason = SealRefusalData.parse(seal.data).reason if seal.decision == "refuse" else None
+        # Once the seal is recorded: the payout, or the end.
+        self._p.moving_to = Stage.REJECTED if reason is not None else Stage.DISBURSEMENT
         await workflow.execute_activity_method(
             ContractActivities.record_seal,
             SealInput(
@@ -306,6 +310,7 @@ class OriginationWorkflow:
                     check.order_key
                 ):
                     continue  # the bank took the order after all: follow it, never drop it
+                self._p.moving_to = Stage.REJECTED  # once the reservation is released
                 await self._release(check.order_key, again.comment or what)
                 raise Ended(Stage.REJECTED, again.comment or what, again.user)
         assert outcome.value_date is not None
@@ -369,6 +374,7 @@ class OriginationWorkflow:
                 },
             )
             if again.decision == "reject":
+                self._p.moving_to = Stage.REJECTED  # once the reservation is released
                 await self._release(check.order_key, again.comment or "pre-check failed")
                 raise Ended(
                     Stage.REJECTED, again.comment or "the disbursement pre-check failed", again.user
@@ -540,6 +546,8 @@ class OriginationWorkflow:
         await workflow.wait_condition(
             lambda: self._p.stage != Stage.CONTRACT_SIGNING or self._sealing
         )
+        if workflow.patched(ANSWER_PATCH):  # recorded: the seal (its task) comes next
+            return DecisionResult(task_id=req.document_id, stage=self._p.heading())
         return DecisionResult(task_id=req.document_id, stage=await self._p.settled_stage())
 
     @sign_contract.validator

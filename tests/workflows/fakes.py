@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -584,6 +584,24 @@ class Fast:
             DECIDE_UPDATE, req, result_type=DecisionResult
         )
 
+    async def reaches(self, application_no: str, stage: Stage) -> None:
+        """Once the loan's stage is ``stage`` (a decision answers when it is recorded, with the
+        stage the loan is moving to: the work after it, a payout, comes later)."""
+        for _ in range(500):
+            if (await self.view(application_no)).stage == stage:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{application_no} did not reach {stage.value}")
+
+    async def contract_of(self, application_no: str) -> ContractInfo:
+        """The contract to sign, once rendered (the offer's acceptance answers before)."""
+        for _ in range(500):
+            contract = (await self.view(application_no)).contract
+            if contract is not None:
+                return contract
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no contract was prepared for {application_no}")
+
     async def task_of(self, application_no: str, kind: TaskKind) -> str:
         """The open task of ``kind``, once the workflow shows it."""
         for _ in range(500):
@@ -653,10 +671,9 @@ class Fast:
                 return
             task_id = await self.task_of(application_no, kind)
             await self.decide(application_no, task_id, decision, user, **extra)
+        contract = await self.contract_of(application_no)
         if stage == Stage.CONTRACT_SIGNING:
             return
-        contract = (await self.view(application_no)).contract
-        assert contract is not None
         await self.handle(application_no).execute_update(
             SIGN_UPDATE,
             SignRequest(contract.document_id, contract.sha256, (BORROWER,)),
@@ -671,20 +688,31 @@ class Fast:
 
     async def authorize_payout(self, application_no: str) -> DecisionResult:
         """The payout's four eyes: ops2 requests it, ops3 authorizes it (ops reviewed the
-        intake); above the policy's limit the manager authorizes too."""
+        intake); above the policy's limit the manager authorizes too. Each decision answers
+        DISBURSEMENT (the payout comes after it); the result returned is the last one's, with
+        the stage the loan then rests in: SERVICING once paid, else DISBURSEMENT (a task)."""
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)
         result = await self.decide(application_no, task_id, "approve", "ops2")
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT_AUTHORIZATION)
         result = await self.decide(application_no, task_id, "authorize", "ops3")
-        if result.stage == Stage.DISBURSEMENT and any(
-            t.kind == TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
-            for t in (await self.view(application_no)).open_tasks
-        ):
+        view = await self.payout_goes_on(application_no)
+        if any(t.kind == TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION for t in view.open_tasks):
             task_id = await self.task_of(
                 application_no, TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
             )
             result = await self.decide(application_no, task_id, "authorize", "manager")
-        return result
+            view = await self.payout_goes_on(application_no)
+        return replace(result, stage=view.stage.value)
+
+    async def payout_goes_on(self, application_no: str) -> LoanView:
+        """The loan once its payout has gone on after a decision: paid (out of DISBURSEMENT),
+        or waiting for a person again (a task of the payout open)."""
+        for _ in range(500):
+            view = await self.view(application_no)
+            if view.stage != Stage.DISBURSEMENT or view.open_tasks:
+                return view
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the payout of {application_no} did not go on")
 
 
 @asynccontextmanager
