@@ -668,6 +668,7 @@ class Fast:
         ]
         for at_stage, kind, decision, user, extra in steps:
             if at_stage == stage:
+                await self.task_of(application_no, kind)  # it rests there: the task is open
                 return
             task_id = await self.task_of(application_no, kind)
             await self.decide(application_no, task_id, decision, user, **extra)
@@ -683,6 +684,7 @@ class Fast:
         task_id = await self.task_of(application_no, TaskKind.LENDER_SEAL)
         await self.decide(application_no, task_id, "seal", "manager")
         if stage == Stage.DISBURSEMENT:
+            await self.task_of(application_no, TaskKind.DISBURSEMENT)
             return
         await self.authorize_payout(application_no)
 
