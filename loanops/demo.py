@@ -286,10 +286,16 @@ class DemoDriver:
         ready: Callable[[dict[str, Any]], bool],
         timeout: float = 60,
     ) -> dict[str, Any]:
-        """Poll the loan until ``ready`` holds (e.g. the contract has been rendered)."""
+        """Poll the loan until ``ready`` holds (e.g. the contract has been rendered). A 503
+        (no worker answered the loan's query in time: a busy machine, or the loan between two
+        runs) is retried until ``timeout``, as its Retry-After asks."""
         deadline = time.monotonic() + timeout
         while True:
-            loan = self.loan(application_no)
+            r = self.client.get(f"/api/v1/loans/{application_no}", headers=self.login("manager"))
+            if r.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(self.POLL)
+                continue
+            loan: dict[str, Any] = self.expect(r, 200, "read the loan")
             if ready(loan):
                 return loan
             if time.monotonic() > deadline:

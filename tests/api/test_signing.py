@@ -36,6 +36,7 @@ from tests.api.helpers import (
     signing_link,
 )
 from tests.conftest import System
+from tests.workflows.test_timers import eventually, stage_of
 
 LENDER = Lender("示范小额贷款有限公司", "91310000MA1EXAMPLE", "上海市示例路 8 号", "400-123-4567")
 
@@ -415,6 +416,8 @@ async def test_the_signed_pdf_ends_with_the_signing_record_and_the_manager_seals
     )
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "DISBURSEMENT"
+    # The answer comes once the task is closed; the seal on the contract is recorded next.
+    await eventually(lambda: stage_of(system, application_no) == "DISBURSEMENT", "DISBURSEMENT")
     (evidence,) = rows(
         system, ContractSignature, ContractSignature.application_no == application_no
     )
@@ -441,6 +444,7 @@ async def test_a_refused_seal_rejects_the_application(sqlite_system: System) -> 
     )
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "REJECTED"
+    await eventually(lambda: stage_of(system, application_no) == "REJECTED", "REJECTED")
     (evidence,) = rows(
         system, ContractSignature, ContractSignature.application_no == application_no
     )
