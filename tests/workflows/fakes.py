@@ -593,12 +593,13 @@ class Fast:
             await asyncio.sleep(0.02)
         raise AssertionError(f"{application_no} did not reach {stage.value}")
 
-    async def contract_of(self, application_no: str) -> ContractInfo:
-        """The contract to sign, once rendered (the offer's acceptance answers before)."""
+    async def contract_of(self, application_no: str) -> ContractInfo | None:
+        """The contract to sign, once rendered (the offer's acceptance answers before); None
+        when the loan left CONTRACT_SIGNING without one (a refused contract)."""
         for _ in range(500):
-            contract = (await self.view(application_no)).contract
-            if contract is not None:
-                return contract
+            view = await self.view(application_no)
+            if view.contract is not None or view.stage != Stage.CONTRACT_SIGNING:
+                return view.contract
             await asyncio.sleep(0.02)
         raise AssertionError(f"no contract was prepared for {application_no}")
 
@@ -675,6 +676,7 @@ class Fast:
         contract = await self.contract_of(application_no)
         if stage == Stage.CONTRACT_SIGNING:
             return
+        assert contract is not None
         await self.handle(application_no).execute_update(
             SIGN_UPDATE,
             SignRequest(contract.document_id, contract.sha256, (BORROWER,)),
