@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -63,10 +65,20 @@ def create_app(
         app.state.engine = engine or make_engine(settings.database_url)
         # Connected lazily on first use, so the API starts (and /healthz reports) while
         # Temporal is still coming up.
-        app.state.temporal = TemporalGateway(temporal_client, lambda: connect(settings))
-        yield
-        if own_engine:
-            app.state.engine.dispose()
+        app.state.temporal = TemporalGateway(
+            temporal_client, lambda: connect(settings), max_calls=settings.api_temporal_calls
+        )
+        # The threads of the blocking routes (anyio's default limiter, this event loop's), and
+        # two of their own for /readyz's database check.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        before, threads.total_tokens = threads.total_tokens, settings.api_threads
+        app.state.health_threads = anyio.CapacityLimiter(2)
+        try:
+            yield
+        finally:
+            threads.total_tokens = before
+            if own_engine:
+                app.state.engine.dispose()
 
     app = FastAPI(
         title="LoanOps",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,13 +78,27 @@ class TemporalGateway:
 
     Route handlers are plain ``def`` (they run in the threadpool and use sync sessions); the
     Temporal client is async and bound to the loop that created it in the lifespan.
+
+    At most ``max_calls`` threads wait on Temporal at once (``settings.api_temporal_calls``):
+    a call beyond them is refused at once (503, Retry-After) instead of taking a thread that
+    the database-only routes need, however slow Temporal or its workers are.
     """
 
-    def __init__(self, client: Client | None, connect: Callable[[], Awaitable[Client]]) -> None:
+    def __init__(
+        self,
+        client: Client | None,
+        connect: Callable[[], Awaitable[Client]],
+        *,
+        max_calls: int = 32,
+    ) -> None:
         self._client = client
         self._connect = connect
         # Concurrent first calls wait for one connection instead of each opening its own.
         self._connecting = asyncio.Lock()
+        self.max_calls = max_calls
+        self._slots = threading.BoundedSemaphore(max_calls)
+        self._lock = threading.Lock()
+        self.in_flight = 0  # calls under way (read by tests and by nothing else)
 
     async def client(self) -> Client:
         """The client, connected on first use within ``CONNECT_TIMEOUT`` (a Temporal that does
@@ -105,7 +120,18 @@ class TemporalGateway:
         async def call() -> T:
             return await fn(await self.client())
 
-        return anyio.from_thread.run(call)
+        if not self._slots.acquire(blocking=False):
+            raise DependencyUnavailable(
+                "Temporal", f"all {self.max_calls} calls the API allows are under way"
+            )
+        try:
+            with self._lock:
+                self.in_flight += 1
+            return anyio.from_thread.run(call)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            self._slots.release()
 
 
 Clock = Callable[[], datetime]
@@ -214,8 +240,9 @@ def _marker(action: Action, principal: str) -> Any:
     if principal not in allowed_principals(action):
         raise ValueError(f"{action.value} is not open to {principal} in the matrix")
 
-    def declared() -> None:
-        """Checks nothing: the route authenticates by other means (none, or a signing token)."""
+    async def declared() -> None:
+        """Checks nothing: the route authenticates by other means (none, or a signing token).
+        ``async``: FastAPI calls it on the event loop, so /healthz needs no thread."""
 
     return _declare(action, declared)
 

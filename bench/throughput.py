@@ -11,6 +11,9 @@ default or, with ``--postgres``, on a PostgreSQL database of its own (made at
 LOANOPS_TEST_PG_DSN as the tests do, migrated and seeded by ``loanops dev``, dropped at the end). The bare
 worker runs in this process against the same server. The contract render is counted on the
 LoanOps side only (the bare loan renders nothing): the ratio is LoanOps's whole cost.
+
+Last, the decision latency the bots saw (each ``POST /api/v1/tasks/{id}/decision`` timed from
+request to answer, over every measured round): p50, p95 and max by task kind and overall.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import math
 import os
 import socket
 import statistics
@@ -67,6 +71,9 @@ class Stack:
         self.database_url = database_url or f"sqlite:///{var_dir / 'loanops.db'}"
         self.env["LOANOPS_DATABASE_URL"] = self.database_url
         self.env["LOANOPS_KEY_DIR"] = str(var_dir / "keys")
+        # The bots read the borrower's phone number back (the SMS they wait for) with the
+        # stack's own keys, not this checkout's var/keys.
+        os.environ["LOANOPS_KEY_DIR"] = self.env["LOANOPS_KEY_DIR"]
         self.log = (var_dir / "dev.log").open("wb")
         p = self.ports
         self.proc = subprocess.Popen(
@@ -99,8 +106,11 @@ class Stack:
         self.log.close()
 
 
-def loanops_batch(stack: Stack, n: int, password: str) -> float:
-    """N loans to SETTLED by N concurrent HTTP bots; the batch's wall time."""
+def loanops_batch(
+    stack: Stack, n: int, password: str, timings: list[tuple[str, float]] | None = None
+) -> float:
+    """N loans to SETTLED by N concurrent HTTP bots; the batch's wall time. ``timings``
+    receives every decision call's (task kind, seconds from request to answer)."""
     engine = make_engine(stack.database_url)
     errors: list[BaseException] = []
 
@@ -112,6 +122,7 @@ def loanops_batch(stack: Stack, n: int, password: str) -> float:
                     password=password,
                     say=lambda _line: None,
                     read_sms=functools.partial(read_sms, engine, stack.sms),
+                    timings=timings,
                 )
         except BaseException as exc:  # reported after the batch
             errors.append(exc)
@@ -132,6 +143,27 @@ def loanops_batch(stack: Stack, n: int, password: str) -> float:
 def read_sms(engine: Engine, sms_url: str, application_no: str, template: str) -> dict[str, str]:
     """What the borrower's phone received (a patient wait: the relay is busy under load)."""
     return read_sms_from_handset(engine, sms_url, application_no, template, timeout=180)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, math.ceil(q * len(ranked)) - 1))]
+
+
+def decision_latency(timings: list[tuple[str, float]]) -> list[str]:
+    """Lines of p50/p95/max decision latency by task kind, then overall."""
+    by_kind: dict[str, list[float]] = {}
+    for kind, seconds in timings:
+        by_kind.setdefault(kind, []).append(seconds)
+    lines = [f"{'decision latency (s)':<32} {'n':>4} {'p50':>7} {'p95':>7} {'max':>7}"]
+    rows = [*sorted(by_kind.items()), ("overall", [s for _, s in timings])]
+    for kind, values in rows:
+        lines.append(
+            f"  {kind:<30} {len(values):>4} {percentile(values, 0.5):7.3f} "
+            f"{percentile(values, 0.95):7.3f} {max(values):7.3f}"
+        )
+    return lines
 
 
 async def bare_batch(client: Client, queue: str, n: int) -> float:
@@ -199,8 +231,15 @@ async def measure(args: argparse.Namespace, database_url: str | None) -> None:
                     await bare_batch(client, queue, 1)
                     ours: list[float] = []
                     bare: list[float] = []
+                    timings: list[tuple[str, float]] = []
                     for r in range(args.rounds):
-                        t = await asyncio.to_thread(loanops_batch, stack, args.loans, password)
+                        seen: list[tuple[str, float]] = []
+                        t = await asyncio.to_thread(
+                            loanops_batch, stack, args.loans, password, seen
+                        )
+                        timings.extend(seen)
+                        for line in decision_latency(seen):  # each round's, in case one fails
+                            print(f"round {r + 1}: {line}", flush=True)
                         ours.append(args.loans / t)
                         b = await bare_batch(client, queue, args.loans)
                         bare.append(args.loans / b)
@@ -217,6 +256,8 @@ async def measure(args: argparse.Namespace, database_url: str | None) -> None:
     print(f"LoanOps (HTTP bots)      median {o:8.3f} loans/s")
     print(f"bare Temporal loan       median {b:8.3f} loans/s")
     print(f"ratio LoanOps / bare     {o / b:8.3f}")
+    for line in decision_latency(timings):
+        print(line)
 
 
 if __name__ == "__main__":

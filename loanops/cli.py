@@ -422,11 +422,16 @@ def worker(
 def api(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes (uvicorn workers) sharing the port")
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (uvicorn serving api.app:app)."""
+    """Run the HTTP API (uvicorn serving api.app:app). The API is stateless (the records are in
+    the database, the process in Temporal, logins in signed tokens and database rows), so any
+    number of processes may serve it side by side: ``--workers N`` runs N on this port."""
     import uvicorn
 
-    uvicorn.run("api.app:app", host=host, port=port, log_level="info")
+    uvicorn.run("api.app:app", host=host, port=port, log_level="info", workers=workers)
 
 
 @app.command()

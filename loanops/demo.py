@@ -110,7 +110,8 @@ def read_sms_from_handset(
 
 
 class DemoDriver:
-    POLL = 0.2  # seconds between looks at the inbox or the loan while the workflow works
+    POLL = 0.2  # seconds between looks at the loan while the workflow works
+    LONG_POLL = 10.0  # the longest one inbox look waits for a task (``GET /tasks?wait=``)
 
     def __init__(
         self,
@@ -119,12 +120,15 @@ class DemoDriver:
         password: str,
         say: Callable[[str], Any],
         patience: float = 60.0,
+        timings: list[tuple[str, float]] | None = None,
     ) -> None:
         self.client = client
         # How long (seconds) a bot waits for a task or a stage before it gives up.
         self.patience = patience
         self.password = password
         self.say = say
+        # Each decision call's (task kind, seconds from request to answer), when asked for.
+        self.timings = timings
         self.tokens: dict[str, str] = {}
         # Per login: the refresh token and when (monotonic) to use it, a minute before the
         # short access token expires.
@@ -163,20 +167,25 @@ class DemoDriver:
     def open_task(
         self, username: str, application_no: str, kind: str, timeout: float | None = None
     ) -> dict[str, Any]:
-        """The open task of ``kind`` as the inbox lists it (with its context), once it appears."""
+        """The open task of ``kind`` as the inbox lists it (with its context), once it appears:
+        the inbox answers as soon as it does (a long-poll, ``wait``), no polling here."""
         timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             r = self.client.get(
                 "/api/v1/tasks",
-                params={"kind": kind, "application_no": application_no},
+                params={
+                    "kind": kind,
+                    "application_no": application_no,
+                    "wait": round(min(left, self.LONG_POLL), 3),
+                    "count": "false",
+                },
                 headers=self.login(username),
             )
             items = self.expect(r, 200, f"list {kind} tasks")["items"]
             if items:
                 item: dict[str, Any] = items[0]
                 return item
-            time.sleep(self.POLL)
         raise DemoFailed(f"no {kind} task appeared for {application_no} within {timeout:.0f} s")
 
     def choose_product(self, application_no: str) -> dict[str, Any]:
@@ -203,11 +212,15 @@ class DemoDriver:
         self, username: str, application_no: str, kind: str, decision: str, **extra: Any
     ) -> str:
         task_id = self.wait_task(username, application_no, kind)
+        headers = self.login(username)
+        started = time.perf_counter()
         r = self.client.post(
             f"/api/v1/tasks/{task_id}/decision",
             json={"decision": decision, **extra},
-            headers=self.login(username),
+            headers=headers,
         )
+        if self.timings is not None:
+            self.timings.append((kind, time.perf_counter() - started))
         stage = str(self.expect(r, 200, f"{kind}: {decision}")["stage"])
         self.say(f"  {kind:<22} {decision:<8} by {username:<8} → {stage}")
         return stage
@@ -215,33 +228,37 @@ class DemoDriver:
     def authorize_payout(self, application_no: str) -> str:
         """The payout's tiered four eyes (payout-v1): ops2 requests it (ops reviewed the
         intake), ops3 authorizes it, and above the policy's limit the manager authorizes too.
-        Returns the stage the last decision answers."""
+        Each decision answers once recorded (DISBURSEMENT: the payout runs after it); returns
+        the stage the loan then rests in: SERVICING once paid, DISBURSEMENT while a task of
+        the payout (a refusal, funds awaited) waits for a person."""
         self.decide("ops2", application_no, "disbursement", "approve", comment="申请放款")
-        stage = self.decide(
+        self.decide(
             "ops3",
             application_no,
             "disbursement_authorization",
             "authorize",
             comment="放款复核通过",
         )
-        if stage == "DISBURSEMENT" and self.has_task(
-            "manager", application_no, "disbursement_manager_auth"
-        ):
-            stage = self.decide(
+        loan = self.payout_goes_on(application_no)
+        if any(t["kind"] == "disbursement_manager_auth" for t in loan["open_tasks"]):
+            self.decide(
                 "manager",
                 application_no,
                 "disbursement_manager_auth",
                 "authorize",
                 comment="大额放款审批通过",
             )
-        return stage
+            loan = self.payout_goes_on(application_no)
+        return str(loan["stage"])
 
-    def has_task(self, username: str, application_no: str, kind: str, wait: float = 3) -> bool:
-        try:
-            self.open_task(username, application_no, kind, timeout=wait)
-        except DemoFailed:
-            return False
-        return True
+    def payout_goes_on(self, application_no: str) -> dict[str, Any]:
+        """The loan once its payout went on after a decision: paid (out of DISBURSEMENT), or
+        waiting for a person again (a task of the payout open)."""
+        return self.wait_loan(
+            application_no,
+            "the payout goes on",
+            lambda loan: loan["stage"] != "DISBURSEMENT" or bool(loan["open_tasks"]),
+        )
 
     def sign_as_borrower(self, application_no: str, read_sms: SmsReader) -> str:
         """The borrower opens the link the SMS brought, asks for a code, reads it on the
@@ -275,11 +292,17 @@ class DemoDriver:
         ready: Callable[[dict[str, Any]], bool],
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        """Poll the loan until ``ready`` holds (e.g. the contract has been rendered)."""
+        """Poll the loan until ``ready`` holds (e.g. the contract has been rendered). A 503
+        (no worker answered the loan's query in time: a busy machine, or the loan between two
+        runs) is retried until ``timeout``, as its Retry-After asks."""
         timeout = self.patience if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
-            loan = self.loan(application_no)
+            r = self.client.get(f"/api/v1/loans/{application_no}", headers=self.login("manager"))
+            if r.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(self.POLL)
+                continue
+            loan: dict[str, Any] = self.expect(r, 200, "read the loan")
             if ready(loan):
                 return loan
             if time.monotonic() > deadline:
@@ -300,6 +323,7 @@ def run_demo(
     bank_url: str | None = None,
     pool_account: str = "9558800200100000005",
     patience: float = 60.0,
+    timings: list[tuple[str, float]] | None = None,
 ) -> str:
     """Drive one loan to SETTLED; returns its application number. Raises DemoFailed otherwise.
 
@@ -308,8 +332,8 @@ def run_demo(
     ``bank_url`` each repayment first arrives at the bank as a transfer from the borrower's
     card into the pool's account, under the reference operations then post it with (so the
     daily reconciliation finds both). ``patience``: how long the bots wait for a task or a
-    stage (seconds)."""
-    d = DemoDriver(client, password=password, say=say, patience=patience)
+    stage (seconds); ``timings`` receives each decision call's (task kind, seconds)."""
+    d = DemoDriver(client, password=password, say=say, patience=patience, timings=timings)
     r = client.post(
         "/api/v1/applications",
         json={

@@ -147,6 +147,23 @@ class Settings(BaseSettings):
     # Reconciliation: a movement younger than this is not yet a difference (its other side may
     # be being recorded right now).
     reconciliation_grace_minutes: float = 60.0
+    # The API process's threads for its blocking routes (database sessions, Temporal calls made
+    # from them), and how many of them may wait on Temporal at once: a call beyond that bound is
+    # a 503 with Retry-After at once, so ``api_threads - api_temporal_calls`` threads always
+    # serve the database-only routes. /healthz, /readyz and the inbox's long-poll hold no thread.
+    api_threads: int = 40
+    api_temporal_calls: int = 32
+
+    @model_validator(mode="after")
+    def _check_api_threads(self) -> Settings:
+        if self.api_temporal_calls < 1:
+            raise ValueError("LOANOPS_API_TEMPORAL_CALLS must be at least 1")
+        if self.api_threads <= self.api_temporal_calls:
+            raise ValueError(
+                "LOANOPS_API_THREADS must be greater than LOANOPS_API_TEMPORAL_CALLS (threads "
+                "must remain for the routes that do not call Temporal)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolve_secrets(self) -> Settings:

@@ -98,7 +98,9 @@ class WithdrawRequest:
 @dataclass(frozen=True)
 class DecisionResult:
     task_id: str
-    # The loan's stage once the workflow acted on the decision; for a department job's task
+    # The stage the loan is moving to once the decision is recorded (before
+    # decision-answers-when-recorded-v1: the stage it rested in once the workflow acted on
+    # it); for a department job's task
     # (a reconciliation, a liquidity alert) the job's state, e.g. RECONCILING.
     stage: str
 

@@ -24,8 +24,12 @@ with workflow.unsafe.imports_passed_through():
     from models.shapes import Refusal, StageInput
 
 STAGE_ATTR = SearchAttributeKey.for_keyword("LoanStage")
-# How long an update waits for the workflow to act on it and rest again before answering.
+# How long an update waits for the workflow to act on it and rest again before answering
+# (decisions on loans that started before decision-answers-when-recorded-v1).
 SETTLE_WAIT = timedelta(seconds=20)
+# A decision answers once its task is closed and audited, with the stage the loan is moving to
+# (``LoanProgress.moving_to``), not after the next stage's work: no wait, no timer.
+ANSWER_PATCH = "decision-answers-when-recorded-v1"
 
 # ---- activity timeout classes ------------------------------------------------------------------
 # Every ``execute_activity*`` call uses the class that fits what its activity does (checked by
@@ -133,7 +137,8 @@ def business_refusal(exc: ActivityError) -> Refusal | None:
 
 class LoanProgress:
     """The loan's stage and whether the workflow rests (waits for a person, a payment or a
-    timer). Updates answer with the stage the loan rests in once they have been acted on."""
+    timer). Updates answer with the stage the loan is moving to once they are recorded
+    (``heading``); before decision-answers-when-recorded-v1, with the stage it rests in."""
 
     def __init__(self, application_no: str, policy: LoanPolicy, stage: Stage, seq: int) -> None:
         self.application_no = application_no
@@ -141,6 +146,9 @@ class LoanProgress:
         self.stage = stage
         self.seq = seq
         self.resting = False
+        # The stage a decision has fixed while work comes before ``enter`` records it (the
+        # offer is recorded, then OFFER_CONFIRMATION); in memory only, cleared by ``enter``.
+        self.moving_to: Stage | None = None
 
     def today(self) -> date:
         return calendar.business_date(workflow.now(), self.policy.business_timezone)
@@ -151,6 +159,7 @@ class LoanProgress:
         """Move to ``stage``: in memory first (so waiting updates see it), then the search
         attribute, then the database row and the audit trail."""
         self.stage = stage
+        self.moving_to = None
         self.seq += 1
         workflow.upsert_search_attributes([STAGE_ATTR.value_set(stage.value)])
         await workflow.execute_activity_method(
@@ -174,6 +183,13 @@ class LoanProgress:
             await workflow.wait_condition(condition, timeout=at_most)
         finally:
             self.resting = False
+
+    def heading(self) -> str:
+        """The stage the loan is moving to, as an update answers it once recorded. A decision's
+        handler reads it after the workflow has run on from the closed task to its next wait
+        (an activity, a timer or a person): ``enter`` has moved the stage by then, or the code
+        that acts on the decision has set ``moving_to``."""
+        return (self.moving_to or self.stage).value
 
     async def settled_stage(self) -> str:
         """The stage once the workflow has acted on an update and waits again (bounded, so a

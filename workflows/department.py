@@ -102,6 +102,9 @@ class DepartmentProgress(LoanProgress):
     ) -> None:
         raise RuntimeError(f"{self.application_no} is a department job, not a loan: no stage")
 
+    def heading(self) -> str:
+        return self.state
+
     async def settled_stage(self) -> str:
         return self.state
 

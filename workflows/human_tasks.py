@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         OpenTaskInput,
         TasksState,
     )
-    from workflows.common import DB_WRITE, Ended, LoanProgress, refuse
+    from workflows.common import ANSWER_PATCH, DB_WRITE, Ended, LoanProgress, refuse
 
 _PARTIES = {p.value for p in Party}
 ONE_DECISION_PATCH = "one-decision-per-task-v1"
@@ -373,7 +373,14 @@ class HumanTasks:
 
     async def handle(self, req: DecisionRequest) -> DecisionResult:
         """The body of every workflow's ``decide`` update: hand the decision to the waiting
-        task, then answer with the stage the loan rests in once the workflow has acted on it.
+        task, then answer once the task is closed (its row and the audit entry written) with
+        the stage the loan is moving to (decision-answers-when-recorded-v1: no wait for the
+        next stage's work, no timer). Loans from before the patch answer, as they did, with
+        the stage the loan rests in once the workflow has acted on it (a bounded wait).
+
+        The answer is read when the condition below is next checked: after the workflow's
+        code has run on from the closed task to its next wait (the SDK checks conditions once
+        nothing else is ready), so ``enter`` or ``moving_to`` already says where it goes.
 
         Decisions on one task that arrive together all pass the validator (it runs before any
         handler); the first handler takes the task and the others are refused here
@@ -384,4 +391,6 @@ class HumanTasks:
             self._taken.add(req.task_id)
         self._received[req.task_id] = req
         await workflow.wait_condition(lambda: req.task_id in self._closed)
+        if workflow.patched(ANSWER_PATCH):
+            return DecisionResult(task_id=req.task_id, stage=self._p.heading())
         return DecisionResult(task_id=req.task_id, stage=await self._p.settled_stage())

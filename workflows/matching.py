@@ -104,6 +104,7 @@ class Matching:
         )
         if match.decision == "reject":
             raise Ended(Stage.REJECTED, match.comment or "no product matches", match.user)
+        self._p.moving_to = Stage.OFFER_CONFIRMATION  # once the offer is recorded
         offer = self.make_offer(match)
         await workflow.execute_activity_method(
             ContractActivities.record_offer,

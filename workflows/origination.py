@@ -75,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.common import (
+        ANSWER_PATCH,
         DB_WRITE,
         EXTERNAL_HTTP,
         POLL,
@@ -129,6 +130,7 @@ class OriginationWorkflow:
             await self._contract_signing()
             start_date, installments = await self._disbursement()
         except Ended as end:
+            self._p.moving_to = end.stage  # a decision that ended it answers with the end
             status = TaskStatus.EXPIRED if end.stage == Stage.EXPIRED else TaskStatus.CANCELLED
             await self._tasks.close_all(status)
             await self._p.enter(end.stage, actor=end.actor, reason=end.reason)
@@ -228,6 +230,8 @@ class OriginationWorkflow:
             context={"contract_no": contract.contract_no, "document_id": contract.document_id},
         )
         reason = SealRefusalData.parse(seal.data).reason if seal.decision == "refuse" else None
+        # Once the seal is recorded: the payout, or the end.
+        self._p.moving_to = Stage.REJECTED if reason is not None else Stage.DISBURSEMENT
         await workflow.execute_activity_method(
             ContractActivities.record_seal,
             SealInput(
@@ -309,6 +313,7 @@ class OriginationWorkflow:
                     check.order_key
                 ):
                     continue  # the bank took the order after all: follow it, never drop it
+                self._p.moving_to = Stage.REJECTED  # once the reservation is released
                 await self._release(check.order_key, again.comment or what)
                 raise Ended(Stage.REJECTED, again.comment or what, again.user)
         assert outcome.value_date is not None
@@ -372,6 +377,7 @@ class OriginationWorkflow:
                 },
             )
             if again.decision == "reject":
+                self._p.moving_to = Stage.REJECTED  # once the reservation is released
                 await self._release(check.order_key, again.comment or "pre-check failed")
                 raise Ended(
                     Stage.REJECTED, again.comment or "the disbursement pre-check failed", again.user
@@ -543,6 +549,8 @@ class OriginationWorkflow:
         await workflow.wait_condition(
             lambda: self._p.stage != Stage.CONTRACT_SIGNING or self._sealing
         )
+        if workflow.patched(ANSWER_PATCH):  # recorded: the seal (its task) comes next
+            return DecisionResult(task_id=req.document_id, stage=self._p.heading())
         return DecisionResult(task_id=req.document_id, stage=await self._p.settled_stage())
 
     @sign_contract.validator

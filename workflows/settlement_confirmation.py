@@ -24,6 +24,7 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.lifecycle import Stage
     from domain.money import format_money
     from domain.tasks import TaskKind
     from models.shapes import DecisionRequest, OpenTask
@@ -115,6 +116,10 @@ class SettlementConfirmation:
 
         async def then(decision: DecisionRequest | None) -> None:
             decided.append(decision)
+            if decision is not None and decision.decision == "confirm":
+                # The confirmation's answer (read once this task is closed) says where it goes:
+                # the certificate, the archive, then SETTLED.
+                self._p.moving_to = Stage.SETTLED
 
         self._tasks.watch(task_id, then)
         await self._p.rest(lambda: bool(decided) or not self._ledger.paid_off, at_most=None)

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Response, status
-from sqlalchemy import text
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import Engine, text
+from sqlmodel import Session
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SessionDep, SettingsDep, TemporalDep, public
+from api.deps import TemporalGateway, public
 from api.errors import RETRY_AFTER_SECONDS
 from api.schemas import HealthOut, LivenessOut
 from domain.permissions import Action
+from loanops.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -34,9 +37,19 @@ POLLER_FRESHNESS = timedelta(seconds=90)
 
 
 @router.get("/healthz", response_model=LivenessOut, dependencies=[public(Action.HEALTH)])
-def healthz() -> LivenessOut:
-    """Open to all. 200 while the process answers; no dependency is checked."""
+async def healthz() -> LivenessOut:
+    """Open to all. 200 while the process answers; no dependency is checked. ``async``: it
+    answers on the event loop even while every thread of the blocking routes is taken."""
     return LivenessOut(status="ok")
+
+
+def _database_state(engine: Engine) -> str:
+    try:
+        with Session(engine) as session:
+            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
 
 
 @router.get(
@@ -45,21 +58,15 @@ def healthz() -> LivenessOut:
     dependencies=[public(Action.READINESS)],
     responses={503: {"model": HealthOut, "description": "a dependency is down (named)"}},
 )
-def readyz(
-    session: SessionDep, temporal: TemporalDep, settings: SettingsDep, response: Response
-) -> HealthOut:
+async def readyz(request: Request, response: Response) -> HealthOut:
     """Open to all. 200 when the database, Temporal and a worker answer; 503 with Retry-After
-    naming the one that does not."""
-    try:
-        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        database = "ok"
-    except Exception as exc:
-        database = f"error: {type(exc).__name__}"
-    finally:
-        session.rollback()
-
-    async def ping(client: Client) -> None:
-        await client.service_client.check_health(timeout=CHECK_TIMEOUT)
+    naming the one that does not. ``async``, its database check on two threads of its own: it
+    answers while the blocking routes' threads are all taken by slow calls."""
+    settings: Settings = request.app.state.settings
+    temporal: TemporalGateway = request.app.state.temporal
+    database = await anyio.to_thread.run_sync(
+        _database_state, request.app.state.engine, limiter=request.app.state.health_threads
+    )
 
     async def pollers(client: Client) -> list[datetime]:
         answer = await client.workflow_service.describe_task_queue(
@@ -73,14 +80,16 @@ def readyz(
         return [p.last_access_time.ToDatetime(tzinfo=UTC) for p in answer.pollers]
 
     worker = "error: not checked (Temporal is down)"
+    client: Client | None = None
     try:
-        temporal.run(ping)
+        client = await temporal.client()
+        await client.service_client.check_health(timeout=CHECK_TIMEOUT)
         temporal_state = "ok"
     except Exception as exc:
         temporal_state = f"error: {type(exc).__name__}"
-    if temporal_state == "ok":
+    if temporal_state == "ok" and client is not None:
         try:
-            seen = temporal.run(pollers)
+            seen = await pollers(client)
             fresh = [t for t in seen if datetime.now(UTC) - t <= POLLER_FRESHNESS]
             worker = (
                 "ok"

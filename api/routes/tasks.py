@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
@@ -64,8 +66,19 @@ def _out(t: Task, viewer: CurrentUserInfo) -> TaskOut:
     )
 
 
+# The inbox's long-poll: the longest ``wait`` a caller may ask, and how often the database is
+# looked at meanwhile (by the API, on its event loop: no thread is held while it waits).
+MAX_WAIT_SECONDS = 30
+INBOX_POLL_SECONDS = 0.1
+WAIT_DOC = (
+    "Long-poll: when the page would be empty, wait up to this many seconds (0-30) for a task "
+    "to appear and answer as soon as one does (e.g. the next task of a loan: kind and "
+    "application_no). 0 answers at once."
+)
+
+
 @router.get("", response_model=TaskPage)
-def list_tasks(
+async def list_tasks(
     session: SessionDep,
     user: CurrentUserInfo = require(Action.LIST_TASKS),
     task_status: TaskStatus = Query(TaskStatus.OPEN, alias="status"),
@@ -75,11 +88,42 @@ def list_tasks(
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
     cursor: str | None = Query(None, description=CURSOR_DOC),
     count: bool = Query(True, description=COUNT_DOC),
+    wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DOC),
 ) -> TaskPage:
     """Any role: the tasks of the caller's roles (every task for those who may oversee tasks),
     most urgent first (priority, then due time); a business officer's only on their own
     applications. Pages by offset or by ``cursor`` (keyset: the next page starts after the
-    last task of this one, in the order of the index ``ix_tasks_inbox``)."""
+    last task of this one, in the order of the index ``ix_tasks_inbox``). With ``wait``, an
+    empty page waits (bounded) for a task instead of the client polling."""
+
+    def page() -> TaskPage:
+        try:
+            return _inbox_page(
+                session, user, task_status, kind, application_no, limit, offset, cursor, count
+            )
+        finally:
+            session.rollback()  # the next look sees what was committed meanwhile
+
+    deadline = anyio.current_time() + wait
+    while True:
+        found = await anyio.to_thread.run_sync(page)
+        left = deadline - anyio.current_time()
+        if found.items or left <= 0:
+            return found
+        await anyio.sleep(min(INBOX_POLL_SECONDS, left))
+
+
+def _inbox_page(
+    session: Session,
+    user: CurrentUserInfo,
+    task_status: TaskStatus,
+    kind: TaskKind | None,
+    application_no: str | None,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+    count: bool,
+) -> TaskPage:
     where: list[Any] = [Task.status == task_status.value]
     own = own_applications(user)
     if own is not None:

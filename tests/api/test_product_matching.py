@@ -25,7 +25,9 @@ from tests.conftest import System
 
 async def _context(system: System, application_no: str, kind: str) -> dict[str, Any]:
     r = await system.call(
-        "GET", f"/api/v1/tasks?kind={kind}&application_no={application_no}", user="manager"
+        "GET",
+        f"/api/v1/tasks?kind={kind}&application_no={application_no}&wait=20",  # once it opens
+        user="manager",
     )
     assert r.status_code == 200, r.text
     (task,) = r.json()["items"]

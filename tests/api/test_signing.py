@@ -36,6 +36,7 @@ from tests.api.helpers import (
     signing_link,
 )
 from tests.conftest import System
+from tests.workflows.test_timers import eventually, stage_of
 
 LENDER = Lender("示范小额贷款有限公司", "91310000MA1EXAMPLE", "上海市示例路 8 号", "400-123-4567")
 
@@ -389,6 +390,7 @@ async def test_the_signed_pdf_ends_with_the_signing_record_and_the_manager_seals
     # Staff read the signed PDF; the loan view shows the signature, not yet in force.
     pdf = await system.call("GET", f"/api/v1/loans/{application_no}/contract.pdf", user="ops")
     assert pdf.headers["X-Content-SHA256"] == signed.sha256
+    await _task_opens(system, application_no, "lender_seal", "manager")
     view = await loan_view(system, application_no)
     assert view["signing"]["signed_sha256"] == signed.sha256
     assert view["signing"]["sealed_by"] is None
@@ -415,6 +417,8 @@ async def test_the_signed_pdf_ends_with_the_signing_record_and_the_manager_seals
     )
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "DISBURSEMENT"
+    # The answer comes once the task is closed; the seal on the contract is recorded next.
+    await eventually(lambda: stage_of(system, application_no) == "DISBURSEMENT", "DISBURSEMENT")
     (evidence,) = rows(
         system, ContractSignature, ContractSignature.application_no == application_no
     )
@@ -422,9 +426,21 @@ async def test_the_signed_pdf_ends_with_the_signing_record_and_the_manager_seals
     (sealed,) = _events(system, application_no, "contract.sealed")
     assert sealed.actor == "manager"
     assert sealed.detail["signed_sha256"] == signed.sha256
+    await _task_opens(system, application_no, "disbursement", "ops2")
     view = await loan_view(system, application_no)
     assert view["signing"]["sealed_by"] == "manager"
     assert view["pending_task"]["kind"] == "disbursement"
+
+
+async def _task_opens(system: System, application_no: str, kind: str, user: str) -> None:
+    """Once the task of ``kind`` is open (the inbox's long-poll: a decision answers first)."""
+    r = await system.call(
+        "GET",
+        "/api/v1/tasks",
+        user=user,
+        params={"kind": kind, "application_no": application_no, "wait": 20},
+    )
+    assert r.status_code == 200 and r.json()["items"], r.text
 
 
 async def test_a_refused_seal_rejects_the_application(sqlite_system: System) -> None:
@@ -441,6 +457,7 @@ async def test_a_refused_seal_rejects_the_application(sqlite_system: System) -> 
     )
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "REJECTED"
+    await eventually(lambda: stage_of(system, application_no) == "REJECTED", "REJECTED")
     (evidence,) = rows(
         system, ContractSignature, ContractSignature.application_no == application_no
     )

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -603,6 +604,16 @@ class Fast:
         return self.client.get_workflow_handle(workflow_id(application_no))
 
     async def view(self, application_no: str) -> LoanView:
+        """The loan's live state. A query that lands as origination continues as new into
+        servicing can go unanswered on the test server (its task completes on a closed run):
+        asked again, the new run answers."""
+        for _ in range(4):
+            try:
+                return await self.handle(application_no).query(
+                    STATE_QUERY, result_type=LoanView, rpc_timeout=timedelta(seconds=5)
+                )
+            except RPCError:
+                await asyncio.sleep(0.05)
         return await self.handle(application_no).query(STATE_QUERY, result_type=LoanView)
 
     async def decide(
@@ -622,6 +633,25 @@ class Fast:
         return await self.handle(application_no).execute_update(
             DECIDE_UPDATE, req, result_type=DecisionResult
         )
+
+    async def reaches(self, application_no: str, stage: Stage) -> None:
+        """Once the loan's stage is ``stage`` (a decision answers when it is recorded, with the
+        stage the loan is moving to: the work after it, a payout, comes later)."""
+        for _ in range(500):
+            if (await self.view(application_no)).stage == stage:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{application_no} did not reach {stage.value}")
+
+    async def contract_of(self, application_no: str) -> ContractInfo | None:
+        """The contract to sign, once rendered (the offer's acceptance answers before); None
+        when the loan left CONTRACT_SIGNING without one (a refused contract)."""
+        for _ in range(500):
+            view = await self.view(application_no)
+            if view.contract is not None or view.stage != Stage.CONTRACT_SIGNING:
+                return view.contract
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no contract was prepared for {application_no}")
 
     async def task_of(self, application_no: str, kind: TaskKind) -> str:
         """The open task of ``kind``, once the workflow shows it."""
@@ -689,12 +719,13 @@ class Fast:
         ]
         for at_stage, kind, decision, user, extra in steps:
             if at_stage == stage:
+                await self.task_of(application_no, kind)  # it rests there: the task is open
                 return
             task_id = await self.task_of(application_no, kind)
             await self.decide(application_no, task_id, decision, user, **extra)
+        contract = await self.contract_of(application_no)
         if stage == Stage.CONTRACT_SIGNING:
             return
-        contract = (await self.view(application_no)).contract
         assert contract is not None
         await self.handle(application_no).execute_update(
             SIGN_UPDATE,
@@ -705,25 +736,37 @@ class Fast:
         task_id = await self.task_of(application_no, TaskKind.LENDER_SEAL)
         await self.decide(application_no, task_id, "seal", "manager")
         if stage == Stage.DISBURSEMENT:
+            await self.task_of(application_no, TaskKind.DISBURSEMENT)
             return
         await self.authorize_payout(application_no)
 
     async def authorize_payout(self, application_no: str) -> DecisionResult:
         """The payout's four eyes: ops2 requests it, ops3 authorizes it (ops reviewed the
-        intake); above the policy's limit the manager authorizes too."""
+        intake); above the policy's limit the manager authorizes too. Each decision answers
+        DISBURSEMENT (the payout comes after it); the result returned is the last one's, with
+        the stage the loan then rests in: SERVICING once paid, else DISBURSEMENT (a task)."""
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT)
         result = await self.decide(application_no, task_id, "approve", "ops2")
         task_id = await self.task_of(application_no, TaskKind.DISBURSEMENT_AUTHORIZATION)
         result = await self.decide(application_no, task_id, "authorize", "ops3")
-        if result.stage == Stage.DISBURSEMENT and any(
-            t.kind == TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
-            for t in (await self.view(application_no)).open_tasks
-        ):
+        view = await self.payout_goes_on(application_no)
+        if any(t.kind == TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION for t in view.open_tasks):
             task_id = await self.task_of(
                 application_no, TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION
             )
             result = await self.decide(application_no, task_id, "authorize", "manager")
-        return result
+            view = await self.payout_goes_on(application_no)
+        return replace(result, stage=view.stage.value)
+
+    async def payout_goes_on(self, application_no: str) -> LoanView:
+        """The loan once its payout has gone on after a decision: paid (out of DISBURSEMENT),
+        or waiting for a person again (a task of the payout open)."""
+        for _ in range(500):
+            view = await self.view(application_no)
+            if view.stage != Stage.DISBURSEMENT or view.open_tasks:
+                return view
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the payout of {application_no} did not go on")
 
 
 @asynccontextmanager

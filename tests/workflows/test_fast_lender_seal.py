@@ -66,6 +66,7 @@ async def test_disbursement_waits_for_the_lenders_seal(temporal_env: WorkflowEnv
 
         result = await fast.decide(no, seal, "seal", "manager")
         assert result.stage == Stage.DISBURSEMENT
+        await fast.reaches(no, Stage.DISBURSEMENT)  # the seal on the contract, then the stage
         recorded = fast.records.seals[no]
         assert (recorded.decision, recorded.user, recorded.reason) == ("seal", "manager", None)
         assert (await fast.authorize_payout(no)).stage == Stage.SERVICING

@@ -51,7 +51,8 @@ async def test_a_pre_check_refusal_becomes_a_task_with_its_reasons(
             await fast.decide(no, refused, "retry", "ops")
         assert refusal_type(exc) == "MakerChecker"
         result = await fast.decide(no, refused, "retry", "ops2")
-        assert result.stage == Stage.SERVICING
+        assert result.stage == Stage.DISBURSEMENT  # recorded: the payout goes on after it
+        await fast.reaches(no, Stage.SERVICING)
         assert len(fast.records.disbursed) == 1
         assert (await fast.handle(no).describe()).status is not None
 
@@ -140,6 +141,7 @@ async def test_the_offer_is_priced_with_the_lpr_sent_with_the_decision(
         await fast.drive_to(no, Stage.PRODUCT_MATCHING)
         task_id = await fast.task_of(no, TaskKind.PRODUCT_MATCHING)
         await fast.decide(no, task_id, "approve", "pm", data=TERMS, lpr=announced)
+        await fast.task_of(no, TaskKind.OFFER_CONFIRMATION)  # the offer is recorded, then made
         offer = (await fast.view(no)).offer
         assert offer is not None
         assert offer.lpr == Decimal("0.0250")

@@ -47,8 +47,10 @@ async def test_four_eyes_the_checker_is_neither_the_maker_nor_the_intake_reviewe
         assert refusal_type(exc) == "Forbidden"
         assert fast.records.prechecks == []  # nothing checked or reserved before authorization
         result = await fast.decide(no, auth, "authorize", "ops3")
-        # 12,000 is under the 50,000 limit: no manager; paid, in servicing.
-        assert result.stage == Stage.SERVICING
+        # Recorded: the payout runs after the answer. 12,000 is under the 50,000 limit: no
+        # manager; paid, in servicing.
+        assert result.stage == Stage.DISBURSEMENT
+        await fast.reaches(no, Stage.SERVICING)
         kinds = [t.kind for t in fast.records.tasks.values() if t.application_no == no]
         assert TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION not in kinds
         (check,) = fast.records.prechecks
@@ -67,7 +69,8 @@ async def test_above_the_limit_the_department_manager_authorizes_too(
         assert (await fast.decide(no, auth, "authorize", "ops3")).stage == Stage.DISBURSEMENT
         manager = await fast.task_of(no, TaskKind.DISBURSEMENT_MANAGER_AUTHORIZATION)
         assert fast.records.bank_sends == []
-        assert (await fast.decide(no, manager, "authorize", "manager")).stage == Stage.SERVICING
+        assert (await fast.decide(no, manager, "authorize", "manager")).stage == Stage.DISBURSEMENT
+        await fast.reaches(no, Stage.SERVICING)
         (payout,) = fast.records.disbursed.values()
         assert payout.authorized_by == ("ops3", "manager")
 
@@ -123,7 +126,8 @@ async def test_a_bank_rejection_opens_a_task_and_a_retry_uses_a_new_key(
         assert task.context is not None and "ACCOUNT_FROZEN" in task.context["refused"]
         first = order_key(no, 1)
         assert first in fast.records.released  # the rejected order's money is back
-        assert (await fast.decide(no, refused, "retry", "ops2")).stage == Stage.SERVICING
+        assert (await fast.decide(no, refused, "retry", "ops2")).stage == Stage.DISBURSEMENT
+        await fast.reaches(no, Stage.SERVICING)
         second = order_key(no, 2)
         assert second == f"disburse-{no}-2"
         assert fast.records.bank_sends == [first, second]
@@ -142,7 +146,8 @@ async def test_a_bank_that_stays_down_keeps_the_key_and_pays_once_on_retry(
         task = next(t for t in (await fast.view(no)).open_tasks if t.task_id == refused)
         assert task.context is not None and "could not be reached" in task.context["refused"]
         assert fast.records.released == {}  # the order may exist: the money stays reserved
-        assert (await fast.decide(no, refused, "retry", "ops2")).stage == Stage.SERVICING
+        assert (await fast.decide(no, refused, "retry", "ops2")).stage == Stage.DISBURSEMENT
+        await fast.reaches(no, Stage.SERVICING)
         key = order_key(no, 1)
         assert fast.records.bank_sends == [key, key]  # the same key again
         assert list(fast.records.disbursed) == [key]
@@ -158,6 +163,7 @@ async def test_rejecting_a_refused_payout_releases_its_reservation(
         await fast.decide(no, auth, "authorize", "ops3")
         refused = await fast.task_of(no, TaskKind.DISBURSEMENT_REFUSED)
         result = await fast.decide(no, refused, "reject", "ops2", comment="give up")
-        assert result.stage == Stage.REJECTED
-        assert order_key(no, 1) in fast.records.released
+        # Recorded; the bank is asked first whether it took the order after all.
+        assert result.stage == Stage.DISBURSEMENT
         assert await fast.handle(no).result() == "REJECTED"
+        assert order_key(no, 1) in fast.records.released

@@ -174,10 +174,10 @@ async def test_other_terms_at_the_offer_start_a_new_matching_round(
             "PRODUCT_MATCHING",
         ]
         await fast.decide(no, task_id, "approve", "pm", data={**TERMS, "term_months": 6})
+        confirm = await fast.task_of(no, TaskKind.OFFER_CONFIRMATION)  # the offer recorded
         offer = (await fast.view(no)).offer
         assert offer is not None and offer.terms.term_months == 6
         assert fast.records.offers[(no, 2)].offer == offer
-        confirm = await fast.task_of(no, TaskKind.OFFER_CONFIRMATION)
         result = await fast.decide(no, confirm, "accept", "bo")
         assert result.stage == Stage.CONTRACT_SIGNING
 
