@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.lifecycle import Stage
 from domain.tasks import TaskKind
 from tests.workflows.fakes import TERMS, Fast, fast_worker
+from tests.workflows.test_replay import check_and_maybe_record
 
 
 def _activity_done(events: list[HistoryEvent], activity: str) -> int:
@@ -104,6 +105,7 @@ async def test_a_decision_answers_once_recorded_with_the_stage_the_loan_moves_to
             for e in events
             if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         )
+        await check_and_maybe_record(fast.client, f"loan-{no}", "answered_when_recorded")
 
 
 async def test_the_last_authorization_answers_with_the_payout_under_way(
@@ -120,3 +122,4 @@ async def test_the_last_authorization_answers_with_the_payout_under_way(
         assert result.stage == Stage.DISBURSEMENT
         await fast.reaches(no, Stage.SERVICING)
         assert len(fast.records.disbursed) == 1
+        await check_and_maybe_record(fast.client, f"loan-{no}", "payout_answered_when_recorded")
