@@ -259,13 +259,33 @@ class DecisionIn(Strict):
     comment: str | None = Field(default=None, max_length=2000)
     data: Annotated[dict[str, Any] | None, AfterValidator(_bounded_data)] = Field(
         default=None,
-        description=f"the task kind's figures; at most {MAX_DECISION_DATA_BYTES} bytes as JSON",
+        description=f"the task kind's figures, typed per kind and decision (their JSON schemas: "
+        f"GET /api/v1/tasks/kinds; a key the schema does not name is refused); at most "
+        f"{MAX_DECISION_DATA_BYTES} bytes as JSON",
     )
 
 
 class DecisionOut(BaseModel):
     task_id: str
     stage: str
+
+
+class DecisionShapeOut(BaseModel):
+    decision: str
+    data_schema: dict[str, Any] | None = Field(
+        description="the JSON schema of the decision's ``data`` (unknown keys are refused); "
+        "null: the decision takes no data"
+    )
+
+
+class TaskKindOut(BaseModel):
+    kind: str
+    candidate_role: str
+    decisions: list[DecisionShapeOut]
+
+
+class TaskKindsOut(BaseModel):
+    items: list[TaskKindOut]
 
 
 class PendingTaskOut(BaseModel):

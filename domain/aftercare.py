@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from domain.decision_data import DataField, TypedData, choice_schema, text_schema
 
 
 class FundsUse(StrEnum):
@@ -79,9 +81,21 @@ def _text(data: dict[str, Any], name: str, *, required: bool, limit: int = 500) 
 
 
 @dataclass(frozen=True)
-class FollowUpAnswers:
+class FollowUpAnswers(TypedData):
     """The ``data`` of a reached follow-up call: the borrower's answers. ``funds_detail`` is
     required when the funds went to another purpose (what they were used for)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField("funds_use", choice_schema(tuple(FundsUse)), required=True),
+        DataField("income_change", choice_schema(tuple(IncomeChange)), required=True),
+        DataField("repayment_plan", choice_schema(tuple(RepaymentPlan)), required=True),
+        DataField(
+            "funds_detail",
+            text_schema(500),
+            description="what the funds were used for (required with other_purpose)",
+        ),
+        DataField("notes", text_schema(1000)),
+    )
 
     funds_use: FundsUse
     income_change: IncomeChange
@@ -123,9 +137,13 @@ class FollowUpAnswers:
 
 
 @dataclass(frozen=True)
-class ReviewDecisionData:
+class ReviewDecisionData(TypedData):
     """The ``data`` of a ``watch`` or ``accelerate_collection`` review outcome: the reason
     (kept with the review, and the reason of the 关注 classification)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField("reason", text_schema(500, min_length=1), required=True),
+    )
 
     reason: str
 

@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from domain.decision_data import (
+    DATE_SCHEMA,
+    MONEY_SCHEMA,
+    DataField,
+    DataShape,
+    TypedData,
+    choice_schema,
+    text_schema,
+)
 
 
 class LadderStep(StrEnum):
@@ -92,12 +102,37 @@ def validate_ladder(ladder: dict[str, int]) -> None:
 
 
 @dataclass(frozen=True)
-class ContactOutcomeData:
+class ContactOutcomeData(TypedData):
     """The typed ``data`` of a call's outcome (the decision is the outcome).
 
     ``spoke_with`` (reached / promise_to_pay / dispute): who the collector talked to, must be
     ``borrower``; ``promise_amount`` and ``promise_date`` (promise_to_pay): what and by when;
     ``note``: free text."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField("note", text_schema(500)),
+        DataField("report", text_schema(4000), description="the visit report"),
+    )
+    SPOKE_WITH: ClassVar[DataField] = DataField(
+        "spoke_with",
+        choice_schema((BORROWER,)),
+        description="who was spoken with: only ever the borrower (no third party)",
+    )
+    PROMISE: ClassVar[tuple[DataField, ...]] = (
+        DataField("promise_amount", MONEY_SCHEMA, required=True),
+        DataField("promise_date", DATE_SCHEMA, required=True),
+    )
+
+    @classmethod
+    def shapes(cls, decision: str) -> tuple[DataShape, ...]:
+        """The outcome's fields: who was spoken with when someone was, the promise on a
+        promise_to_pay."""
+        fields = cls.FIELDS
+        if decision in _SPOKEN:
+            fields = (cls.SPOKE_WITH, *fields)
+        if decision == Outcome.PROMISE_TO_PAY:
+            fields = (*fields, *cls.PROMISE)
+        return (DataShape(cls.__name__, fields),)
 
     outcome: Outcome
     spoke_with: str | None = None
@@ -174,6 +209,11 @@ class ContactOutcomeData:
 @dataclass(frozen=True)
 class VisitOutcomeData(ContactOutcomeData):
     """A field visit's outcome: the same as a call's, with the visit report required."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField("note", text_schema(500)),
+        DataField("report", text_schema(4000, min_length=1), required=True),
+    )
 
     @classmethod
     def parse_decision(cls, decision: str, data: dict[str, Any] | None) -> ContactOutcomeData:

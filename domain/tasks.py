@@ -9,10 +9,20 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.aftercare import FollowUpAnswers, ReviewDecisionData, ReviewOutcome
 from domain.collections import CONTACT_OUTCOMES, ContactOutcomeData, VisitOutcomeData
+from domain.decision_data import (
+    MONEY_SCHEMA,
+    RATE_SCHEMA,
+    DataField,
+    DataShape,
+    TypedData,
+    choice_schema,
+    refuse_unknown_keys,
+    text_schema,
+)
 from domain.lifecycle import Role
 from domain.permissions import Action, sole_role
 from domain.schedule import RepaymentMethod, UpfrontFeeDue
@@ -115,9 +125,26 @@ class Party(StrEnum):
 
 
 @dataclass(frozen=True)
-class ProductTermsData:
+class ProductTermsData(TypedData):
     """The ``data`` of an approved product_matching decision: the terms the product manager
     fixed. ``parse`` names the field and the reason of the first thing wrong."""
+
+    TERMS: ClassVar[tuple[DataField, ...]] = (
+        DataField("amount", MONEY_SCHEMA, required=True, description="the principal"),
+        DataField(
+            "term_months",
+            {"type": "integer", "minimum": 1, "maximum": 360},
+            required=True,
+        ),
+        DataField("annual_rate", RATE_SCHEMA, required=True),
+        DataField("method", choice_schema(RepaymentMethod)),
+    )
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        *TERMS,
+        DataField("upfront_fee", MONEY_SCHEMA),
+        DataField("monthly_fee", MONEY_SCHEMA),
+        DataField("upfront_fee_due", choice_schema((UpfrontFeeDue.FIRST_INSTALLMENT,))),
+    )
 
     amount: Decimal
     term_months: int
@@ -189,10 +216,26 @@ class ProductTermsData:
 
 
 @dataclass(frozen=True)
-class ProductChoiceData:
+class ProductChoiceData(TypedData):
     """The ``data`` of an approved product_matching decision on a catalog round: one of the
     proposals' product versions and the terms within it. The fees are the product's, never
     typed (the workflow checks the terms against that version's definition)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField(
+            "product_code",
+            text_schema(64, min_length=1),
+            required=True,
+            description="one of the proposals' products",
+        ),
+        DataField(
+            "product_version",
+            {"type": "integer", "minimum": 1},
+            required=True,
+            description="the proposal's version of the product",
+        ),
+        *ProductTermsData.TERMS,
+    )
 
     product_code: str
     product_version: int
@@ -231,6 +274,13 @@ class ProductMatchData:
     free-form terms of loans started before the catalog (``ProductTermsData``)."""
 
     @staticmethod
+    def shapes(decision: str) -> tuple[DataShape, ...]:
+        return (
+            DataShape("ProductChoiceData", ProductChoiceData.FIELDS),
+            DataShape("ProductTermsData", ProductTermsData.FIELDS),
+        )
+
+    @staticmethod
     def parse(data: dict[str, Any] | None) -> ProductChoiceData | ProductTermsData:
         if data and "product_code" in data:
             return ProductChoiceData.parse(data)
@@ -241,9 +291,22 @@ _REASON_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 
 
 @dataclass(frozen=True)
-class RejectionData:
+class RejectionData(TypedData):
     """The ``data`` of a risk rejection: the reason codes the borrower's notice will give
     (the scorecard's and the checks' codes, or the department's own, in upper case)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField(
+            "reason_codes",
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "pattern": _REASON_CODE.pattern},
+            },
+            required=True,
+            description="upper-case codes such as DTI_HIGH",
+        ),
+    )
 
     reason_codes: tuple[str, ...]
 
@@ -261,9 +324,13 @@ class RejectionData:
 
 
 @dataclass(frozen=True)
-class SealRefusalData:
+class SealRefusalData(TypedData):
     """The ``data`` of a refused seal: why the lender will not countersign (kept on the record
     and given as the application's end reason)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField("reason", text_schema(500, min_length=1), required=True),
+    )
 
     reason: str
 
@@ -275,6 +342,39 @@ class SealRefusalData:
         if len(reason) > 500:
             raise ValueError("data.reason: at most 500 characters")
         return cls(reason=reason.strip())
+
+
+MAX_RETURN_ITEMS = 20
+
+
+@dataclass(frozen=True)
+class ReturnData(TypedData):
+    """The ``data`` of an intake review returned for supplements: the items (documents) the
+    business officer is to supply (the supplement task shows them)."""
+
+    FIELDS: ClassVar[tuple[DataField, ...]] = (
+        DataField(
+            "items",
+            {
+                "type": "array",
+                "maxItems": MAX_RETURN_ITEMS,
+                "items": text_schema(100, min_length=1),
+            },
+            description="what to supply, e.g. the document kinds",
+        ),
+    )
+
+    items: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | None) -> "ReturnData":
+        items = (data or {}).get("items", [])
+        if not isinstance(items, list) or len(items) > MAX_RETURN_ITEMS:
+            raise ValueError(f"data.items: must be a list of at most {MAX_RETURN_ITEMS} items")
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip() or len(item) > 100:
+                raise ValueError(f"data.items[{i}]: must be text of 1 to 100 characters")
+        return cls(items=tuple(items))
 
 
 @dataclass(frozen=True)
@@ -289,6 +389,7 @@ class TaskRule:
     # The typed ``data`` of the decisions in ``data_for`` (parsed by the validator).
     data_model: (
         type[ProductMatchData]
+        | type[ReturnData]
         | type[RejectionData]
         | type[SealRefusalData]
         | type[FollowUpAnswers]
@@ -302,12 +403,27 @@ class TaskRule:
     action: Action | None = None
 
     def parse_data(self, decision: str, data: dict[str, Any] | None) -> Any:
-        """The decision's typed data (None when this decision carries none)."""
+        """The decision's typed data (None when this decision carries none). Lenient about
+        keys it does not read: workflows parse the data of decisions already recorded with it;
+        a new decision passes ``check_data`` first."""
         if self.data_model is None or decision not in self.data_for:
             return None
         if issubclass(self.data_model, ContactOutcomeData):  # the decision is the outcome
             return self.data_model.parse_decision(decision, data)
         return self.data_model.parse(data)
+
+    def data_shapes(self, decision: str) -> tuple[DataShape, ...]:
+        """The forms the decision's data may take (none: it takes no data)."""
+        if self.data_model is None or decision not in self.data_for:
+            return ()
+        return self.data_model.shapes(decision)
+
+    def check_data(self, kind: str, decision: str, data: dict[str, Any] | None) -> Any:
+        """A new decision's data, as the API and the update validators both accept it: no key
+        its shapes do not declare (nor any data where it takes none), then ``parse_data``.
+        ValueError names the field."""
+        refuse_unknown_keys(f"{kind} {decision}", self.data_shapes(decision), data)
+        return self.parse_data(decision, data)
 
 
 TASK_RULES: dict[TaskKind, TaskRule] = {
@@ -315,6 +431,8 @@ TASK_RULES: dict[TaskKind, TaskRule] = {
         Role.OPERATIONS_SPECIALIST,
         ("approve", "return", "reject"),
         checks=(Party.SUBMITTER,),
+        data_model=ReturnData,
+        data_for=("return",),
     ),
     TaskKind.SUPPLEMENT_DOCUMENTS: TaskRule(
         Role.BUSINESS_OFFICER, ("submit",), base_priority=60, exhausted=Exhausted.EXPIRE_LOAN

@@ -24,10 +24,20 @@ from api.deps import (
 from api.errors import unprocessable, unprocessable_from
 from api.loan_views import own_applications, visible_to
 from api.pagination import COUNT_DOC, CURSOR_DOC, decode_cursor, encode_cursor
-from api.schemas import MAX_OFFSET, DecisionIn, DecisionOut, TaskOut, TaskPage
+from api.schemas import (
+    MAX_OFFSET,
+    DecisionIn,
+    DecisionOut,
+    DecisionShapeOut,
+    TaskKindOut,
+    TaskKindsOut,
+    TaskOut,
+    TaskPage,
+)
 from api.workflow_calls import WorkflowRefusal, update_loan
 from domain.audit_actions import FOUR_EYES_REFUSALS
 from domain.calendar import business_date
+from domain.decision_data import shapes_schema
 from domain.identifiers import DECIDE_UPDATE
 from domain.lpr import LprRate
 from domain.masking import scrub_pii
@@ -227,6 +237,29 @@ def _audit_assignment(
     )
 
 
+@router.get("/kinds", response_model=TaskKindsOut)
+def task_kinds(_: CurrentUserInfo = require(Action.LIST_TASKS)) -> TaskKindsOut:
+    """Any role: every kind of task, who decides it, and for each decision the JSON schema of
+    the ``data`` it carries (null: none), so a client can build the decision's form. A
+    decision's ``data`` with a key its schema does not name is refused (422)."""
+    return TaskKindsOut(
+        items=[
+            TaskKindOut(
+                kind=kind.value,
+                candidate_role=rule.candidate_role.value,
+                decisions=[
+                    DecisionShapeOut(
+                        decision=decision,
+                        data_schema=shapes_schema(rule.data_shapes(decision)),
+                    )
+                    for decision in rule.decisions
+                ],
+            )
+            for kind, rule in TASK_RULES.items()
+        ]
+    )
+
+
 @router.post("/{task_id}/claim", response_model=TaskOut)
 def claim_task(
     task_id: uuid.UUID,
@@ -332,7 +365,7 @@ def decide_task(
             "decision", f"must be one of {', '.join(rule.decisions)} for {task.kind}"
         )
     try:
-        rule.parse_data(body.decision, body.data)
+        rule.check_data(task.kind, body.decision, body.data)
     except ValueError as exc:
         raise unprocessable_from(str(exc)) from None
     try:

@@ -79,3 +79,34 @@ async def test_oversized_decision_data_is_refused_and_the_task_stays_open(system
     assert_422_names(r, "data")
     row = task_row(system, task_id)
     assert (row.status, row.decided_by) == ("open", None)
+
+
+async def test_decision_data_is_typed_per_kind_and_the_task_stays_open(system: System) -> None:
+    """Data a decision does not take, or a key its kind's shape does not name, is a 422 naming
+    it before anything is written; the shapes are listed for clients to build the forms."""
+    _, view = await new_loan(system, "INTAKE_REVIEW")
+    task_id = view["pending_task"]["id"]
+    url = f"/api/v1/tasks/{task_id}/decision"
+    r = await system.call("POST", url, user="ops", json={"decision": "approve", "data": {"a": 1}})
+    assert_422_names(r, "data")
+    assert r.json()["detail"][0]["msg"] == "intake_review approve takes no data"
+    r = await system.call(
+        "POST",
+        url,
+        user="ops",
+        json={"decision": "return", "data": {"items": ["income_proof"], "colour": "red"}},
+    )
+    assert_422_names(r, "data.colour")
+    assert r.json()["detail"][0]["msg"] == "is not a field of intake_review return"
+    row = task_row(system, task_id)
+    assert (row.status, row.decided_by) == ("open", None)
+
+    r = await system.call("GET", "/api/v1/tasks/kinds", user="auditor")
+    assert r.status_code == 200, r.text
+    kinds = {k["kind"]: k for k in r.json()["items"]}
+    intake = {d["decision"]: d["data_schema"] for d in kinds["intake_review"]["decisions"]}
+    assert intake["approve"] is None
+    assert intake["return"]["additionalProperties"] is False
+    assert set(intake["return"]["properties"]) == {"items"}
+    risk = {d["decision"]: d["data_schema"] for d in kinds["risk_review"]["decisions"]}
+    assert risk["reject"]["required"] == ["reason_codes"]

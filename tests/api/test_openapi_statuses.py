@@ -1,6 +1,6 @@
 """Every operation documents the statuses it can answer (issue 12 #7): 401 and 403 where a
 login and a role are needed, 404 where an object is named in the path, 409 on staff writes,
-503 everywhere but liveness."""
+400 where a body is read (one that cannot be parsed), 503 everywhere but liveness."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def test_every_operation_documents_the_statuses_it_answers() -> None:
                     expected.add("409")
             if "{" in route.path:
                 expected.add("404")
+            if route.dependant.body_params:
+                expected.add("400")
             if route.path != "/healthz":
                 expected.add("503")
             if missing := expected - documented:

@@ -92,6 +92,18 @@ async def test_only_the_seal_role_seals_and_a_refusal_needs_a_reason(
             await fast.decide(no, seal, "refuse", "manager")
         assert refusal_type(exc) == "InvalidData"
         assert "data.reason" in str(exc.value.cause)
+        # The validator parses as the API does: a key the refusal's data does not declare, or
+        # any data on the seal (it takes none), is refused before anything is written.
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(
+                no, seal, "refuse", "manager", data={"reason": "核验未通过", "severity": "high"}
+            )
+        assert refusal_type(exc) == "InvalidData"
+        assert "data.severity: is not a field of lender_seal refuse" in str(exc.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as exc:
+            await fast.decide(no, seal, "seal", "manager", data={"reason": "ok"})
+        assert refusal_type(exc) == "InvalidData"
+        assert "data: lender_seal seal takes no data" in str(exc.value.cause)
         assert no not in fast.records.seals
 
         result = await fast.decide(
