@@ -3,7 +3,7 @@ business relationship ended (``LoanPolicy.pii_retention_years``), the financial 
 
 ``run_retention`` (``loanops retention run [--dry-run]``) replaces the borrower's personal data by
 tombstones (``domain.masking.TOMBSTONE``): the borrower row and every version of their data, the
-names and accounts their contracts, signatures, payouts and disbursements carry. Amounts, dates,
+names and accounts their contracts, signatures, payouts, refunds and disbursements carry. Amounts, dates,
 installments, payments, the loan and the audit trail are untouched; the audit rows are never
 rewritten (an event ``pii.destroyed`` is appended, naming the borrower id and the applications,
 never a value), so ``loanops audit verify`` still verifies the whole chain.
@@ -49,6 +49,7 @@ from models.tables import (
     Document,
     Loan,
     Payout,
+    Refund,
 )
 
 PII_DESTROYED = "pii.destroyed"
@@ -156,6 +157,10 @@ def _destroy_one(
     for payout in s.exec(select(Payout).where(col(Payout.application_no).in_(numbers))):
         payout.payee_account = payout.payee_name = TOMBSTONE
         s.add(payout)
+        rows += 1
+    for refund in s.exec(select(Refund).where(col(Refund.application_no).in_(numbers))):
+        refund.payee_account = refund.payee_name = TOMBSTONE
+        s.add(refund)
         rows += 1
     for disb in s.exec(select(Disbursement).where(col(Disbursement.application_no).in_(numbers))):
         disb.bank_card = TOMBSTONE

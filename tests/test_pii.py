@@ -312,6 +312,7 @@ def test_rotation_reencrypts_every_row_resumably_and_old_rows_still_read(
             "documents": 1,
             "disbursements": 1,
             "payouts": 1,
+            "refunds": 0,
             "contract_signatures": 1,
             "blacklist_entries": 0,
         }

@@ -319,6 +319,11 @@ def _release_ref(session: Session, external_ref: str, application_no: str) -> No
     session.commit()
 
 
+# Stages in which money paid in belongs to a loan the lender paid out: a refusal there (the loan
+# settled or settling meanwhile) is money to return to the payer, on record.
+ON_THE_BOOKS = frozenset({Stage.SERVICING.value, Stage.WRITTEN_OFF.value, Stage.SETTLED.value})
+
+
 def _refused_payment(
     session: Session, body: PaymentIn, application_no: str, user: str, reason: str
 ) -> None:
@@ -430,6 +435,7 @@ def post_payment(
         mode=PaymentMode(body.mode),
         roles=user.roles,
     )
+    stage = app.stage  # read now: the claim below may end the transaction the row came from
     holder = _claim_ref(session, body.external_ref, application_no, user.username)
     if holder is not None and holder != application_no:
         raise _held_elsewhere(body.external_ref, holder)
@@ -448,8 +454,13 @@ def post_payment(
     except HTTPException as exc:
         if first and exc.status_code < 500:
             _release_ref(session, body.external_ref, application_no)
-            if isinstance(exc, WorkflowRefusal) and exc.refusal == "WrongStage":
-                # Settled (or settling) meanwhile: nothing booked, the money goes back.
+            if (
+                isinstance(exc, WorkflowRefusal)
+                and exc.refusal == "WrongStage"
+                and stage in ON_THE_BOOKS
+            ):
+                # Settled (or settling) meanwhile: nothing booked, the money goes back. (A loan
+                # not paid out yet refuses a payment as a mistaken post: nothing to return.)
                 _refused_payment(session, body, application_no, user.username, exc.reason)
         raise
     duplicate = result.duplicate or not first
