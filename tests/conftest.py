@@ -26,6 +26,7 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -205,8 +206,17 @@ async def start_test_server() -> WorkflowEnvironment:
 SLEEP_STEP = timedelta(days=2)
 
 
+# One step's deadline. ``env.sleep`` takes the client's default (30 s), which a step can pass
+# while the 2-core machine runs the rest of the suite: the server then finishes the skip anyway,
+# but the test fails with "Timeout expired" (or the connection's "h2 protocol error").
+SKIP_DEADLINE = timedelta(minutes=5)
+
+
 def _sleep_in_steps(env: WorkflowEnvironment) -> None:
-    skip = env.sleep
+    async def skip(step: timedelta) -> None:
+        req = SleepRequest()
+        req.duration.FromTimedelta(step)
+        await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=SKIP_DEADLINE)
 
     async def sleep(duration: timedelta | float) -> None:
         left = duration if isinstance(duration, timedelta) else timedelta(seconds=duration)
