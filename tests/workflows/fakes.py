@@ -110,7 +110,7 @@ from models.shapes import (
     StageInput,
     WriteOffInput,
 )
-from tests.conftest import terminate_quietly
+from tests.conftest import quiet_queries, terminate_quietly
 from worker import RENDER_ACTIVITIES, WORKFLOWS, activity_name
 
 ROLES_OF = {
@@ -792,7 +792,7 @@ async def fast_worker(env: WorkflowEnvironment) -> AsyncIterator[Fast]:
                 activity_executor=executor,
             ),
         ):
-            fast = Fast(env, env.client, task_queue, records)
+            fast = Fast(env, quiet_queries(env.client), task_queue, records)
             try:
                 yield fast
             finally:
