@@ -191,6 +191,8 @@ async def test_the_credit_at_settlement_is_refunded_through_maker_and_checker(
 ) -> None:
     async with fast_worker(temporal_env) as fast:
         no = await _settled_with_credit(fast, "25.00")
+        # The refund's task opens once SETTLED is recorded.
+        await _until_view(fast, no, "the refund task", lambda v: v.refund == "awaiting_maker")
         view = await fast.view(no)
         assert view.refund == "awaiting_maker" and view.credit == Decimal("25.00")
         # The SETTLED workflow waits for its refund.
