@@ -67,6 +67,9 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOANOPS_")} | {
             "LOANOPS_ENVIRONMENT": "development",
             "LOANOPS_SCHEDULES_ENABLED": "false",
+            # Every bot borrows as the one demo borrower: the sandbox gateway's limit of 10
+            # messages a minute per number (a real gateway's rule) would hold the bots' SMS.
+            "LOANOPS_SMS_RATE_LIMIT": "100000",
         }
         self.database_url = database_url or f"sqlite:///{var_dir / 'loanops.db'}"
         self.env["LOANOPS_DATABASE_URL"] = self.database_url
