@@ -3,8 +3,8 @@ business relationship ended (``LoanPolicy.pii_retention_years``), the financial 
 
 ``run_retention`` (``loanops retention run [--dry-run]``) replaces the borrower's personal data by
 tombstones (``domain.masking.TOMBSTONE``): the borrower row and every version of their data, the
-names and accounts their contracts, signatures, payouts, refunds and disbursements carry. Amounts, dates,
-installments, payments, the loan and the audit trail are untouched; the audit rows are never
+names and accounts their contracts, signatures, payouts, refunds and disbursements carry. Amounts,
+dates, installments, payments, the loan and the audit trail are untouched; the audit rows are never
 rewritten (an event ``pii.destroyed`` is appended, naming the borrower id and the applications,
 never a value), so ``loanops audit verify`` still verifies the whole chain.
 

@@ -33,6 +33,7 @@ from temporalio.client import (
     Interceptor,
     OutboundInterceptor,
     QueryWorkflowInput,
+    WorkflowHandle,
     WorkflowHistory,
 )
 from temporalio.service import RPCError
@@ -316,11 +317,7 @@ class _QuietQueriesOutbound(OutboundInterceptor):
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         handle = self._base.get_workflow_handle(input.id, run_id=input.run_id)
         with contextlib.suppress(RPCError):  # not started: the query says so itself
-            for _ in range(1000):
-                events = (await handle.fetch_history()).events
-                if _quiet(events) or events[-1].event_type in _RUN_CLOSED:
-                    break
-                await asyncio.sleep(0.01)
+            await _until_resting(handle, tries=1000)
         return await super().query_workflow(input)
 
 
@@ -661,11 +658,18 @@ async def terminate_quietly(client: Client, workflow_id: str) -> None:
     after it (and that server reports no pending tasks in describe, so read the history)."""
     handle = client.get_workflow_handle(workflow_id)
     with contextlib.suppress(RPCError):  # already closed, or never started
-        for _ in range(500):
-            if _quiet((await handle.fetch_history()).events):
-                break
-            await asyncio.sleep(0.01)
+        await _until_resting(handle, tries=500)
         await handle.terminate("test finished")
+
+
+async def _until_resting(handle: WorkflowHandle[Any, Any], *, tries: int) -> None:
+    """Wait (reading the history, which starts no task) until the run has no workflow task or
+    activity in flight, or has closed; after ``tries`` looks, go on anyway."""
+    for _ in range(tries):
+        events = (await handle.fetch_history()).events
+        if _quiet(events) or events[-1].event_type in _RUN_CLOSED:
+            return
+        await asyncio.sleep(0.01)
 
 
 _ACTIVITY_CLOSED = {
