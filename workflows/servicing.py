@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOffApproved,
     )
     from workflows.aftercare import Aftercare
-    from workflows.collections import ACCELERATE_PATCH, COLLECTIONS_PATCH, CollectionsLink
+    from workflows.collections_link import ACCELERATE_PATCH, COLLECTIONS_PATCH, CollectionsLink
     from workflows.common import DB_WRITE, RENDER, LoanProgress, on_render_queue, refuse
     from workflows.human_tasks import HumanTasks
     from workflows.ledger import LoanLedger
