@@ -221,8 +221,9 @@ async def test_a_prohibited_purpose_never_reaches_a_contract(system: System) -> 
     await eventually(lambda: stage_of(system, application_no) == "REJECTED", "REJECTED")
     runs = await workflow_runs(system.client, application_no)
     handle = system.client.get_workflow_handle(workflow_id(application_no))
-    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    # REJECTED is recorded before the run returns: its result first, then its status.
     assert await handle.result() == "REJECTED"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     assert len(runs) == 1  # never reached servicing
     with Session(system.engine) as s:
         assert contract_of(s, application_no) is None
